@@ -1,0 +1,390 @@
+//! Manifest loading: multi-document YAML or JSON (a single object, an array, or a `kind: List`),
+//! from a string, a file, a directory (every `*.yaml`, `*.yml`, `*.json`, sorted) or stdin (`-`).
+//!
+//! Every error names the file, the line and column, the object (when its kind and name could be
+//! read) and the field path, e.g.
+//! `policy.yaml:8:7: ClusterNetworkPolicy acnp-1: spec.ingress[0].ports[0].prot: unknown field ...`.
+
+use crate::object::{Kind, Object};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// An object with the place it was read from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedObject {
+    pub object: Object,
+    /// File name (or `<stdin>`, or the label given to `load_str`).
+    pub source: String,
+    /// 1-based line where the object's document starts.
+    pub line: usize,
+}
+
+/// A load failure with its position.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct LoadError {
+    pub source_name: String,
+    pub line: usize,
+    pub column: usize,
+    /// `Kind name` or `Kind ns/name` when known.
+    pub object: Option<String>,
+    /// Field path such as `spec.ingress[0].ports[0].port`, when known.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.source_name, self.line, self.column)?;
+        if let Some(o) = &self.object {
+            write!(f, "{o}: ")?;
+        }
+        if let Some(p) = &self.field {
+            if !p.is_empty() && p != "." {
+                write!(f, "{p}: ")?;
+            }
+        }
+        f.write_str(&self.message)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct TypeMeta {
+    #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    metadata: Option<NameMeta>,
+}
+
+#[derive(Deserialize, Default)]
+struct NameMeta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+impl TypeMeta {
+    fn describe(&self) -> Option<String> {
+        let kind = self.kind.as_deref()?;
+        let meta = self.metadata.as_ref();
+        let name = meta.and_then(|m| m.name.as_deref()).unwrap_or("<unnamed>");
+        Some(match meta.and_then(|m| m.namespace.as_deref()) {
+            Some(ns) => format!("{kind} {ns}/{name}"),
+            None => format!("{kind} {name}"),
+        })
+    }
+}
+
+/// Loads all objects in `text`. `source_name` is used in errors.
+pub fn load_str(source_name: &str, text: &str) -> Result<Vec<LoadedObject>, LoadError> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        return load_json(source_name, text);
+    }
+    let mut out = Vec::new();
+    for (start_line, doc) in split_yaml_documents(text) {
+        load_yaml_document(source_name, start_line, &doc, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Loads a file, a directory (recursively, sorted) or `-` for stdin.
+pub fn load_path(path: &Path) -> Result<Vec<LoadedObject>, LoadError> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| io_error("<stdin>", e))?;
+        return load_str("<stdin>", &text);
+    }
+    let name = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| io_error(&name, e))?;
+    if meta.is_dir() {
+        let mut files = Vec::new();
+        collect_manifest_files(path, &mut files).map_err(|e| io_error(&name, e))?;
+        let mut out = Vec::new();
+        for f in files {
+            out.extend(load_path(&f)?);
+        }
+        return Ok(out);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| io_error(&name, e))?;
+    load_str(&name, &text)
+}
+
+fn collect_manifest_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            collect_manifest_files(&p, out)?;
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn io_error(source: &str, e: std::io::Error) -> LoadError {
+    LoadError {
+        source_name: source.to_string(),
+        line: 0,
+        column: 0,
+        object: None,
+        field: None,
+        message: e.to_string(),
+    }
+}
+
+/// Splits a YAML stream on `---` document markers, keeping each document's starting line.
+/// Documents that hold only comments or whitespace are dropped.
+fn split_yaml_documents(text: &str) -> Vec<(usize, String)> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    let mut start = 1;
+    for (i, line) in text.lines().enumerate() {
+        let is_marker = line == "---"
+            || line.starts_with("--- ")
+            || line.starts_with("---\t")
+            || line == "..."
+            || line.starts_with("---#");
+        if is_marker {
+            docs.push((start, std::mem::take(&mut current)));
+            start = i + 2;
+            if let Some(rest) = line.strip_prefix("--- ") {
+                // Content on the marker line (`--- {a: b}`) belongs to the next document.
+                current.push_str(rest);
+                current.push('\n');
+                start = i + 1;
+            }
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    docs.push((start, current));
+    docs.into_iter()
+        .filter(|(_, d)| {
+            d.lines().any(|l| {
+                let t = l.trim();
+                !t.is_empty() && !t.starts_with('#')
+            })
+        })
+        .collect()
+}
+
+fn load_yaml_document(
+    source: &str,
+    start_line: usize,
+    doc: &str,
+    out: &mut Vec<LoadedObject>,
+) -> Result<(), LoadError> {
+    // Pad with newlines so that parser positions are positions in the whole file.
+    let padded = format!("{}{}", "\n".repeat(start_line.saturating_sub(1)), doc);
+    let meta: TypeMeta = serde_saphyr::from_str(&padded)
+        .map_err(|e| yaml_error(source, start_line, None, None, &e))?;
+    let describe = meta.describe();
+    if meta.kind.as_deref() == Some("List") {
+        let list: serde_json::Value = serde_saphyr::from_str(&padded)
+            .map_err(|e| yaml_error(source, start_line, None, None, &e))?;
+        return load_json_value(source, start_line, list, out);
+    }
+    let kind = resolve_kind(source, start_line, &meta)?;
+    let typed = |e: (Option<String>, serde_saphyr::Error)| {
+        yaml_error(source, start_line, describe.clone(), e.0, &e.1)
+    };
+    let object = match kind {
+        Kind::Tier => Object::Tier(yaml_typed(&padded).map_err(typed)?),
+        Kind::ClusterNetworkPolicy | Kind::AntreaNetworkPolicy => {
+            Object::AntreaPolicy(kind, yaml_typed(&padded).map_err(typed)?)
+        }
+        Kind::ClusterGroup | Kind::Group => {
+            Object::AntreaGroup(kind, yaml_typed(&padded).map_err(typed)?)
+        }
+        Kind::NetworkPolicy => Object::NetworkPolicy(yaml_typed(&padded).map_err(typed)?),
+        Kind::Namespace => Object::Namespace(yaml_typed(&padded).map_err(typed)?),
+        Kind::Pod => Object::Pod(yaml_typed(&padded).map_err(typed)?),
+        Kind::Service => Object::Service(yaml_typed(&padded).map_err(typed)?),
+        Kind::Node => Object::Node(yaml_typed(&padded).map_err(typed)?),
+        Kind::ServiceAccount => Object::ServiceAccount(yaml_typed(&padded).map_err(typed)?),
+    };
+    out.push(LoadedObject { object, source: source.to_string(), line: start_line });
+    Ok(())
+}
+
+/// One typed YAML parse that also records the field path of a failure.
+fn yaml_typed<T: DeserializeOwned>(text: &str) -> Result<T, (Option<String>, serde_saphyr::Error)> {
+    let mut field = None;
+    serde_saphyr::with_deserializer_from_str(text, |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            field = Some(e.path().to_string());
+            e.into_inner()
+        })
+    })
+    .map_err(|e| (field, e))
+}
+
+fn yaml_error(
+    source: &str,
+    start_line: usize,
+    object: Option<String>,
+    field: Option<String>,
+    e: &serde_saphyr::Error,
+) -> LoadError {
+    let plain = e.without_snippet().to_string();
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line() as usize, l.column() as usize))
+        .unwrap_or((start_line, 1));
+    LoadError {
+        source_name: source.to_string(),
+        line,
+        column,
+        object,
+        field,
+        message: strip_location_prefix(&plain),
+    }
+}
+
+/// serde-saphyr prints `error: line L column C: message`; the position is reported separately.
+fn strip_location_prefix(message: &str) -> String {
+    let m = message.strip_prefix("error: ").unwrap_or(message);
+    if let Some(rest) = m.strip_prefix("line ") {
+        if let Some(idx) = rest.find(": ") {
+            let head = &rest[..idx];
+            if head.split(" column ").all(|p| p.chars().all(|c| c.is_ascii_digit())) {
+                return rest[idx + 2..].lines().next().unwrap_or_default().to_string();
+            }
+        }
+    }
+    m.lines().next().unwrap_or_default().to_string()
+}
+
+fn resolve_kind(source: &str, line: usize, meta: &TypeMeta) -> Result<Kind, LoadError> {
+    let err = |message: String, field: &str| LoadError {
+        source_name: source.to_string(),
+        line,
+        column: 1,
+        object: meta.describe(),
+        field: Some(field.to_string()),
+        message,
+    };
+    let kind = meta.kind.as_deref().ok_or_else(|| err("missing field `kind`".into(), "kind"))?;
+    let api = meta
+        .api_version
+        .as_deref()
+        .ok_or_else(|| err("missing field `apiVersion`".into(), "apiVersion"))?;
+    Kind::from_type_meta(api, kind).ok_or_else(|| {
+        err(format!("unknown kind {kind:?} in apiVersion {api:?} (tierwall loads Antrea Tier, ClusterNetworkPolicy, NetworkPolicy, ClusterGroup, Group; networking.k8s.io/v1 NetworkPolicy; v1 Namespace, Pod, Service, Node, ServiceAccount)"), "kind")
+    })
+}
+
+fn load_json(source: &str, text: &str) -> Result<Vec<LoadedObject>, LoadError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| LoadError {
+        source_name: source.to_string(),
+        line: e.line(),
+        column: e.column(),
+        object: None,
+        field: None,
+        message: e.to_string(),
+    })?;
+    let mut out = Vec::new();
+    load_json_value(source, 1, value, &mut out)?;
+    Ok(out)
+}
+
+fn load_json_value(
+    source: &str,
+    line: usize,
+    value: serde_json::Value,
+    out: &mut Vec<LoadedObject>,
+) -> Result<(), LoadError> {
+    match value {
+        serde_json::Value::Array(items) => {
+            for item in items {
+                load_json_value(source, line, item, out)?;
+            }
+            Ok(())
+        }
+        serde_json::Value::Object(ref map) if map.get("kind").and_then(|k| k.as_str()) == Some("List") => {
+            let items = map.get("items").cloned().unwrap_or(serde_json::Value::Array(vec![]));
+            load_json_value(source, line, items, out)
+        }
+        value => {
+            let meta: TypeMeta = serde_json::from_value(value.clone()).unwrap_or_default();
+            let kind = resolve_kind(source, line, &meta)?;
+            let object = object_from_value(kind, value).map_err(|(field, message)| LoadError {
+                source_name: source.to_string(),
+                line,
+                column: 1,
+                object: meta.describe(),
+                field: Some(field),
+                message,
+            })?;
+            out.push(LoadedObject { object, source: source.to_string(), line });
+            Ok(())
+        }
+    }
+}
+
+fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(value).map_err(|e| (e.path().to_string(), e.inner().to_string()))
+}
+
+/// Builds the typed object for `kind` from a JSON value; the error is (field path, message).
+pub fn object_from_value(kind: Kind, value: serde_json::Value) -> Result<Object, (String, String)> {
+    Ok(match kind {
+        Kind::Tier => Object::Tier(from_value(value)?),
+        Kind::ClusterNetworkPolicy | Kind::AntreaNetworkPolicy => {
+            Object::AntreaPolicy(kind, from_value(value)?)
+        }
+        Kind::ClusterGroup | Kind::Group => Object::AntreaGroup(kind, from_value(value)?),
+        Kind::NetworkPolicy => Object::NetworkPolicy(from_value(value)?),
+        Kind::Namespace => Object::Namespace(from_value(value)?),
+        Kind::Pod => Object::Pod(from_value(value)?),
+        Kind::Service => Object::Service(from_value(value)?),
+        Kind::Node => Object::Node(from_value(value)?),
+        Kind::ServiceAccount => Object::ServiceAccount(from_value(value)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_unknown_field_with_position_and_path() {
+        let text = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n---\napiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata:\n  name: p\nspec:\n  priority: 1\n  ingress:\n  - action: Allow\n    ports:\n    - protocol: TCP\n      prot: 80\n";
+        let err = load_str("f.yaml", text).unwrap_err();
+        assert_eq!((err.line, err.column), (16, 7), "{err}");
+        assert_eq!(err.object.as_deref(), Some("ClusterNetworkPolicy p"));
+        assert_eq!(err.field.as_deref(), Some("spec.ingress[0].ports[0].prot"));
+        assert!(err.to_string().starts_with("f.yaml:16:7: ClusterNetworkPolicy p: spec.ingress[0].ports[0].prot: unknown field `prot`"), "{err}");
+    }
+
+    #[test]
+    fn reports_unknown_kind() {
+        let err = load_str("f.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n").unwrap_err();
+        assert!(err.message.contains("unknown kind \"ConfigMap\""), "{err}");
+    }
+
+    #[test]
+    fn loads_multi_document_yaml_and_json_lists() {
+        let yaml = "# c\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\n---\napiVersion: crd.antrea.io/v1alpha1\nkind: Tier\nmetadata: {name: t}\nspec: {priority: 10}\n";
+        let objs = load_str("f.yaml", yaml).unwrap();
+        assert_eq!(objs.len(), 2);
+        assert_eq!(objs[1].line, 8);
+        assert_eq!(objs[1].object.kind(), Kind::Tier);
+        let json = r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"y"}}]}"#;
+        let objs = load_str("f.json", json).unwrap();
+        assert_eq!(objs[0].object.key().to_string(), "ns/y");
+        let bad = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"hostNetwrk":true}}"#;
+        let err = load_str("f.json", bad).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("spec.hostNetwrk"), "{err}");
+    }
+}
