@@ -1,0 +1,38 @@
+//! `tierwall scenario run`: one line per file (`PASS`, `FAIL` with the mismatches and the rule
+//! that decided each, `SKIP` with the reason), then `N passed, M failed, K skipped`.
+
+use anyhow::Context;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tierwall_scenario::{FileResult, Summary, collect_files, run_file};
+
+/// Mismatch lines shown per failing file unless `--verbose`.
+const MISMATCHES_SHOWN: usize = 20;
+
+pub fn run(paths: &[PathBuf], verbose: bool) -> anyhow::Result<ExitCode> {
+    let files = collect_files(paths).context("collecting scenario files")?;
+    let mut summary = Summary::default();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for path in files {
+        let report = run_file(&path);
+        summary.add(&report.result);
+        match &report.result {
+            FileResult::Passed => writeln!(out, "PASS {}", path.display())?,
+            FileResult::Skipped(why) => writeln!(out, "SKIP {}: {why}", path.display())?,
+            FileResult::Failed(lines) => {
+                writeln!(out, "FAIL {} ({} mismatches)", path.display(), lines.len())?;
+                let shown = if verbose { lines.len() } else { MISMATCHES_SHOWN.min(lines.len()) };
+                for l in &lines[..shown] {
+                    writeln!(out, "    {l}")?;
+                }
+                if shown < lines.len() {
+                    writeln!(out, "    ... {} more (use --verbose)", lines.len() - shown)?;
+                }
+            }
+        }
+    }
+    writeln!(out, "{summary}")?;
+    Ok(if summary.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

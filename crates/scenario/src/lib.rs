@@ -1,0 +1,9 @@
+//! tierwall conformance scenarios: the scenario file format (`../shared/scenarios/FORMAT.md`, v1),
+//! the standard cluster, the probe-line notation, and the engine-mode runner.
+
+pub mod cluster;
+pub mod format;
+pub mod probe_line;
+pub mod runner;
+
+pub use runner::{FileReport, FileResult, Summary, collect_files, run_file};
