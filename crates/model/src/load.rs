@@ -388,3 +388,16 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("spec.hostNetwrk"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod k8s_field_name_tests {
+    use super::*;
+
+    #[test]
+    fn pod_status_uses_kubernetes_field_names() {
+        let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: x}\nspec:\n  containers:\n  - name: c\n    ports:\n    - {containerPort: 80, hostIP: 0.0.0.0}\nstatus:\n  podIP: 10.0.0.1\n  podIPs: [{ip: 10.0.0.1}]\n  hostIP: 172.18.0.2\n";
+        let objs = load_str("p.yaml", text).unwrap();
+        let Object::Pod(pod) = &objs[0].object else { panic!("not a pod") };
+        assert_eq!(pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()), Some("10.0.0.1"));
+    }
+}
