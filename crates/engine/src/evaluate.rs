@@ -434,6 +434,12 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// An Antrea NetworkPolicy whose appliedTo Group reaches other namespaces is not realized.
+    fn realizable(&self, policy: &CompiledPolicy) -> bool {
+        policy.key.kind != tierwall_model::Kind::AntreaNetworkPolicy
+            || crate::status::unsupported_applied_group(self.cluster, policy).is_none()
+    }
+
     fn applies(&self, rule: &CompiledRule, local: Local, flow: &ResolvedFlow) -> bool {
         rule.applied.iter().any(|t| match t {
             AppliedTerm::Service { namespace, name } => {
@@ -497,7 +503,7 @@ impl<'a> Evaluator<'a> {
         // Stage 1: Antrea-native tiers before Kubernetes NetworkPolicies.
         for slot in &ordered[..baseline_start] {
             let Some((policy, rule)) = self.table.rule(slot) else { continue };
-            if !self.applies(rule, local, flow) || !self.rule_matches(rule, local, remote, flow) {
+            if !self.realizable(policy) || !self.applies(rule, local, flow) || !self.rule_matches(rule, local, remote, flow) {
                 continue;
             }
             let hit = Self::hit(policy, rule, Some(slot.tier_priority));
@@ -535,7 +541,7 @@ impl<'a> Evaluator<'a> {
         // Stage 3: baseline tier.
         for slot in &ordered[baseline_start..] {
             let Some((policy, rule)) = self.table.rule(slot) else { continue };
-            if rule.action == Action::Pass {
+            if rule.action == Action::Pass || !self.realizable(policy) {
                 continue;
             }
             if self.applies(rule, local, flow) && self.rule_matches(rule, local, remote, flow) {

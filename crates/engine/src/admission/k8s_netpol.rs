@@ -8,7 +8,7 @@
 use super::field::{Check, forbidden, invalid, invalid_all, not_supported, quote, required};
 use super::labels::{label_value_errors, port_name_errors, port_num_errors, qualified_name_errors};
 use super::meta::validate_labels;
-use super::net::{is_strict_subset, parse_cidr};
+use super::net::{is_strict_subset, parse_cidr_sloppy};
 use tierwall_model::k8s::{K8sIpBlock, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 use tierwall_model::{IntOrString, LabelSelector};
 
@@ -184,10 +184,10 @@ fn validate_ip_block(block: &K8sIpBlock, path: &str) -> Check {
     if block.cidr.is_empty() {
         return Err(required(format!("{path}.cidr"), ""));
     }
-    let cidr = parse_cidr(&block.cidr).map_err(|_| invalid(format!("{path}.cidr"), quote(&block.cidr), CIDR_MSG))?;
+    let cidr = parse_cidr_sloppy(&block.cidr).map_err(|_| invalid(format!("{path}.cidr"), quote(&block.cidr), CIDR_MSG))?;
     for (k, except) in block.except.iter().enumerate() {
         let epath = format!("{path}.except[{k}]");
-        let ex = parse_cidr(except).map_err(|_| invalid(epath.clone(), quote(except), CIDR_MSG))?;
+        let ex = parse_cidr_sloppy(except).map_err(|_| invalid(epath.clone(), quote(except), CIDR_MSG))?;
         if !is_strict_subset(&cidr, &ex) {
             return Err(invalid(epath, quote(except), "must be a strict subset of `cidr`"));
         }

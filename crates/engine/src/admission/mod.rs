@@ -1,41 +1,151 @@
-//! TEMPORARY STUB (being replaced by the full admission module): accepts everything,
-//! defaults the tier. Keeps the public API: Operation, AdmissionError, Admitted, admit_apply,
-//! admit_delete, generated_rule_name, Direction.
+//! Admission: what the Kubernetes API server and Antrea's webhooks do to an object before it is
+//! stored — pruning and defaulting, mutation (generated rule names, default Tier, the Namespace
+//! name label), then validation with the exact texts of the real components. The first failing
+//! check wins; the error carries the JSON path of the offending field.
+//!
+//! ```text
+//!  admit_apply(store, object)
+//!    normalise namespace ─> prune (CRD schema) ─> mutate / default ─> metadata checks
+//!      ─> OpenAPI checks (CRDs) ─> validating webhook (Antrea) or API validation (k8s)
+//!  admit_delete(store, key): Tier deletion checks; every other delete is allowed
+//! ```
+//!
+//! Sections of the reference (`antrea-semantics.md` §1): mutation §1.1 (`policy`,
+//! `rule_name`), ACNP/ANNP §1.2 (`policy`), Tier §1.3 (`tier`), ClusterGroup/Group §1.4
+//! (`group`), OpenAPI §1.5 (`schema`); Kubernetes NetworkPolicy (`k8s_netpol`); other core
+//! objects (`core`); names and labels (`labels`, `meta`); addresses (`net`).
+
+mod core;
+mod field;
+mod group;
+mod k8s_netpol;
+mod labels;
+mod meta;
+mod net;
+mod policy;
+mod rule_name;
+mod schema;
+mod tier;
+
+#[cfg(test)]
+mod tests;
+
+pub use core::NAMESPACE_NAME_LABEL;
+pub use policy::LEGACY_STATIC_TIERS;
+pub use rule_name::{Direction, generated_rule_name, go_json as rule_go_json};
+pub use tier::{MAX_TIERS, RESERVED_PRIORITIES};
 
 use crate::store::Store;
+use field::Violation;
+use std::fmt;
 use tierwall_model::{Object, ObjectKey};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The admission operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
     Create,
     Update,
     Delete,
 }
 
+/// A rejection: the object, the JSON path of the offending field (empty when the check is not
+/// about one field) and the message of the real webhook or API server.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{}: {}: {}", object.describe(), field, message)]
 pub struct AdmissionError {
     pub object: ObjectKey,
     pub field: String,
     pub message: String,
 }
 
+impl fmt::Display for AdmissionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}: {}", self.object.describe(), self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.object.describe(), self.field, self.message)
+        }
+    }
+}
+
+/// An accepted create or update.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Admitted {
+    /// The object after pruning, defaulting and mutation: what gets stored.
     pub object: Object,
     pub operation: Operation,
+    /// Warnings returned with the admission response (the object is still accepted).
     pub warnings: Vec<String>,
 }
 
-pub fn admit_apply(store: &Store, mut object: Object) -> Result<Admitted, AdmissionError> {
-    let operation = if store.contains(&object.key()) { Operation::Update } else { Operation::Create };
-    if let Object::AntreaPolicy(_, p) = &mut object {
-        if p.spec.tier.is_empty() {
-            p.spec.tier = "application".into();
-        }
-    }
-    Ok(Admitted { object, operation, warnings: vec![] })
+/// Feature gates that change admission. Both are off by default in Antrea (and in tierwall,
+/// which does not enforce layer-7 rules).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeatureGates {
+    /// `L7NetworkPolicy`: allows `l7Protocols` in rules.
+    pub l7_network_policy: bool,
+    /// `ClusterNetworkPolicy` (upstream v1alpha2 CNP): reserves Tier priority 220.
+    pub cluster_network_policy: bool,
 }
 
-pub fn admit_delete(_store: &Store, _key: &ObjectKey) -> Result<(), AdmissionError> {
-    Ok(())
+/// Create-or-replace: Create when the key is not in the store, else Update. Runs mutation then
+/// validation, with the default feature gates.
+pub fn admit_apply(store: &Store, object: Object) -> Result<Admitted, AdmissionError> {
+    admit_apply_with(store, object, &FeatureGates::default())
+}
+
+/// `admit_apply` with explicit feature gates.
+pub fn admit_apply_with(store: &Store, object: Object, gates: &FeatureGates) -> Result<Admitted, AdmissionError> {
+    let mut object = object;
+    meta::normalize_namespace(&mut object);
+    let key = object.key();
+    let old = store.get(&key);
+    let operation = if old.is_some() { Operation::Update } else { Operation::Create };
+    let reject = |v: Violation| AdmissionError { object: key.clone(), field: v.field, message: v.message };
+
+    // Pruning, defaulting and mutating webhooks.
+    match &mut object {
+        Object::AntreaPolicy(kind, p) => {
+            schema::prune_policy(*kind, p);
+            policy::mutate(p);
+        }
+        Object::AntreaGroup(kind, g) => schema::prune_group(*kind, g),
+        Object::NetworkPolicy(np) => k8s_netpol::set_defaults(np),
+        Object::Namespace(ns) => core::mutate_namespace(ns),
+        _ => {}
+    }
+
+    meta::validate(key.kind, object.metadata()).map_err(reject)?;
+
+    let mut warnings = Vec::new();
+    match &object {
+        Object::Tier(t) => {
+            schema::check_tier(t).map_err(reject)?;
+            match old {
+                Some(Object::Tier(old)) => tier::validate_update(old, t),
+                _ => tier::validate_create(store, t, gates),
+            }
+            .map_err(reject)?;
+        }
+        Object::AntreaPolicy(kind, p) => {
+            schema::check_policy(*kind, p).map_err(reject)?;
+            warnings = policy::validate(store, p, gates).map_err(reject)?;
+        }
+        Object::AntreaGroup(kind, g) => group::validate(store, *kind, g).map_err(reject)?,
+        Object::NetworkPolicy(np) => k8s_netpol::validate(np).map_err(reject)?,
+        Object::Pod(pod) => core::validate_pod(pod).map_err(reject)?,
+        Object::Service(svc) => core::validate_service(svc).map_err(reject)?,
+        Object::Namespace(_) | Object::Node(_) | Object::ServiceAccount(_) => {}
+    }
+    Ok(Admitted { object, operation, warnings })
+}
+
+/// Delete: checks reserved and referenced Tiers; all other deletes are allowed. A key that is
+/// not in the store is rejected with `not found`.
+pub fn admit_delete(store: &Store, key: &ObjectKey) -> Result<(), AdmissionError> {
+    let reject = |v: Violation| AdmissionError { object: key.clone(), field: v.field, message: v.message };
+    match store.get(key) {
+        None => Err(reject(Violation::new("", "not found"))),
+        Some(Object::Tier(t)) => tier::validate_delete(store, t).map_err(reject),
+        Some(_) => Ok(()),
+    }
 }

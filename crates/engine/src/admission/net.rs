@@ -34,6 +34,24 @@ pub fn parse_cidr(s: &str) -> Result<Cidr, String> {
     Ok(Cidr { ip, net })
 }
 
+/// Kubernetes' `netutils.ParseCIDRSloppy`: like `parse_cidr`, but IPv4 octets may carry
+/// leading zeros (read as decimal), as the API server still accepts for NetworkPolicy.
+pub fn parse_cidr_sloppy(s: &str) -> Result<Cidr, String> {
+    match s.split_once('/') {
+        Some((addr, mask)) if !addr.contains(':') && addr.contains('.') => {
+            let octets: Vec<&str> = addr
+                .split('.')
+                .map(|o| {
+                    let t = o.trim_start_matches('0');
+                    if t.is_empty() && !o.is_empty() { "0" } else { t }
+                })
+                .collect();
+            parse_cidr(&format!("{}/{mask}", octets.join("."))).map_err(|_| format!("invalid CIDR address: {s}"))
+        }
+        _ => parse_cidr(s),
+    }
+}
+
 /// Go's `net.ParseIP` (no zones, no leading zeros in IPv4 octets).
 pub fn parse_ip(s: &str) -> Option<IpAddr> {
     s.parse::<IpAddr>().ok()
@@ -100,6 +118,13 @@ mod tests {
         for bad in ["192.168.5.6", "10.0.0.0/33", "10.0.0.0/+8", "10.0.0.0/", "/8", "abc/8", "010.0.0.0/8", "fe80::1%eth0/64", "::/129", ""] {
             assert_eq!(parse_cidr(bad), Err(format!("invalid CIDR address: {bad}")), "{bad}");
         }
+    }
+
+    #[test]
+    fn sloppy_cidr() {
+        assert_eq!(parse_cidr_sloppy("010.000.0.1/8").unwrap().net.to_string(), "10.0.0.0/8");
+        assert!(parse_cidr_sloppy("10..0.1/8").is_err());
+        assert!(parse_cidr_sloppy("::1/128").is_ok());
     }
 
     #[test]
