@@ -163,14 +163,19 @@ impl Cluster {
                 }
                 // hostNetwork Pods follow their Node's address.
                 let ip = info.ips.first().copied();
-                for pod in self.pods.values_mut().filter(|p| p.host_network && p.node == info.name) {
+                for pod in self
+                    .pods
+                    .values_mut()
+                    .filter(|p| p.host_network && p.node == info.name)
+                {
                     pod.ip = ip;
                 }
                 self.nodes.insert(info.name.clone(), info);
             }
             Object::Service(svc) => {
                 let info = service_info(svc);
-                self.services.insert((info.namespace.clone(), info.name.clone()), info);
+                self.services
+                    .insert((info.namespace.clone(), info.name.clone()), info);
             }
             Object::ServiceAccount(sa) => {
                 self.service_accounts.insert(ns_name(&object.key()));
@@ -220,12 +225,11 @@ impl Cluster {
     }
 
     fn delete_pod(&mut self, key: &NsName) {
-        if let Some(old) = self.pods.remove(key) {
-            if let Some(ip) = old.ip {
-                if self.pod_by_ip.get(&ip) == Some(key) {
-                    self.pod_by_ip.remove(&ip);
-                }
-            }
+        if let Some(old) = self.pods.remove(key)
+            && let Some(ip) = old.ip
+            && self.pod_by_ip.get(&ip) == Some(key)
+        {
+            self.pod_by_ip.remove(&ip);
         }
     }
 
@@ -254,7 +258,8 @@ impl Cluster {
     }
 
     pub fn service(&self, namespace: &str, name: &str) -> Option<&ServiceInfo> {
-        self.services.get(&(namespace.to_string(), name.to_string()))
+        self.services
+            .get(&(namespace.to_string(), name.to_string()))
     }
 
     pub fn namespace_labels(&self, namespace: &str) -> Option<&StringMap> {
@@ -262,14 +267,18 @@ impl Cluster {
     }
 
     /// Backends of a Service: Pods in its namespace matched by its selector (none without selector).
-    pub fn service_backends<'a>(&'a self, svc: &'a ServiceInfo) -> impl Iterator<Item = &'a PodInfo> {
+    pub fn service_backends<'a>(
+        &'a self,
+        svc: &'a ServiceInfo,
+    ) -> impl Iterator<Item = &'a PodInfo> {
         let selector = svc.selector.as_ref();
-        self.pods.range((svc.namespace.clone(), String::new())..).take_while(move |((ns, _), _)| *ns == svc.namespace).filter_map(
-            move |(_, p)| {
+        self.pods
+            .range((svc.namespace.clone(), String::new())..)
+            .take_while(move |((ns, _), _)| *ns == svc.namespace)
+            .filter_map(move |(_, p)| {
                 let sel = selector?;
                 (p.ip.is_some() && sel.iter().all(|(k, v)| p.labels.get(k) == Some(v))).then_some(p)
-            },
-        )
+            })
     }
 
     /// Addresses a DNS name resolves to: the engine's DNS table, then cluster DNS
@@ -280,13 +289,14 @@ impl Cluster {
             return ips.clone();
         }
         let parts: Vec<&str> = name.split('.').collect();
-        if parts.len() >= 3 && parts[2] == "svc" {
-            if let Some(svc) = self.service(parts[1], parts[0]) {
-                return match svc.cluster_ip {
-                    Some(ip) => vec![ip],
-                    None => self.service_backends(svc).filter_map(|p| p.ip).collect(),
-                };
-            }
+        if parts.len() >= 3
+            && parts[2] == "svc"
+            && let Some(svc) = self.service(parts[1], parts[0])
+        {
+            return match svc.cluster_ip {
+                Some(ip) => vec![ip],
+                None => self.service_backends(svc).filter_map(|p| p.ip).collect(),
+            };
         }
         Vec::new()
     }
@@ -294,8 +304,11 @@ impl Cluster {
     /// Every DNS name the engine can resolve (cluster DNS names of Services plus the DNS table),
     /// with its addresses; used to match FQDN peers against addresses.
     pub fn dns_names(&self) -> Vec<(String, Vec<IpAddr>)> {
-        let mut out: Vec<(String, Vec<IpAddr>)> =
-            self.dns.iter().map(|(n, ips)| (n.clone(), ips.clone())).collect();
+        let mut out: Vec<(String, Vec<IpAddr>)> = self
+            .dns
+            .iter()
+            .map(|(n, ips)| (n.clone(), ips.clone()))
+            .collect();
         for svc in self.services.values() {
             let name = format!("{}.{}.svc.cluster.local", svc.name, svc.namespace);
             if !self.dns.contains_key(&name) {
@@ -308,17 +321,27 @@ impl Cluster {
 }
 
 fn ns_name(key: &ObjectKey) -> NsName {
-    (key.namespace.clone().unwrap_or_else(|| "default".into()), key.name.clone())
+    (
+        key.namespace.clone().unwrap_or_else(|| "default".into()),
+        key.name.clone(),
+    )
 }
 
 fn pod_info(pod: &tierwall_model::k8s::Pod, nodes: &BTreeMap<String, NodeInfo>) -> PodInfo {
-    let node = pod.spec.node_name.clone().unwrap_or_else(|| "node-0".to_string());
+    let node = pod
+        .spec
+        .node_name
+        .clone()
+        .unwrap_or_else(|| "node-0".to_string());
     let host_network = pod.spec.host_network;
     let ip = if host_network {
         nodes.get(&node).and_then(|n| n.ips.first().copied())
     } else {
         pod.status.as_ref().and_then(|s| {
-            s.pod_ip.as_deref().or(s.pod_i_ps.first().map(|p| p.ip.as_str())).and_then(|ip| ip.parse().ok())
+            s.pod_ip
+                .as_deref()
+                .or(s.pod_i_ps.first().map(|p| p.ip.as_str()))
+                .and_then(|ip| ip.parse().ok())
         })
     };
     let ports = pod
@@ -335,7 +358,11 @@ fn pod_info(pod: &tierwall_model::k8s::Pod, nodes: &BTreeMap<String, NodeInfo>) 
         })
         .collect();
     PodInfo {
-        namespace: pod.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+        namespace: pod
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
         name: pod.metadata.name.clone(),
         labels: pod.metadata.labels.clone(),
         ip,
@@ -352,20 +379,36 @@ fn pod_info(pod: &tierwall_model::k8s::Pod, nodes: &BTreeMap<String, NodeInfo>) 
 }
 
 fn node_info(node: &tierwall_model::k8s::Node) -> NodeInfo {
-    let mut ips: Vec<IpAddr> =
-        node.status.addresses.iter().filter_map(|a| a.address.parse().ok()).collect();
+    let mut ips: Vec<IpAddr> = node
+        .status
+        .addresses
+        .iter()
+        .filter_map(|a| a.address.parse().ok())
+        .collect();
     if let Some(extra) = node.metadata.annotations.get(NODE_EXTRA_IPS_ANNOTATION) {
-        ips.extend(extra.split(',').filter_map(|s| s.trim().parse::<IpAddr>().ok()));
+        ips.extend(
+            extra
+                .split(',')
+                .filter_map(|s| s.trim().parse::<IpAddr>().ok()),
+        );
     }
     let mut seen = BTreeSet::new();
     ips.retain(|ip| seen.insert(*ip));
-    NodeInfo { name: node.metadata.name.clone(), labels: node.metadata.labels.clone(), ips }
+    NodeInfo {
+        name: node.metadata.name.clone(),
+        labels: node.metadata.labels.clone(),
+        ips,
+    }
 }
 
 fn service_info(svc: &tierwall_model::k8s::Service) -> ServiceInfo {
     let spec = &svc.spec;
     ServiceInfo {
-        namespace: svc.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+        namespace: svc
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
         name: svc.metadata.name.clone(),
         service_type: spec.type_.clone().unwrap_or_else(|| "ClusterIP".into()),
         cluster_ip: spec.cluster_ip.as_deref().and_then(|ip| ip.parse().ok()),

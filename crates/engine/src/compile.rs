@@ -84,11 +84,20 @@ pub enum GroupRef {
 /// One `appliedTo` entry in normal form.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AppliedTerm {
-    Pods { namespaces: NamespaceScope, pods: Option<LabelSelector> },
+    Pods {
+        namespaces: NamespaceScope,
+        pods: Option<LabelSelector>,
+    },
     Group(GroupRef),
-    ServiceAccount { namespace: String, name: String },
+    ServiceAccount {
+        namespace: String,
+        name: String,
+    },
     /// A NodePort Service: the rule applies to traffic arriving at its node ports.
-    Service { namespace: String, name: String },
+    Service {
+        namespace: String,
+        name: String,
+    },
     Nodes(LabelSelector),
     /// Selects nothing (e.g. an entry with no selector at all in an ACNP).
     Nothing,
@@ -97,10 +106,19 @@ pub enum AppliedTerm {
 /// One peer in normal form.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PeerTerm {
-    Pods { namespaces: NamespaceScope, pods: Option<LabelSelector> },
-    IpBlock { cidr: IpNet, except: Vec<IpNet> },
+    Pods {
+        namespaces: NamespaceScope,
+        pods: Option<LabelSelector>,
+    },
+    IpBlock {
+        cidr: IpNet,
+        except: Vec<IpNet>,
+    },
     Group(GroupRef),
-    ServiceAccount { namespace: String, name: String },
+    ServiceAccount {
+        namespace: String,
+        name: String,
+    },
     Nodes(LabelSelector),
     /// Lower-cased FQDN or wildcard pattern.
     Fqdn(String),
@@ -128,9 +146,19 @@ pub enum PortMatch {
 /// One entry of a rule's `ports` / `protocols`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PortEntry {
-    L4 { protocol: L4Protocol, port: PortMatch, source: Option<(u16, u16)> },
-    Icmp { icmp_type: Option<u8>, icmp_code: Option<u8> },
-    Igmp { igmp_type: Option<u8>, group_address: Option<String> },
+    L4 {
+        protocol: L4Protocol,
+        port: PortMatch,
+        source: Option<(u16, u16)>,
+    },
+    Icmp {
+        icmp_type: Option<u8>,
+        icmp_code: Option<u8>,
+    },
+    Igmp {
+        igmp_type: Option<u8>,
+        group_address: Option<String>,
+    },
 }
 
 /// The services of a rule: `any` when there are neither ports nor protocols.
@@ -186,19 +214,30 @@ impl CompiledPolicy {
 
 /// Compiles an ACNP or ANNP.
 pub fn compile_antrea(kind: Kind, policy: &AntreaPolicy) -> CompiledPolicy {
-    let key = ObjectKey::new(kind, policy.metadata.namespace.as_deref(), &policy.metadata.name);
+    let key = ObjectKey::new(
+        kind,
+        policy.metadata.namespace.as_deref(),
+        &policy.metadata.name,
+    );
     let namespace = key.namespace.clone();
-    let ctx = AntreaContext { kind, namespace: namespace.as_deref() };
+    let ctx = AntreaContext {
+        kind,
+        namespace: namespace.as_deref(),
+    };
     let spec = &policy.spec;
     let spec_applied: Vec<AppliedTerm> = spec.applied_to.iter().map(|a| ctx.applied(a)).collect();
     let mut applied = spec_applied.clone();
     let mut rules = Vec::new();
-    for (direction, list) in [(Direction::Ingress, &spec.ingress), (Direction::Egress, &spec.egress)] {
+    for (direction, list) in [
+        (Direction::Ingress, &spec.ingress),
+        (Direction::Egress, &spec.egress),
+    ] {
         for (index, rule) in list.iter().enumerate() {
             let rule_applied: Vec<AppliedTerm> = if rule.applied_to.is_empty() {
                 spec_applied.clone()
             } else {
-                let terms: Vec<AppliedTerm> = rule.applied_to.iter().map(|a| ctx.applied(a)).collect();
+                let terms: Vec<AppliedTerm> =
+                    rule.applied_to.iter().map(|a| ctx.applied(a)).collect();
                 applied.extend(terms.iter().cloned());
                 terms
             };
@@ -215,7 +254,11 @@ pub fn compile_antrea(kind: Kind, policy: &AntreaPolicy) -> CompiledPolicy {
             });
         }
     }
-    let tier = if spec.tier.is_empty() { DEFAULT_TIER.to_string() } else { spec.tier.to_ascii_lowercase() };
+    let tier = if spec.tier.is_empty() {
+        DEFAULT_TIER.to_string()
+    } else {
+        spec.tier.to_ascii_lowercase()
+    };
     CompiledPolicy {
         key,
         tier: Some(tier),
@@ -254,7 +297,10 @@ impl AntreaContext<'_> {
             return AppliedTerm::Group(self.group_ref(&a.group));
         }
         if let Some(sa) = &a.service_account {
-            return AppliedTerm::ServiceAccount { namespace: sa.namespace.clone(), name: sa.name.clone() };
+            return AppliedTerm::ServiceAccount {
+                namespace: sa.namespace.clone(),
+                name: sa.name.clone(),
+            };
         }
         if let Some(svc) = &a.service {
             let namespace = if svc.namespace.is_empty() {
@@ -262,7 +308,10 @@ impl AntreaContext<'_> {
             } else {
                 svc.namespace.clone()
             };
-            return AppliedTerm::Service { namespace, name: svc.name.clone() };
+            return AppliedTerm::Service {
+                namespace,
+                name: svc.name.clone(),
+            };
         }
         if let Some(sel) = &a.node_selector {
             return AppliedTerm::Nodes(sel.clone());
@@ -270,14 +319,21 @@ impl AntreaContext<'_> {
         if self.is_cluster() {
             match (&a.pod_selector, &a.namespace_selector) {
                 (None, None) => AppliedTerm::Nothing,
-                (pods, None) => AppliedTerm::Pods { namespaces: NamespaceScope::All, pods: pods.clone() },
-                (pods, Some(ns)) => {
-                    AppliedTerm::Pods { namespaces: NamespaceScope::Selector(ns.clone()), pods: pods.clone() }
-                }
+                (pods, None) => AppliedTerm::Pods {
+                    namespaces: NamespaceScope::All,
+                    pods: pods.clone(),
+                },
+                (pods, Some(ns)) => AppliedTerm::Pods {
+                    namespaces: NamespaceScope::Selector(ns.clone()),
+                    pods: pods.clone(),
+                },
             }
         } else {
             // ANNP: always its own namespace; an entry left empty selects every Pod there.
-            AppliedTerm::Pods { namespaces: self.own_namespace(), pods: a.pod_selector.clone() }
+            AppliedTerm::Pods {
+                namespaces: self.own_namespace(),
+                pods: a.pod_selector.clone(),
+            }
         }
     }
 
@@ -295,7 +351,10 @@ impl AntreaContext<'_> {
             return PeerTerm::Group(self.group_ref(&p.group));
         }
         if let Some(sa) = &p.service_account {
-            return PeerTerm::ServiceAccount { namespace: sa.namespace.clone(), name: sa.name.clone() };
+            return PeerTerm::ServiceAccount {
+                namespace: sa.namespace.clone(),
+                name: sa.name.clone(),
+            };
         }
         if let Some(sel) = &p.node_selector {
             return PeerTerm::Nodes(sel.clone());
@@ -309,17 +368,25 @@ impl AntreaContext<'_> {
             } else {
                 NamespaceScope::SameLabels(ns.same_labels.clone())
             };
-            return PeerTerm::Pods { namespaces, pods: p.pod_selector.clone() };
+            return PeerTerm::Pods {
+                namespaces,
+                pods: p.pod_selector.clone(),
+            };
         }
         match (&p.pod_selector, &p.namespace_selector) {
             (None, None) => PeerTerm::Nothing,
             (pods, None) => PeerTerm::Pods {
-                namespaces: if self.is_cluster() { NamespaceScope::All } else { self.own_namespace() },
+                namespaces: if self.is_cluster() {
+                    NamespaceScope::All
+                } else {
+                    self.own_namespace()
+                },
                 pods: pods.clone(),
             },
-            (pods, Some(ns)) => {
-                PeerTerm::Pods { namespaces: NamespaceScope::Selector(ns.clone()), pods: pods.clone() }
-            }
+            (pods, Some(ns)) => PeerTerm::Pods {
+                namespaces: NamespaceScope::Selector(ns.clone()),
+                pods: pods.clone(),
+            },
         }
     }
 
@@ -332,7 +399,11 @@ impl AntreaContext<'_> {
             .to_services
             .iter()
             .map(|s| {
-                let ns = if s.namespace.is_empty() { self.namespace.unwrap_or("default") } else { &s.namespace };
+                let ns = if s.namespace.is_empty() {
+                    self.namespace.unwrap_or("default")
+                } else {
+                    &s.namespace
+                };
                 (ns.to_string(), s.name.clone())
             })
             .collect();
@@ -348,13 +419,19 @@ fn port_number(value: i64) -> Option<u16> {
     u16::try_from(value).ok()
 }
 
-fn l4_entry(protocol: Option<&str>, port: Option<&IntOrString>, end_port: Option<i32>) -> Option<PortEntry> {
+fn l4_entry(
+    protocol: Option<&str>,
+    port: Option<&IntOrString>,
+    end_port: Option<i32>,
+) -> Option<PortEntry> {
     let protocol = L4Protocol::parse(protocol)?;
     let port = match port {
         None => PortMatch::Any,
         Some(IntOrString::Int(p)) => {
             let start = port_number(*p)?;
-            let end = end_port.and_then(|e| port_number(e.into())).unwrap_or(start);
+            let end = end_port
+                .and_then(|e| port_number(e.into()))
+                .unwrap_or(start);
             PortMatch::Range(start, end)
         }
         Some(IntOrString::String(s)) => match s.parse::<u16>() {
@@ -362,7 +439,11 @@ fn l4_entry(protocol: Option<&str>, port: Option<&IntOrString>, end_port: Option
             Err(_) => PortMatch::Named(s.clone()),
         },
     };
-    Some(PortEntry::L4 { protocol, port, source: None })
+    Some(PortEntry::L4 {
+        protocol,
+        port,
+        source: None,
+    })
 }
 
 fn antrea_ports(ports: &[PortSpec], protocols: &[ProtocolSpec]) -> PortSet {
@@ -373,11 +454,14 @@ fn antrea_ports(ports: &[PortSpec], protocols: &[ProtocolSpec]) -> PortSet {
         };
         if let (PortEntry::L4 { source, port, .. }, Some(sp)) = (&mut entry, p.source_port) {
             // Named-port resolution discards source-port constraints (as Antrea does).
-            if !matches!(port, PortMatch::Named(_)) {
-                if let Some(start) = port_number(sp.into()) {
-                    let end = p.source_end_port.and_then(|e| port_number(e.into())).unwrap_or(start);
-                    *source = Some((start, end));
-                }
+            if !matches!(port, PortMatch::Named(_))
+                && let Some(start) = port_number(sp.into())
+            {
+                let end = p
+                    .source_end_port
+                    .and_then(|e| port_number(e.into()))
+                    .unwrap_or(start);
+                *source = Some((start, end));
             }
         }
         entries.push(entry);
@@ -396,7 +480,10 @@ fn antrea_ports(ports: &[PortSpec], protocols: &[ProtocolSpec]) -> PortSet {
             });
         }
     }
-    PortSet { any: ports.is_empty() && protocols.is_empty(), entries }
+    PortSet {
+        any: ports.is_empty() && protocols.is_empty(),
+        entries,
+    }
 }
 
 fn k8s_ports(ports: &[NetworkPolicyPort]) -> PortSet {
@@ -412,16 +499,23 @@ fn k8s_ports(ports: &[NetworkPolicyPort]) -> PortSet {
 fn k8s_peer(namespace: &str, p: &NetworkPolicyPeer) -> PeerTerm {
     if let Some(block) = &p.ip_block {
         return match parse_cidr(&block.cidr) {
-            Some(cidr) => {
-                PeerTerm::IpBlock { cidr, except: block.except.iter().filter_map(|e| parse_cidr(e)).collect() }
-            }
+            Some(cidr) => PeerTerm::IpBlock {
+                cidr,
+                except: block.except.iter().filter_map(|e| parse_cidr(e)).collect(),
+            },
             None => PeerTerm::Nothing,
         };
     }
     match (&p.pod_selector, &p.namespace_selector) {
         (None, None) => PeerTerm::Nothing,
-        (pods, None) => PeerTerm::Pods { namespaces: NamespaceScope::Named(namespace.to_string()), pods: pods.clone() },
-        (pods, Some(ns)) => PeerTerm::Pods { namespaces: NamespaceScope::Selector(ns.clone()), pods: pods.clone() },
+        (pods, None) => PeerTerm::Pods {
+            namespaces: NamespaceScope::Named(namespace.to_string()),
+            pods: pods.clone(),
+        },
+        (pods, Some(ns)) => PeerTerm::Pods {
+            namespaces: NamespaceScope::Selector(ns.clone()),
+            pods: pods.clone(),
+        },
     }
 }
 
@@ -429,16 +523,21 @@ fn k8s_peer(namespace: &str, p: &NetworkPolicyPeer) -> PeerTerm {
 /// Ingress, plus Egress when there are egress rules).
 pub fn k8s_policy_types(np: &NetworkPolicy) -> (bool, bool) {
     match &np.spec.policy_types {
-        Some(types) if !types.is_empty() => {
-            (types.iter().any(|t| t == "Ingress"), types.iter().any(|t| t == "Egress"))
-        }
+        Some(types) if !types.is_empty() => (
+            types.iter().any(|t| t == "Ingress"),
+            types.iter().any(|t| t == "Egress"),
+        ),
         _ => (true, np.spec.egress.as_ref().is_some_and(|e| !e.is_empty())),
     }
 }
 
 /// Compiles a Kubernetes NetworkPolicy: every rule is an Allow; isolation follows `policyTypes`.
 pub fn compile_k8s(np: &NetworkPolicy) -> CompiledPolicy {
-    let namespace = np.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let namespace = np
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
     let key = ObjectKey::namespaced(Kind::NetworkPolicy, &namespace, &np.metadata.name);
     let applied = vec![AppliedTerm::Pods {
         namespaces: NamespaceScope::Named(namespace.clone()),
@@ -448,12 +547,26 @@ pub fn compile_k8s(np: &NetworkPolicy) -> CompiledPolicy {
     let mut rules = Vec::new();
     if ingress {
         for (index, r) in np.spec.ingress.iter().flatten().enumerate() {
-            rules.push(k8s_rule(Direction::Ingress, index, &applied, &namespace, &r.from, &r.ports));
+            rules.push(k8s_rule(
+                Direction::Ingress,
+                index,
+                &applied,
+                &namespace,
+                &r.from,
+                &r.ports,
+            ));
         }
     }
     if egress {
         for (index, r) in np.spec.egress.iter().flatten().enumerate() {
-            rules.push(k8s_rule(Direction::Egress, index, &applied, &namespace, &r.to, &r.ports));
+            rules.push(k8s_rule(
+                Direction::Egress,
+                index,
+                &applied,
+                &namespace,
+                &r.to,
+                &r.ports,
+            ));
         }
     }
     CompiledPolicy {
@@ -482,7 +595,11 @@ fn k8s_rule(
         name: String::new(),
         action: Action::Allow,
         applied: applied.to_vec(),
-        peers: PeerSet { any: peers.is_empty(), terms: peers.iter().map(|p| k8s_peer(namespace, p)).collect(), services: vec![] },
+        peers: PeerSet {
+            any: peers.is_empty(),
+            terms: peers.iter().map(|p| k8s_peer(namespace, p)).collect(),
+            services: vec![],
+        },
         ports: k8s_ports(ports),
         enable_logging: false,
         log_label: String::new(),

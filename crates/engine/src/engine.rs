@@ -44,7 +44,11 @@ impl Engine {
         for o in store.iter() {
             cluster.apply(o);
         }
-        Engine { store, cluster, table: RuleTable::default() }
+        Engine {
+            store,
+            cluster,
+            table: RuleTable::default(),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -70,7 +74,9 @@ impl Engine {
 
     /// Sets the name-to-address mappings FQDN rules are matched against (DNS snooping input).
     pub fn set_dns(&mut self, name: &str, ips: Vec<IpAddr>) {
-        self.cluster.dns.insert(name.trim_end_matches('.').to_ascii_lowercase(), ips);
+        self.cluster
+            .dns
+            .insert(name.trim_end_matches('.').to_ascii_lowercase(), ips);
     }
 
     /// Create-or-replace one object through admission.
@@ -84,7 +90,12 @@ impl Engine {
         self.default_runtime_fields(&mut object, old);
         self.store.put(object.clone());
         self.index(&object);
-        Ok(Applied { key, operation: admitted.operation, warnings: admitted.warnings, object })
+        Ok(Applied {
+            key,
+            operation: admitted.operation,
+            warnings: admitted.warnings,
+            object,
+        })
     }
 
     /// Deletes one object through admission.
@@ -115,7 +126,11 @@ impl Engine {
                 let compiled = compile_antrea(*kind, p);
                 let tiers = &self.cluster.tiers;
                 self.table.upsert(compiled, |t| {
-                    tiers.get(t).copied().or_else(|| tiers.get(DEFAULT_TIER).copied()).unwrap_or(250)
+                    tiers
+                        .get(t)
+                        .copied()
+                        .or_else(|| tiers.get(DEFAULT_TIER).copied())
+                        .unwrap_or(250)
                 });
             }
             Object::NetworkPolicy(np) => {
@@ -130,17 +145,25 @@ impl Engine {
     fn default_runtime_fields(&self, object: &mut Object, old: Option<&Object>) {
         let old_generation = old.and_then(|o| o.metadata().generation).unwrap_or(0);
         let spec_changed = old.is_none_or(|o| spec_json(o) != spec_json(object));
-        let generation = if spec_changed { old_generation + 1 } else { old_generation.max(1) };
+        let generation = if spec_changed {
+            old_generation + 1
+        } else {
+            old_generation.max(1)
+        };
         object.metadata_mut().generation = Some(generation);
         match object {
             Object::Pod(pod) if !pod.spec.host_network => {
-                let has_ip = pod.status.as_ref().is_some_and(|s| s.pod_ip.is_some() || !s.pod_i_ps.is_empty());
+                let has_ip = pod
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.pod_ip.is_some() || !s.pod_i_ps.is_empty());
                 if !has_ip {
                     let previous = match old {
                         Some(Object::Pod(p)) => p.status.as_ref().and_then(|s| s.pod_ip.clone()),
                         _ => None,
                     };
-                    let ip = previous.unwrap_or_else(|| self.free_address(POD_POOL_START).to_string());
+                    let ip =
+                        previous.unwrap_or_else(|| self.free_address(POD_POOL_START).to_string());
                     let status = pod.status.get_or_insert_with(PodStatus::default);
                     status.pod_ip = Some(ip);
                 }
@@ -150,7 +173,9 @@ impl Engine {
                     Some(Object::Service(s)) => s.spec.cluster_ip.clone(),
                     _ => None,
                 };
-                svc.spec.cluster_ip = Some(previous.unwrap_or_else(|| self.free_address(SERVICE_POOL_START).to_string()));
+                svc.spec.cluster_ip = Some(
+                    previous.unwrap_or_else(|| self.free_address(SERVICE_POOL_START).to_string()),
+                );
             }
             _ => {}
         }
@@ -159,7 +184,12 @@ impl Engine {
     fn used_addresses(&self) -> BTreeSet<IpAddr> {
         let mut used: BTreeSet<IpAddr> = self.cluster.pods.values().filter_map(|p| p.ip).collect();
         used.extend(self.cluster.services.values().filter_map(|s| s.cluster_ip));
-        used.extend(self.cluster.nodes.values().flat_map(|n| n.ips.iter().copied()));
+        used.extend(
+            self.cluster
+                .nodes
+                .values()
+                .flat_map(|n| n.ips.iter().copied()),
+        );
         used
     }
 

@@ -30,9 +30,15 @@ pub enum Source {
 /// Where a probe goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    Pod { namespace: String, name: String },
+    Pod {
+        namespace: String,
+        name: String,
+    },
     /// A Service ClusterIP (the port is the Service port).
-    Service { namespace: String, name: String },
+    Service {
+        namespace: String,
+        name: String,
+    },
     /// A Node address (NodePort Services are DNATed).
     Node(String),
     Ip(IpAddr),
@@ -102,7 +108,11 @@ pub struct PolicyRef {
 
 impl PolicyRef {
     pub fn from_key(key: &ObjectKey) -> Self {
-        PolicyRef { kind: key.kind, namespace: key.namespace.clone(), name: key.name.clone() }
+        PolicyRef {
+            kind: key.kind,
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+        }
     }
 
     /// `AntreaClusterNetworkPolicy`, `AntreaNetworkPolicy` or `K8sNetworkPolicy`.
@@ -188,15 +198,26 @@ pub struct Verdict {
 impl Verdict {
     /// The decision that determined the outcome (egress first).
     pub fn deciding(&self) -> &DirectionVerdict {
-        if self.egress.decision.outcome() != Outcome::Connected { &self.egress } else { &self.ingress }
+        if self.egress.decision.outcome() != Outcome::Connected {
+            &self.egress
+        } else {
+            &self.ingress
+        }
     }
 }
 
 /// The transport of a probe before DNAT: protocol and the port the client dials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProbeTransport {
-    L4 { protocol: L4Protocol, port: u16, src_port: u16 },
-    Icmp { icmp_type: u8, icmp_code: u8 },
+    L4 {
+        protocol: L4Protocol,
+        port: u16,
+        src_port: u16,
+    },
+    Icmp {
+        icmp_type: u8,
+        icmp_code: u8,
+    },
 }
 
 /// Ephemeral source port used when a probe does not name one.
@@ -224,7 +245,11 @@ pub struct Evaluator<'a> {
 
 impl<'a> Evaluator<'a> {
     pub fn new(cluster: &'a Cluster, table: &'a RuleTable) -> Self {
-        Evaluator { cluster, table, resolver: Resolver::new(cluster) }
+        Evaluator {
+            cluster,
+            table,
+            resolver: Resolver::new(cluster),
+        }
     }
 
     fn not_enforced(direction: Direction, reason: &str) -> DirectionVerdict {
@@ -233,7 +258,9 @@ impl<'a> Evaluator<'a> {
             enforced_for: None,
             node: None,
             passed: vec![],
-            decision: Decision::NotEnforced { reason: reason.to_string() },
+            decision: Decision::NotEnforced {
+                reason: reason.to_string(),
+            },
         }
     }
 
@@ -259,16 +286,28 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn endpoint_at(&self, ip: IpAddr) -> (Option<&'a PodInfo>, Option<&'a crate::cluster::NodeInfo>) {
+    fn endpoint_at(
+        &self,
+        ip: IpAddr,
+    ) -> (Option<&'a PodInfo>, Option<&'a crate::cluster::NodeInfo>) {
         (self.cluster.pod_at(ip), self.cluster.node_at(ip))
     }
 
-    fn resolve(&self, source: &Source, target: &Target, transport: ProbeTransport) -> Result<ResolvedFlow<'a>, String> {
+    fn resolve(
+        &self,
+        source: &Source,
+        target: &Target,
+        transport: ProbeTransport,
+    ) -> Result<ResolvedFlow<'a>, String> {
         let c = self.cluster;
         let (src_ip, src_pod, src_node) = match source {
             Source::Pod { namespace, name } => {
-                let pod = c.pod(namespace, name).ok_or_else(|| format!("source Pod {namespace}/{name} not found"))?;
-                let ip = pod.ip.ok_or_else(|| format!("source Pod {namespace}/{name} has no IP"))?;
+                let pod = c
+                    .pod(namespace, name)
+                    .ok_or_else(|| format!("source Pod {namespace}/{name} not found"))?;
+                let ip = pod
+                    .ip
+                    .ok_or_else(|| format!("source Pod {namespace}/{name} has no IP"))?;
                 if pod.host_network {
                     (ip, None, c.nodes.get(&pod.node))
                 } else {
@@ -276,8 +315,14 @@ impl<'a> Evaluator<'a> {
                 }
             }
             Source::Node(name) => {
-                let node = c.nodes.get(name).ok_or_else(|| format!("source Node {name} not found"))?;
-                let ip = *node.ips.first().ok_or_else(|| format!("source Node {name} has no address"))?;
+                let node = c
+                    .nodes
+                    .get(name)
+                    .ok_or_else(|| format!("source Node {name} not found"))?;
+                let ip = *node
+                    .ips
+                    .first()
+                    .ok_or_else(|| format!("source Node {name} has no address"))?;
                 (ip, None, Some(node))
             }
             Source::Ip(ip) => {
@@ -287,19 +332,42 @@ impl<'a> Evaluator<'a> {
         };
         let (dial_ip, dial_pod, dial_node, dial_port_known) = match target {
             Target::Pod { namespace, name } => {
-                let pod = c.pod(namespace, name).ok_or_else(|| format!("destination Pod {namespace}/{name} not found"))?;
-                let ip = pod.ip.ok_or_else(|| format!("destination Pod {namespace}/{name} has no IP"))?;
-                let node = if pod.host_network { c.nodes.get(&pod.node) } else { None };
-                (ip, if pod.host_network { None } else { Some(pod) }, node, true)
+                let pod = c
+                    .pod(namespace, name)
+                    .ok_or_else(|| format!("destination Pod {namespace}/{name} not found"))?;
+                let ip = pod
+                    .ip
+                    .ok_or_else(|| format!("destination Pod {namespace}/{name} has no IP"))?;
+                let node = if pod.host_network {
+                    c.nodes.get(&pod.node)
+                } else {
+                    None
+                };
+                (
+                    ip,
+                    if pod.host_network { None } else { Some(pod) },
+                    node,
+                    true,
+                )
             }
             Target::Service { namespace, name } => {
-                let svc = c.service(namespace, name).ok_or_else(|| format!("Service {namespace}/{name} not found"))?;
-                let ip = svc.cluster_ip.ok_or_else(|| format!("Service {namespace}/{name} is headless"))?;
+                let svc = c
+                    .service(namespace, name)
+                    .ok_or_else(|| format!("Service {namespace}/{name} not found"))?;
+                let ip = svc
+                    .cluster_ip
+                    .ok_or_else(|| format!("Service {namespace}/{name} is headless"))?;
                 (ip, None, None, false)
             }
             Target::Node(name) => {
-                let node = c.nodes.get(name).ok_or_else(|| format!("destination Node {name} not found"))?;
-                let ip = *node.ips.first().ok_or_else(|| format!("destination Node {name} has no address"))?;
+                let node = c
+                    .nodes
+                    .get(name)
+                    .ok_or_else(|| format!("destination Node {name} not found"))?;
+                let ip = *node
+                    .ips
+                    .first()
+                    .ok_or_else(|| format!("destination Node {name} has no address"))?;
                 (ip, None, Some(node), false)
             }
             Target::Ip(ip) => {
@@ -307,7 +375,10 @@ impl<'a> Evaluator<'a> {
                 (*ip, pod, node, false)
             }
             Target::Fqdn(name) => {
-                let ip = *c.resolve_dns(name).first().ok_or_else(|| format!("DNS name {name} does not resolve"))?;
+                let ip = *c
+                    .resolve_dns(name)
+                    .first()
+                    .ok_or_else(|| format!("DNS name {name} does not resolve"))?;
                 let (pod, node) = self.endpoint_at(ip);
                 (ip, pod, node, false)
             }
@@ -320,8 +391,22 @@ impl<'a> Evaluator<'a> {
             dst_pod: dial_pod,
             dst_node: dial_node,
             transport: match transport {
-                ProbeTransport::L4 { protocol, port, src_port } => Transport::L4 { protocol, src_port, dst_port: port },
-                ProbeTransport::Icmp { icmp_type, icmp_code } => Transport::Icmp { icmp_type, icmp_code },
+                ProbeTransport::L4 {
+                    protocol,
+                    port,
+                    src_port,
+                } => Transport::L4 {
+                    protocol,
+                    src_port,
+                    dst_port: port,
+                },
+                ProbeTransport::Icmp {
+                    icmp_type,
+                    icmp_code,
+                } => Transport::Icmp {
+                    icmp_type,
+                    icmp_code,
+                },
             },
             service: None,
             node_port_service: None,
@@ -330,30 +415,48 @@ impl<'a> Evaluator<'a> {
             return Ok(flow);
         }
         // DNAT: ClusterIP, or NodePort on a Node address.
-        let ProbeTransport::L4 { protocol, port, src_port } = transport else {
+        let ProbeTransport::L4 {
+            protocol,
+            port,
+            src_port,
+        } = transport
+        else {
             if let Some(svc) = c.services.values().find(|s| s.cluster_ip == Some(dial_ip)) {
-                return Err(format!("ICMP to Service {}/{} ClusterIP is not load-balanced", svc.namespace, svc.name));
+                return Err(format!(
+                    "ICMP to Service {}/{} ClusterIP is not load-balanced",
+                    svc.namespace, svc.name
+                ));
             }
             return Ok(flow);
         };
         let mut dnat: Option<(&ServiceInfo, &crate::cluster::ServicePortInfo, bool)> = None;
         for svc in c.services.values() {
-            if svc.cluster_ip == Some(dial_ip) {
-                if let Some(sp) = svc.ports.iter().find(|p| p.port == port && p.protocol == protocol) {
-                    dnat = Some((svc, sp, false));
-                    break;
-                }
+            if svc.cluster_ip == Some(dial_ip)
+                && let Some(sp) = svc
+                    .ports
+                    .iter()
+                    .find(|p| p.port == port && p.protocol == protocol)
+            {
+                dnat = Some((svc, sp, false));
+                break;
             }
-            if dial_node.is_some() && matches!(svc.service_type.as_str(), "NodePort" | "LoadBalancer") {
-                if let Some(sp) = svc.ports.iter().find(|p| p.node_port == Some(port) && p.protocol == protocol) {
-                    dnat = Some((svc, sp, true));
-                    break;
-                }
+            if dial_node.is_some()
+                && matches!(svc.service_type.as_str(), "NodePort" | "LoadBalancer")
+                && let Some(sp) = svc
+                    .ports
+                    .iter()
+                    .find(|p| p.node_port == Some(port) && p.protocol == protocol)
+            {
+                dnat = Some((svc, sp, true));
+                break;
             }
         }
         let Some((svc, sp, via_node_port)) = dnat else {
             if c.services.values().any(|s| s.cluster_ip == Some(dial_ip)) {
-                return Err(format!("no Service port {port}/{} on {dial_ip}", protocol.as_str()));
+                return Err(format!(
+                    "no Service port {port}/{} on {dial_ip}",
+                    protocol.as_str()
+                ));
             }
             return Ok(flow);
         };
@@ -366,12 +469,29 @@ impl<'a> Evaluator<'a> {
             Some(IntOrString::Int(p)) => u16::try_from(*p).ok(),
             Some(IntOrString::String(name)) => backend.resolve_named_port(name, protocol),
         }
-        .ok_or_else(|| format!("Service {}/{} target port does not resolve on {}/{}", svc.namespace, svc.name, backend.namespace, backend.name))?;
+        .ok_or_else(|| {
+            format!(
+                "Service {}/{} target port does not resolve on {}/{}",
+                svc.namespace, svc.name, backend.namespace, backend.name
+            )
+        })?;
         let ip = backend.ip.ok_or_else(|| "backend without IP".to_string())?;
         flow.dst_ip = ip;
-        flow.dst_pod = if backend.host_network { None } else { Some(backend) };
-        flow.dst_node = if backend.host_network { c.nodes.get(&backend.node) } else { None };
-        flow.transport = Transport::L4 { protocol, src_port, dst_port: target_port };
+        flow.dst_pod = if backend.host_network {
+            None
+        } else {
+            Some(backend)
+        };
+        flow.dst_node = if backend.host_network {
+            c.nodes.get(&backend.node)
+        } else {
+            None
+        };
+        flow.transport = Transport::L4 {
+            protocol,
+            src_port,
+            dst_port: target_port,
+        };
         flow.service = Some(svc);
         if via_node_port {
             flow.node_port_service = Some(svc);
@@ -385,10 +505,21 @@ impl<'a> Evaluator<'a> {
             _ => None,
         };
         let same_endpoint = flow.src_ip == flow.dst_ip;
-        let remote_dst = Remote { ip: flow.dst_ip, pod: flow.dst_pod, node: flow.dst_node };
-        let remote_src = Remote { ip: flow.src_ip, pod: flow.src_pod, node: flow.src_node };
+        let remote_dst = Remote {
+            ip: flow.dst_ip,
+            pod: flow.dst_pod,
+            node: flow.dst_node,
+        };
+        let remote_src = Remote {
+            ip: flow.src_ip,
+            pod: flow.src_pod,
+            node: flow.src_node,
+        };
         let egress = if same_endpoint && flow.service.is_none() {
-            Self::not_enforced(Direction::Egress, "traffic to the Pod's own address never leaves it")
+            Self::not_enforced(
+                Direction::Egress,
+                "traffic to the Pod's own address never leaves it",
+            )
         } else if let Some(pod) = flow.src_pod {
             self.direction(Direction::Egress, Local::Pod(pod), &remote_dst, flow)
         } else if let Some(node) = flow.src_node {
@@ -397,11 +528,18 @@ impl<'a> Evaluator<'a> {
             Self::not_enforced(Direction::Egress, "source is outside the cluster")
         };
         let ingress = if same_endpoint {
-            Self::not_enforced(Direction::Ingress, "hairpin traffic to the Pod itself is always allowed")
+            Self::not_enforced(
+                Direction::Ingress,
+                "hairpin traffic to the Pod itself is always allowed",
+            )
         } else if let Some(pod) = flow.dst_pod {
-            let from_own_node = flow.src_node.is_some_and(|n| n.name == pod.node) && flow.src_pod.is_none();
+            let from_own_node =
+                flow.src_node.is_some_and(|n| n.name == pod.node) && flow.src_pod.is_none();
             if from_own_node {
-                Self::not_enforced(Direction::Ingress, "traffic from a Node to its own Pods is always allowed")
+                Self::not_enforced(
+                    Direction::Ingress,
+                    "traffic from a Node to its own Pods is always allowed",
+                )
             } else {
                 self.direction(Direction::Ingress, Local::Pod(pod), &remote_src, flow)
             }
@@ -444,18 +582,30 @@ impl<'a> Evaluator<'a> {
         rule.applied.iter().any(|t| match t {
             AppliedTerm::Service { namespace, name } => {
                 rule.direction == Direction::Ingress
-                    && flow.node_port_service.is_some_and(|s| s.namespace == *namespace && s.name == *name)
+                    && flow
+                        .node_port_service
+                        .is_some_and(|s| s.namespace == *namespace && s.name == *name)
             }
             t => self.resolver.applied_selects(t, local),
         })
     }
 
     /// Whether a rule's peers and ports match the flow, seen from `local`.
-    fn rule_matches(&self, rule: &CompiledRule, local: Local, remote: &Remote, flow: &ResolvedFlow) -> bool {
+    fn rule_matches(
+        &self,
+        rule: &CompiledRule,
+        local: Local,
+        remote: &Remote,
+        flow: &ResolvedFlow,
+    ) -> bool {
         if rule.direction == Direction::Egress && !rule.peers.services.is_empty() {
             let svc_hit = flow.service.is_some_and(|s| {
                 flow.node_port_service.is_none()
-                    && rule.peers.services.iter().any(|(ns, n)| *ns == s.namespace && *n == s.name)
+                    && rule
+                        .peers
+                        .services
+                        .iter()
+                        .any(|(ns, n)| *ns == s.namespace && *n == s.name)
             });
             if svc_hit {
                 return true;
@@ -470,7 +620,9 @@ impl<'a> Evaluator<'a> {
         let named_on = match (rule.direction, local) {
             (Direction::Ingress, Local::Pod(p)) => Some(p),
             (Direction::Ingress, Local::Node(_)) => None,
-            (Direction::Egress, _) => (how == PeerMatch::PodMember).then_some(remote.pod).flatten(),
+            (Direction::Egress, _) => (how == PeerMatch::PodMember)
+                .then_some(remote.pod)
+                .flatten(),
         };
         ports_match(&rule.ports, &flow.transport, named_on)
     }
@@ -489,7 +641,13 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn direction(&self, direction: Direction, local: Local, remote: &Remote, flow: &ResolvedFlow) -> DirectionVerdict {
+    fn direction(
+        &self,
+        direction: Direction,
+        local: Local,
+        remote: &Remote,
+        flow: &ResolvedFlow,
+    ) -> DirectionVerdict {
         let (label, node) = Self::local_label(local);
         let mut verdict = DirectionVerdict {
             direction,
@@ -502,8 +660,13 @@ impl<'a> Evaluator<'a> {
         let baseline_start = ordered.partition_point(|s| s.tier_priority < BASELINE_TIER_PRIORITY);
         // Stage 1: Antrea-native tiers before Kubernetes NetworkPolicies.
         for slot in &ordered[..baseline_start] {
-            let Some((policy, rule)) = self.table.rule(slot) else { continue };
-            if !self.realizable(policy) || !self.applies(rule, local, flow) || !self.rule_matches(rule, local, remote, flow) {
+            let Some((policy, rule)) = self.table.rule(slot) else {
+                continue;
+            };
+            if !self.realizable(policy)
+                || !self.applies(rule, local, flow)
+                || !self.rule_matches(rule, local, remote, flow)
+            {
                 continue;
             }
             let hit = Self::hit(policy, rule, Some(slot.tier_priority));
@@ -522,7 +685,12 @@ impl<'a> Evaluator<'a> {
                     Direction::Ingress => policy.isolates_ingress,
                     Direction::Egress => policy.isolates_egress,
                 };
-                if !isolates || !policy.applied.iter().any(|t| self.resolver.applied_selects(t, local)) {
+                if !isolates
+                    || !policy
+                        .applied
+                        .iter()
+                        .any(|t| self.resolver.applied_selects(t, local))
+                {
                     continue;
                 }
                 isolating.push(PolicyRef::from_key(&policy.key));
@@ -534,18 +702,23 @@ impl<'a> Evaluator<'a> {
                 }
             }
             if !isolating.is_empty() {
-                verdict.decision = Decision::K8sIsolation { policies: isolating };
+                verdict.decision = Decision::K8sIsolation {
+                    policies: isolating,
+                };
                 return verdict;
             }
         }
         // Stage 3: baseline tier.
         for slot in &ordered[baseline_start..] {
-            let Some((policy, rule)) = self.table.rule(slot) else { continue };
+            let Some((policy, rule)) = self.table.rule(slot) else {
+                continue;
+            };
             if rule.action == Action::Pass || !self.realizable(policy) {
                 continue;
             }
             if self.applies(rule, local, flow) && self.rule_matches(rule, local, remote, flow) {
-                verdict.decision = Decision::Rule(Self::hit(policy, rule, Some(slot.tier_priority)));
+                verdict.decision =
+                    Decision::Rule(Self::hit(policy, rule, Some(slot.tier_priority)));
                 return verdict;
             }
         }

@@ -3,7 +3,9 @@
 //! Groups are resolved here (one level of `childGroups`, as Antrea supports).
 
 use crate::cluster::{Cluster, L4Protocol, NodeInfo, PodInfo};
-use crate::compile::{AppliedTerm, GroupRef, NamespaceScope, PeerSet, PeerTerm, PortEntry, PortMatch, PortSet};
+use crate::compile::{
+    AppliedTerm, GroupRef, NamespaceScope, PeerSet, PeerTerm, PortEntry, PortMatch, PortSet,
+};
 use std::net::IpAddr;
 use tierwall_model::LabelSelector;
 use tierwall_model::antrea::GroupSpec;
@@ -35,9 +37,18 @@ pub enum PeerMatch {
 /// The L4 or ICMP part of a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Transport {
-    L4 { protocol: L4Protocol, src_port: u16, dst_port: u16 },
-    Icmp { icmp_type: u8, icmp_code: u8 },
-    Igmp { igmp_type: u8 },
+    L4 {
+        protocol: L4Protocol,
+        src_port: u16,
+        dst_port: u16,
+    },
+    Icmp {
+        icmp_type: u8,
+        icmp_code: u8,
+    },
+    Igmp {
+        igmp_type: u8,
+    },
 }
 
 pub struct Resolver<'a> {
@@ -53,23 +64,33 @@ impl<'a> Resolver<'a> {
         match scope {
             NamespaceScope::All => true,
             NamespaceScope::Named(n) => n == ns,
-            NamespaceScope::Selector(sel) => {
-                self.cluster.namespace_labels(ns).is_some_and(|labels| sel.matches(labels))
-            }
+            NamespaceScope::Selector(sel) => self
+                .cluster
+                .namespace_labels(ns)
+                .is_some_and(|labels| sel.matches(labels)),
             NamespaceScope::SameAsApplied => applied_ns == Some(ns),
             NamespaceScope::SameLabels(keys) => {
-                let (Some(applied), Some(peer)) =
-                    (applied_ns.and_then(|a| self.cluster.namespace_labels(a)), self.cluster.namespace_labels(ns))
-                else {
+                let (Some(applied), Some(peer)) = (
+                    applied_ns.and_then(|a| self.cluster.namespace_labels(a)),
+                    self.cluster.namespace_labels(ns),
+                ) else {
                     return false;
                 };
-                keys.iter().all(|k| applied.get(k).is_some_and(|v| peer.get(k) == Some(v)))
+                keys.iter()
+                    .all(|k| applied.get(k).is_some_and(|v| peer.get(k) == Some(v)))
             }
         }
     }
 
-    fn pod_selected(&self, scope: &NamespaceScope, pods: &Option<LabelSelector>, pod: &PodInfo, applied_ns: Option<&str>) -> bool {
-        pods.as_ref().is_none_or(|s| s.matches(&pod.labels)) && self.ns_matches(scope, &pod.namespace, applied_ns)
+    fn pod_selected(
+        &self,
+        scope: &NamespaceScope,
+        pods: &Option<LabelSelector>,
+        pod: &PodInfo,
+        applied_ns: Option<&str>,
+    ) -> bool {
+        pods.as_ref().is_none_or(|s| s.matches(&pod.labels))
+            && self.ns_matches(scope, &pod.namespace, applied_ns)
     }
 
     fn group_spec(&self, group: &GroupRef) -> Option<&'a GroupSpec> {
@@ -89,7 +110,9 @@ impl<'a> Resolver<'a> {
     /// The groups whose own definition counts for `group`: itself, or its children (one level;
     /// a child that has children of its own makes the parent empty, as Antrea reports).
     fn group_leaves(&self, group: &GroupRef) -> Vec<(GroupRef, &'a GroupSpec)> {
-        let Some(spec) = self.group_spec(group) else { return vec![] };
+        let Some(spec) = self.group_spec(group) else {
+            return vec![];
+        };
         if spec.child_groups.is_empty() {
             return vec![(group.clone(), spec)];
         }
@@ -119,7 +142,10 @@ impl<'a> Resolver<'a> {
             };
             return self.cluster.service(ns, &svc_ref.name).is_some_and(|svc| {
                 svc.namespace == pod.namespace
-                    && svc.selector.as_ref().is_some_and(|sel| sel.iter().all(|(k, v)| pod.labels.get(k) == Some(v)))
+                    && svc
+                        .selector
+                        .as_ref()
+                        .is_some_and(|sel| sel.iter().all(|(k, v)| pod.labels.get(k) == Some(v)))
             });
         }
         if spec.pod_selector.is_none() && spec.namespace_selector.is_none() {
@@ -137,15 +163,27 @@ impl<'a> Resolver<'a> {
         let in_blocks = spec.all_ip_blocks().any(|b| {
             crate::cluster::parse_cidr(&b.cidr).is_some_and(|cidr| {
                 cidr.contains(&remote.ip)
-                    && !b.except.iter().filter_map(|e| crate::cluster::parse_cidr(e)).any(|e| e.contains(&remote.ip))
+                    && !b
+                        .except
+                        .iter()
+                        .filter_map(|e| crate::cluster::parse_cidr(e))
+                        .any(|e| e.contains(&remote.ip))
             })
         });
-        in_blocks || spec.node_selector.as_ref().is_some_and(|sel| remote.node.is_some_and(|n| sel.matches(&n.labels)))
+        in_blocks
+            || spec
+                .node_selector
+                .as_ref()
+                .is_some_and(|sel| remote.node.is_some_and(|n| sel.matches(&n.labels)))
     }
 
     /// Pod members of a group (appliedTo semantics: ipBlock groups select no Pod).
     pub fn group_selects_pod(&self, group: &GroupRef, pod: &PodInfo) -> bool {
-        !pod.host_network && self.group_leaves(group).iter().any(|(r, spec)| self.leaf_selects_pod(r, spec, pod))
+        !pod.host_network
+            && self
+                .group_leaves(group)
+                .iter()
+                .any(|(r, spec)| self.leaf_selects_pod(r, spec, pod))
     }
 
     /// Does the appliedTo term select the local endpoint?
@@ -172,30 +210,52 @@ impl<'a> Resolver<'a> {
     }
 
     /// Does one peer term select the remote endpoint?
-    pub fn peer_term_selects(&self, term: &PeerTerm, local: Local, remote: &Remote) -> Option<PeerMatch> {
+    pub fn peer_term_selects(
+        &self,
+        term: &PeerTerm,
+        local: Local,
+        remote: &Remote,
+    ) -> Option<PeerMatch> {
         let applied_ns = Self::local_namespace(local);
         let hit = |b: bool, m: PeerMatch| b.then_some(m);
         match term {
-            PeerTerm::Pods { namespaces, pods } => {
-                hit(remote.pod.is_some_and(|p| self.pod_selected(namespaces, pods, p, applied_ns)), PeerMatch::PodMember)
-            }
+            PeerTerm::Pods { namespaces, pods } => hit(
+                remote
+                    .pod
+                    .is_some_and(|p| self.pod_selected(namespaces, pods, p, applied_ns)),
+                PeerMatch::PodMember,
+            ),
             PeerTerm::IpBlock { cidr, except } => hit(
                 cidr.contains(&remote.ip) && !except.iter().any(|e| e.contains(&remote.ip)),
                 PeerMatch::Address,
             ),
             PeerTerm::Group(g) => {
                 let leaves = self.group_leaves(g);
-                if remote.pod.is_some_and(|p| leaves.iter().any(|(r, spec)| self.leaf_selects_pod(r, spec, p))) {
+                if remote.pod.is_some_and(|p| {
+                    leaves
+                        .iter()
+                        .any(|(r, spec)| self.leaf_selects_pod(r, spec, p))
+                }) {
                     Some(PeerMatch::PodMember)
                 } else {
-                    hit(leaves.iter().any(|(_, spec)| self.leaf_selects_address(spec, remote)), PeerMatch::Address)
+                    hit(
+                        leaves
+                            .iter()
+                            .any(|(_, spec)| self.leaf_selects_address(spec, remote)),
+                        PeerMatch::Address,
+                    )
                 }
             }
             PeerTerm::ServiceAccount { namespace, name } => hit(
-                remote.pod.is_some_and(|p| p.namespace == *namespace && p.service_account == *name),
+                remote
+                    .pod
+                    .is_some_and(|p| p.namespace == *namespace && p.service_account == *name),
                 PeerMatch::PodMember,
             ),
-            PeerTerm::Nodes(sel) => hit(remote.node.is_some_and(|n| sel.matches(&n.labels)), PeerMatch::Address),
+            PeerTerm::Nodes(sel) => hit(
+                remote.node.is_some_and(|n| sel.matches(&n.labels)),
+                PeerMatch::Address,
+            ),
             PeerTerm::Fqdn(pattern) => hit(
                 self.cluster
                     .dns_names()
@@ -208,9 +268,18 @@ impl<'a> Resolver<'a> {
     }
 
     /// Does the peer set select the remote? `Some(PodMember)` is preferred when several match.
-    pub fn peers_select(&self, peers: &PeerSet, local: Local, remote: &Remote) -> Option<PeerMatch> {
+    pub fn peers_select(
+        &self,
+        peers: &PeerSet,
+        local: Local,
+        remote: &Remote,
+    ) -> Option<PeerMatch> {
         if peers.any {
-            return Some(if remote.pod.is_some() { PeerMatch::PodMember } else { PeerMatch::Address });
+            return Some(if remote.pod.is_some() {
+                PeerMatch::PodMember
+            } else {
+                PeerMatch::Address
+            });
         }
         let mut best = None;
         for term in &peers.terms {
@@ -238,7 +307,9 @@ fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
     match pattern.split_first() {
         None => text.is_empty(),
         Some((b'*', rest)) => (0..=text.len()).any(|i| wildcard_match(rest, &text[i..])),
-        Some((c, rest)) => text.split_first().is_some_and(|(t, trest)| t == c && wildcard_match(rest, trest)),
+        Some((c, rest)) => text
+            .split_first()
+            .is_some_and(|(t, trest)| t == c && wildcard_match(rest, trest)),
     }
 }
 
@@ -249,27 +320,48 @@ pub fn ports_match(ports: &PortSet, transport: &Transport, named_on: Option<&Pod
         return true;
     }
     ports.entries.iter().any(|entry| match (entry, transport) {
-        (PortEntry::L4 { protocol, port, source }, Transport::L4 { protocol: p, src_port, dst_port }) => {
+        (
+            PortEntry::L4 {
+                protocol,
+                port,
+                source,
+            },
+            Transport::L4 {
+                protocol: p,
+                src_port,
+                dst_port,
+            },
+        ) => {
             if protocol != p {
                 return false;
             }
-            if let Some((lo, hi)) = source {
-                if src_port < lo || src_port > hi {
-                    return false;
-                }
+            if let Some((lo, hi)) = source
+                && (src_port < lo || src_port > hi)
+            {
+                return false;
             }
             match port {
                 PortMatch::Any => true,
                 PortMatch::Range(lo, hi) => dst_port >= lo && dst_port <= hi,
                 PortMatch::Named(name) => {
-                    named_on.and_then(|pod| pod.resolve_named_port(name, *protocol)) == Some(*dst_port)
+                    named_on.and_then(|pod| pod.resolve_named_port(name, *protocol))
+                        == Some(*dst_port)
                 }
             }
         }
-        (PortEntry::Icmp { icmp_type, icmp_code }, Transport::Icmp { icmp_type: t, icmp_code: c }) => {
-            icmp_type.is_none_or(|x| x == *t) && icmp_code.is_none_or(|x| x == *c)
+        (
+            PortEntry::Icmp {
+                icmp_type,
+                icmp_code,
+            },
+            Transport::Icmp {
+                icmp_type: t,
+                icmp_code: c,
+            },
+        ) => icmp_type.is_none_or(|x| x == *t) && icmp_code.is_none_or(|x| x == *c),
+        (PortEntry::Igmp { igmp_type, .. }, Transport::Igmp { igmp_type: t }) => {
+            igmp_type.is_none_or(|x| x == *t)
         }
-        (PortEntry::Igmp { igmp_type, .. }, Transport::Igmp { igmp_type: t }) => igmp_type.is_none_or(|x| x == *t),
         _ => false,
     })
 }
@@ -284,6 +376,9 @@ mod tests {
         assert!(fqdn_matches("*foobar.com", "foobar.com"));
         assert!(fqdn_matches("*foobar.com", "notfoobar.com"));
         assert!(!fqdn_matches("*foobar.com", "foobar.org"));
-        assert!(fqdn_matches("svc.x.svc.cluster.local", "svc.x.svc.cluster.local."));
+        assert!(fqdn_matches(
+            "svc.x.svc.cluster.local",
+            "svc.x.svc.cluster.local."
+        ));
     }
 }

@@ -36,23 +36,45 @@ impl EvaluationRow {
             .then(self.policy_priority.total_cmp(&other.policy_priority))
             .then(self.rule_index.cmp(&other.rule_index))
             .then_with(|| self.policy.name.cmp(&other.policy.name))
-            .then_with(|| (self.direction == Direction::Ingress).cmp(&(other.direction == Direction::Ingress)))
+            .then_with(|| {
+                (self.direction == Direction::Ingress).cmp(&(other.direction == Direction::Ingress))
+            })
     }
 }
 
-fn selector_peers_select(resolver: &Resolver, terms: &[PeerTerm], local: &PodInfo, remote: &PodInfo) -> bool {
-    let remote = Remote { ip: remote.ip.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])), pod: Some(remote), node: None };
+fn selector_peers_select(
+    resolver: &Resolver,
+    terms: &[PeerTerm],
+    local: &PodInfo,
+    remote: &PodInfo,
+) -> bool {
+    let remote = Remote {
+        ip: remote.ip.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+        pod: Some(remote),
+        node: None,
+    };
     terms.iter().any(|t| {
-        matches!(t, PeerTerm::Pods { .. }) && resolver.peer_term_selects(t, Local::Pod(local), &remote).is_some()
+        matches!(t, PeerTerm::Pods { .. })
+            && resolver
+                .peer_term_selects(t, Local::Pod(local), &remote)
+                .is_some()
     })
 }
 
 fn policy_applies(resolver: &Resolver, policy: &CompiledPolicy, pod: &PodInfo) -> bool {
-    policy.applied.iter().any(|t| resolver.applied_selects(t, Local::Pod(pod)))
+    policy
+        .applied
+        .iter()
+        .any(|t| resolver.applied_selects(t, Local::Pod(pod)))
 }
 
 /// Evaluates the view for `src` → `dst`; `None` when no rule applies.
-pub fn evaluate(cluster: &Cluster, table: &RuleTable, src: &PodInfo, dst: &PodInfo) -> Option<EvaluationRow> {
+pub fn evaluate(
+    cluster: &Cluster,
+    table: &RuleTable,
+    src: &PodInfo,
+    dst: &PodInfo,
+) -> Option<EvaluationRow> {
     let resolver = Resolver::new(cluster);
     let mut rows = Vec::new();
     for policy in table.policies() {
@@ -60,13 +82,19 @@ pub fn evaluate(cluster: &Cluster, table: &RuleTable, src: &PodInfo, dst: &PodIn
             Some(t) => cluster.tiers.get(t).copied().unwrap_or(250),
             None => K8S_NP_TIER_PRIORITY,
         };
-        for (direction, local, remote) in [(Direction::Egress, src, dst), (Direction::Ingress, dst, src)] {
+        for (direction, local, remote) in [
+            (Direction::Egress, src, dst),
+            (Direction::Ingress, dst, src),
+        ] {
             let mut policy_applies_here = None;
             for rule in policy.rules(direction) {
                 let applies = if policy.is_k8s() {
-                    *policy_applies_here.get_or_insert_with(|| policy_applies(&resolver, policy, local))
+                    *policy_applies_here
+                        .get_or_insert_with(|| policy_applies(&resolver, policy, local))
                 } else {
-                    rule.applied.iter().any(|t| resolver.applied_selects(t, Local::Pod(local)))
+                    rule.applied
+                        .iter()
+                        .any(|t| resolver.applied_selects(t, Local::Pod(local)))
                 };
                 if applies && selector_peers_select(&resolver, &rule.peers.terms, local, remote) {
                     rows.push(EvaluationRow {
@@ -75,7 +103,11 @@ pub fn evaluate(cluster: &Cluster, table: &RuleTable, src: &PodInfo, dst: &PodIn
                         direction,
                         action: rule.action.as_str().to_string(),
                         tier_priority,
-                        policy_priority: if policy.is_k8s() { 0.0 } else { policy.priority },
+                        policy_priority: if policy.is_k8s() {
+                            0.0
+                        } else {
+                            policy.priority
+                        },
                     });
                 }
             }

@@ -58,20 +58,33 @@ pub fn unsupported_applied_group(cluster: &Cluster, policy: &CompiledPolicy) -> 
 }
 
 /// Pods the policy applies to (any rule).
-pub fn applied_pods<'a>(cluster: &'a Cluster, policy: &'a CompiledPolicy) -> impl Iterator<Item = &'a PodInfo> + 'a {
+pub fn applied_pods<'a>(
+    cluster: &'a Cluster,
+    policy: &'a CompiledPolicy,
+) -> impl Iterator<Item = &'a PodInfo> + 'a {
     let resolver = Resolver::new(cluster);
     let realizable = unsupported_applied_group(cluster, policy).is_none();
     cluster.pods.values().filter(move |p| {
-        realizable && policy.applied.iter().any(|t| resolver.applied_selects(t, Local::Pod(p)))
+        realizable
+            && policy
+                .applied
+                .iter()
+                .any(|t| resolver.applied_selects(t, Local::Pod(p)))
     })
 }
 
 /// Nodes hosting Pods the policy applies to (plus Nodes selected by Node-policy appliedTo).
 pub fn policy_span(cluster: &Cluster, policy: &CompiledPolicy) -> BTreeSet<String> {
-    let mut span: BTreeSet<String> = applied_pods(cluster, policy).map(|p| p.node.clone()).collect();
+    let mut span: BTreeSet<String> = applied_pods(cluster, policy)
+        .map(|p| p.node.clone())
+        .collect();
     let resolver = Resolver::new(cluster);
     for node in cluster.nodes.values() {
-        if policy.applied.iter().any(|t| resolver.applied_selects(t, Local::Node(node))) {
+        if policy
+            .applied
+            .iter()
+            .any(|t| resolver.applied_selects(t, Local::Node(node)))
+        {
             span.insert(node.name.clone());
         }
     }
@@ -79,7 +92,11 @@ pub fn policy_span(cluster: &Cluster, policy: &CompiledPolicy) -> BTreeSet<Strin
 }
 
 /// Status of a policy. `realized` = Nodes that reported the current generation (engine mode: all).
-pub fn policy_status(cluster: &Cluster, policy: &CompiledPolicy, realized: Option<&BTreeSet<String>>) -> PolicyStatus {
+pub fn policy_status(
+    cluster: &Cluster,
+    policy: &CompiledPolicy,
+    realized: Option<&BTreeSet<String>>,
+) -> PolicyStatus {
     if let Some(group) = unsupported_applied_group(cluster, policy) {
         return PolicyStatus {
             phase: "Pending".into(),
@@ -90,18 +107,29 @@ pub fn policy_status(cluster: &Cluster, policy: &CompiledPolicy, realized: Optio
                 type_: "Realizable".into(),
                 status: "False".into(),
                 reason: Some("NetworkPolicyAppliedToUnsupportedGroup".into()),
-                message: Some(format!("Group {group} with Pods in other Namespaces can not be used as AppliedTo")),
+                message: Some(format!(
+                    "Group {group} with Pods in other Namespaces can not be used as AppliedTo"
+                )),
             }],
         };
     }
     let span = policy_span(cluster, policy);
     let current = realized.map_or(span.len(), |r| span.intersection(r).count());
     PolicyStatus {
-        phase: if current == span.len() { "Realized".into() } else { "Realizing".into() },
+        phase: if current == span.len() {
+            "Realized".into()
+        } else {
+            "Realizing".into()
+        },
         observed_generation: policy.generation,
         current_nodes_realized: current,
         desired_nodes_realized: span.len(),
-        conditions: vec![Condition { type_: "Realizable".into(), status: "True".into(), reason: None, message: None }],
+        conditions: vec![Condition {
+            type_: "Realizable".into(),
+            status: "True".into(),
+            reason: None,
+            message: None,
+        }],
     }
 }
 
@@ -120,16 +148,27 @@ pub fn group_conditions(cluster: &Cluster, group: &GroupRef) -> Vec<Condition> {
         GroupRef::Cluster(_) => cluster.cluster_groups.get(name),
         GroupRef::Namespaced(ns, _) => cluster.groups.get(&(ns.clone(), name.to_string())),
     };
-    if spec.child_groups.iter().any(|c| child(c).is_some_and(|cs| !cs.child_groups.is_empty())) {
+    if spec
+        .child_groups
+        .iter()
+        .any(|c| child(c).is_some_and(|cs| !cs.child_groups.is_empty()))
+    {
         return vec![Condition {
             type_: "GroupMembersComputed".into(),
             status: "False".into(),
             reason: Some("ChildGroupsNestingExceeded".into()),
-            message: Some(format!("The childGroups of this {kind} must not have childGroups of their own. Its members cannot be computed and it is not realized: fix its definition, or the definition of one of its childGroups.")),
+            message: Some(format!(
+                "The childGroups of this {kind} must not have childGroups of their own. Its members cannot be computed and it is not realized: fix its definition, or the definition of one of its childGroups."
+            )),
         }];
     }
     if spec.child_groups.iter().any(|c| child(c).is_none()) {
         return vec![];
     }
-    vec![Condition { type_: "GroupMembersComputed".into(), status: "True".into(), reason: None, message: None }]
+    vec![Condition {
+        type_: "GroupMembersComputed".into(),
+        status: "True".into(),
+        reason: None,
+        message: None,
+    }]
 }

@@ -35,7 +35,9 @@ impl Default for Store {
 impl Store {
     /// A store holding only the system Tiers.
     pub fn new() -> Self {
-        let mut store = Store { objects: BTreeMap::new() };
+        let mut store = Store {
+            objects: BTreeMap::new(),
+        };
         for (name, priority) in SYSTEM_TIERS {
             let tier = Object::Tier(system_tier(name, priority));
             store.objects.insert(tier.key(), tier);
@@ -45,7 +47,9 @@ impl Store {
 
     /// A store with no objects at all (not even the system Tiers).
     pub fn empty() -> Self {
-        Store { objects: BTreeMap::new() }
+        Store {
+            objects: BTreeMap::new(),
+        }
     }
 
     pub fn get(&self, key: &ObjectKey) -> Option<&Object> {
@@ -72,8 +76,15 @@ impl Store {
 
     /// All objects of one kind, ordered by namespace and name.
     pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = &Object> {
-        let start = ObjectKey { kind, namespace: None, name: String::new() };
-        self.objects.range(start..).take_while(move |(k, _)| k.kind == kind).map(|(_, o)| o)
+        let start = ObjectKey {
+            kind,
+            namespace: None,
+            name: String::new(),
+        };
+        self.objects
+            .range(start..)
+            .take_while(move |(k, _)| k.kind == kind)
+            .map(|(_, o)| o)
     }
 
     pub fn len(&self) -> usize {
@@ -100,13 +111,19 @@ pub fn system_tier(name: &str, priority: i32) -> Tier {
         "networkops" => "NetworkOps".to_string(),
         n => {
             let mut c = n.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
         }
     };
     Tier {
         api_version: Kind::Tier.api_version().to_string(),
         kind: "Tier".to_string(),
-        metadata: ObjectMeta { name: name.to_string(), generation: Some(1), ..Default::default() },
+        metadata: ObjectMeta {
+            name: name.to_string(),
+            generation: Some(1),
+            ..Default::default()
+        },
         spec: TierSpec {
             priority,
             description: Some(format!("[READ-ONLY]: System generated {title} Tier")),

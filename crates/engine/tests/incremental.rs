@@ -18,7 +18,10 @@ fn obj(kind: Kind, v: Value) -> Object {
 }
 
 fn namespace(name: &str, env: &str) -> Object {
-    obj(Kind::Namespace, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {"env": env}}}))
+    obj(
+        Kind::Namespace,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {"env": env}}}),
+    )
 }
 
 fn pod(ns: usize, p: usize, app: &str) -> Object {
@@ -49,7 +52,11 @@ fn service(app: &str) -> Object {
 }
 
 fn selector(app: &str) -> Value {
-    if app == "*" { json!({}) } else { json!({"matchLabels": {"app": app}}) }
+    if app == "*" {
+        json!({})
+    } else {
+        json!({"matchLabels": {"app": app}})
+    }
 }
 
 /// A random peer: pod selector, namespace selector, group, ipBlock with except, or empty.
@@ -79,9 +86,31 @@ enum Change {
     PodAdd(usize, usize, &'static str),
     NamespaceLabel(usize, &'static str),
     ServiceSelector(&'static str),
-    Acnp { name: u8, tier: u8, priority: u8, action: u8, ingress: bool, peer: u8, app: &'static str, ports: u8 },
-    Annp { name: u8, action: u8, peer: u8, app: &'static str, ports: u8 },
-    K8s { name: u8, ns: usize, app: &'static str, peer: u8, ports: u8, egress: bool },
+    Acnp {
+        name: u8,
+        tier: u8,
+        priority: u8,
+        action: u8,
+        ingress: bool,
+        peer: u8,
+        app: &'static str,
+        ports: u8,
+    },
+    Annp {
+        name: u8,
+        action: u8,
+        peer: u8,
+        app: &'static str,
+        ports: u8,
+    },
+    K8s {
+        name: u8,
+        ns: usize,
+        app: &'static str,
+        peer: u8,
+        ports: u8,
+        egress: bool,
+    },
     DeletePolicy(u8),
     Group(&'static str),
     DeleteGroup,
@@ -99,12 +128,53 @@ fn change() -> impl Strategy<Value = Change> {
         (0..2usize, 0..3usize, app()).prop_map(|(n, p, a)| Change::PodAdd(n, p, a)),
         (0..2usize, app()).prop_map(|(n, a)| Change::NamespaceLabel(n, a)),
         app().prop_map(Change::ServiceSelector),
-        (0..3u8, 0..4u8, 1..4u8, 0..4u8, any::<bool>(), any::<u8>(), app(), any::<u8>()).prop_map(
-            |(name, tier, priority, action, ingress, peer, app, ports)| Change::Acnp { name, tier, priority, action, ingress, peer, app, ports }
+        (
+            0..3u8,
+            0..4u8,
+            1..4u8,
+            0..4u8,
+            any::<bool>(),
+            any::<u8>(),
+            app(),
+            any::<u8>()
+        )
+            .prop_map(
+                |(name, tier, priority, action, ingress, peer, app, ports)| Change::Acnp {
+                    name,
+                    tier,
+                    priority,
+                    action,
+                    ingress,
+                    peer,
+                    app,
+                    ports
+                }
+            ),
+        (0..2u8, 0..3u8, any::<u8>(), app(), any::<u8>()).prop_map(
+            |(name, action, peer, app, ports)| Change::Annp {
+                name,
+                action,
+                peer,
+                app,
+                ports
+            }
         ),
-        (0..2u8, 0..3u8, any::<u8>(), app(), any::<u8>()).prop_map(|(name, action, peer, app, ports)| Change::Annp { name, action, peer, app, ports }),
-        (0..2u8, 0..2usize, app(), any::<u8>(), any::<u8>(), any::<bool>())
-            .prop_map(|(name, ns, app, peer, ports, egress)| Change::K8s { name, ns, app, peer, ports, egress }),
+        (
+            0..2u8,
+            0..2usize,
+            app(),
+            any::<u8>(),
+            any::<u8>(),
+            any::<bool>()
+        )
+            .prop_map(|(name, ns, app, peer, ports, egress)| Change::K8s {
+                name,
+                ns,
+                app,
+                peer,
+                ports,
+                egress
+            }),
         (0..3u8).prop_map(Change::DeletePolicy),
         app().prop_map(Change::Group),
         Just(Change::DeleteGroup),
@@ -200,9 +270,11 @@ fn base_engine() -> Engine {
         e.apply(node(i)).expect("node");
     }
     for (i, ns) in NAMESPACES.iter().enumerate() {
-        e.apply(namespace(ns, if i == 0 { "web" } else { "db" })).expect("namespace");
+        e.apply(namespace(ns, if i == 0 { "web" } else { "db" }))
+            .expect("namespace");
         for p in 0..3 {
-            e.apply(pod(i, p, if p == 0 { "web" } else { "db" })).expect("pod");
+            e.apply(pod(i, p, if p == 0 { "web" } else { "db" }))
+                .expect("pod");
         }
     }
     e
@@ -211,8 +283,17 @@ fn base_engine() -> Engine {
 /// An engine built in one go from another engine's final objects (dependency order).
 fn rebuilt(from: &Engine) -> Engine {
     let order = [
-        Kind::Node, Kind::Namespace, Kind::ServiceAccount, Kind::Pod, Kind::Service, Kind::Tier,
-        Kind::ClusterGroup, Kind::Group, Kind::ClusterNetworkPolicy, Kind::AntreaNetworkPolicy, Kind::NetworkPolicy,
+        Kind::Node,
+        Kind::Namespace,
+        Kind::ServiceAccount,
+        Kind::Pod,
+        Kind::Service,
+        Kind::Tier,
+        Kind::ClusterGroup,
+        Kind::Group,
+        Kind::ClusterNetworkPolicy,
+        Kind::AntreaNetworkPolicy,
+        Kind::NetworkPolicy,
     ];
     let mut e = Engine::new();
     for kind in order {
@@ -220,7 +301,8 @@ fn rebuilt(from: &Engine) -> Engine {
             if kind == Kind::Tier && tierwall_engine::store::is_system_tier(&o.key().name) {
                 continue;
             }
-            e.apply(o.clone()).unwrap_or_else(|err| panic!("rebuild rejected {}: {err}", o.key()));
+            e.apply(o.clone())
+                .unwrap_or_else(|err| panic!("rebuild rejected {}: {err}", o.key()));
         }
     }
     e
@@ -228,9 +310,21 @@ fn rebuilt(from: &Engine) -> Engine {
 
 fn verdict_matrix(e: &Engine) -> Vec<String> {
     let transports = [
-        ProbeTransport::L4 { protocol: L4Protocol::Tcp, port: 80, src_port: 40000 },
-        ProbeTransport::L4 { protocol: L4Protocol::Udp, port: 53, src_port: 40000 },
-        ProbeTransport::L4 { protocol: L4Protocol::Udp, port: 55, src_port: 40000 },
+        ProbeTransport::L4 {
+            protocol: L4Protocol::Tcp,
+            port: 80,
+            src_port: 40000,
+        },
+        ProbeTransport::L4 {
+            protocol: L4Protocol::Udp,
+            port: 53,
+            src_port: 40000,
+        },
+        ProbeTransport::L4 {
+            protocol: L4Protocol::Udp,
+            port: 55,
+            src_port: 40000,
+        },
     ];
     let pods: Vec<(String, String)> = e.cluster().pods.keys().cloned().collect();
     let mut out = Vec::new();
@@ -238,17 +332,33 @@ fn verdict_matrix(e: &Engine) -> Vec<String> {
         for (dn, dp) in &pods {
             for t in &transports {
                 let v = e.probe(
-                    &Source::Pod { namespace: sn.clone(), name: sp.clone() },
-                    &Target::Pod { namespace: dn.clone(), name: dp.clone() },
+                    &Source::Pod {
+                        namespace: sn.clone(),
+                        name: sp.clone(),
+                    },
+                    &Target::Pod {
+                        namespace: dn.clone(),
+                        name: dp.clone(),
+                    },
                     *t,
                 );
                 out.push(format!("{sn}/{sp}->{dn}/{dp} {t:?}: {:?}", v.outcome));
             }
         }
         let v = e.probe(
-            &Source::Pod { namespace: sn.clone(), name: sp.clone() },
-            &Target::Service { namespace: "x".into(), name: "svc".into() },
-            ProbeTransport::L4 { protocol: L4Protocol::Tcp, port: 8080, src_port: 40000 },
+            &Source::Pod {
+                namespace: sn.clone(),
+                name: sp.clone(),
+            },
+            &Target::Service {
+                namespace: "x".into(),
+                name: "svc".into(),
+            },
+            ProbeTransport::L4 {
+                protocol: L4Protocol::Tcp,
+                port: 8080,
+                src_port: 40000,
+            },
         );
         out.push(format!("{sn}/{sp}->svc: {:?}", v.outcome));
     }

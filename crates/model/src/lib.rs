@@ -14,6 +14,6 @@ pub mod load;
 pub mod meta;
 pub mod object;
 
-pub use load::{LoadError, LoadedObject, load_path, load_str};
+pub use load::{LoadError, LoadedObject, load_path, load_path_each, load_str, load_str_each};
 pub use meta::{IntOrString, LabelSelector, LabelSelectorRequirement, ObjectMeta};
 pub use object::{Kind, Object, ObjectKey};

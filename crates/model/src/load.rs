@@ -40,10 +40,11 @@ impl fmt::Display for LoadError {
         if let Some(o) = &self.object {
             write!(f, "{o}: ")?;
         }
-        if let Some(p) = &self.field {
-            if !p.is_empty() && p != "." {
-                write!(f, "{p}: ")?;
-            }
+        if let Some(p) = &self.field
+            && !p.is_empty()
+            && p != "."
+        {
+            write!(f, "{p}: ")?;
         }
         f.write_str(&self.message)
     }
@@ -116,14 +117,68 @@ pub fn load_path(path: &Path) -> Result<Vec<LoadedObject>, LoadError> {
     load_str(&name, &text)
 }
 
+/// Loads every document independently: one result per YAML document (a JSON text, or a
+/// `kind: List` document, gives one result per object, or one error for the whole text), so a bad
+/// document does not hide the objects of the others. For `tierwall validate`.
+pub fn load_str_each(source_name: &str, text: &str) -> Vec<Result<LoadedObject, LoadError>> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        return match load_json(source_name, text) {
+            Ok(objects) => objects.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        };
+    }
+    let mut results = Vec::new();
+    for (start_line, doc) in split_yaml_documents(text) {
+        let mut out = Vec::new();
+        match load_yaml_document(source_name, start_line, &doc, &mut out) {
+            Ok(()) => results.extend(out.into_iter().map(Ok)),
+            Err(e) => results.push(Err(e)),
+        }
+    }
+    results
+}
+
+/// `load_path` that goes on past failures: every file of a directory and every document of a file
+/// is loaded on its own (see `load_str_each`); an unreadable file or directory is one error.
+pub fn load_path_each(path: &Path) -> Vec<Result<LoadedObject, LoadError>> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        return match std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+            Ok(_) => load_str_each("<stdin>", &text),
+            Err(e) => vec![Err(io_error("<stdin>", e))],
+        };
+    }
+    let name = path.display().to_string();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return vec![Err(io_error(&name, e))],
+    };
+    if meta.is_dir() {
+        let mut files = Vec::new();
+        if let Err(e) = collect_manifest_files(path, &mut files) {
+            return vec![Err(io_error(&name, e))];
+        }
+        return files.iter().flat_map(|f| load_path_each(f)).collect();
+    }
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_str_each(&name, &text),
+        Err(e) => vec![Err(io_error(&name, e))],
+    }
+}
+
 fn collect_manifest_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> =
-        std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
     entries.sort();
     for p in entries {
         if p.is_dir() {
             collect_manifest_files(&p, out)?;
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
             out.push(p);
         }
     }
@@ -195,7 +250,7 @@ fn load_yaml_document(
         return load_json_value(source, start_line, list, out);
     }
     let kind = resolve_kind(source, start_line, &meta)?;
-    let typed = |e: (Option<String>, serde_saphyr::Error)| {
+    let typed = |e: (Option<String>, Box<serde_saphyr::Error>)| {
         yaml_error(source, start_line, describe.clone(), e.0, &e.1)
     };
     let object = match kind {
@@ -213,12 +268,18 @@ fn load_yaml_document(
         Kind::Node => Object::Node(yaml_typed(&padded).map_err(typed)?),
         Kind::ServiceAccount => Object::ServiceAccount(yaml_typed(&padded).map_err(typed)?),
     };
-    out.push(LoadedObject { object, source: source.to_string(), line: start_line });
+    out.push(LoadedObject {
+        object,
+        source: source.to_string(),
+        line: start_line,
+    });
     Ok(())
 }
 
 /// One typed YAML parse that also records the field path of a failure.
-fn yaml_typed<T: DeserializeOwned>(text: &str) -> Result<T, (Option<String>, serde_saphyr::Error)> {
+fn yaml_typed<T: DeserializeOwned>(
+    text: &str,
+) -> Result<T, (Option<String>, Box<serde_saphyr::Error>)> {
     let mut field = None;
     serde_saphyr::with_deserializer_from_str(text, |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
@@ -226,7 +287,7 @@ fn yaml_typed<T: DeserializeOwned>(text: &str) -> Result<T, (Option<String>, ser
             e.into_inner()
         })
     })
-    .map_err(|e| (field, e))
+    .map_err(|e| (field, Box::new(e)))
 }
 
 fn yaml_error(
@@ -254,13 +315,17 @@ fn yaml_error(
 /// serde-saphyr prints `error: line L column C: message`; the position is reported separately.
 fn strip_location_prefix(message: &str) -> String {
     let m = message.strip_prefix("error: ").unwrap_or(message);
-    if let Some(rest) = m.strip_prefix("line ") {
-        if let Some(idx) = rest.find(": ") {
-            let head = &rest[..idx];
-            if head.split(" column ").all(|p| p.chars().all(|c| c.is_ascii_digit())) {
-                return rest[idx + 2..].lines().next().unwrap_or_default().to_string();
-            }
-        }
+    if let Some(rest) = m.strip_prefix("line ")
+        && let Some(idx) = rest.find(": ")
+        && rest[..idx]
+            .split(" column ")
+            .all(|p| p.chars().all(|c| c.is_ascii_digit()))
+    {
+        return rest[idx + 2..]
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
     }
     m.lines().next().unwrap_or_default().to_string()
 }
@@ -274,7 +339,10 @@ fn resolve_kind(source: &str, line: usize, meta: &TypeMeta) -> Result<Kind, Load
         field: Some(field.to_string()),
         message,
     };
-    let kind = meta.kind.as_deref().ok_or_else(|| err("missing field `kind`".into(), "kind"))?;
+    let kind = meta
+        .kind
+        .as_deref()
+        .ok_or_else(|| err("missing field `kind`".into(), "kind"))?;
     let api = meta
         .api_version
         .as_deref()
@@ -311,8 +379,13 @@ fn load_json_value(
             }
             Ok(())
         }
-        serde_json::Value::Object(ref map) if map.get("kind").and_then(|k| k.as_str()) == Some("List") => {
-            let items = map.get("items").cloned().unwrap_or(serde_json::Value::Array(vec![]));
+        serde_json::Value::Object(ref map)
+            if map.get("kind").and_then(|k| k.as_str()) == Some("List") =>
+        {
+            let items = map
+                .get("items")
+                .cloned()
+                .unwrap_or(serde_json::Value::Array(vec![]));
             load_json_value(source, line, items, out)
         }
         value => {
@@ -326,14 +399,19 @@ fn load_json_value(
                 field: Some(field),
                 message,
             })?;
-            out.push(LoadedObject { object, source: source.to_string(), line });
+            out.push(LoadedObject {
+                object,
+                source: source.to_string(),
+                line,
+            });
             Ok(())
         }
     }
 }
 
 fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, (String, String)> {
-    serde_path_to_error::deserialize(value).map_err(|e| (e.path().to_string(), e.inner().to_string()))
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| (e.path().to_string(), e.inner().to_string()))
 }
 
 /// Builds the typed object for `kind` from a JSON value; the error is (field path, message).
@@ -369,7 +447,11 @@ mod tests {
 
     #[test]
     fn reports_unknown_kind() {
-        let err = load_str("f.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n").unwrap_err();
+        let err = load_str(
+            "f.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+        )
+        .unwrap_err();
         assert!(err.message.contains("unknown kind \"ConfigMap\""), "{err}");
     }
 
@@ -390,6 +472,23 @@ mod tests {
 }
 
 #[cfg(test)]
+mod each_tests {
+    use super::*;
+
+    #[test]
+    fn load_str_each_goes_on_past_a_bad_document() {
+        let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: y}\nspec: {bogus: 1}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: z}\n";
+        let results = load_str_each("f.yaml", text);
+        assert_eq!(results.len(), 3);
+        assert!(results[0].is_ok() && results[2].is_ok());
+        let err = results[1].as_ref().unwrap_err();
+        assert_eq!(err.object.as_deref(), Some("Pod y"), "{err}");
+        assert_eq!(err.line, 8, "{err}");
+        assert_eq!(load_str_each("f.json", "{").len(), 1);
+    }
+}
+
+#[cfg(test)]
 mod k8s_field_name_tests {
     use super::*;
 
@@ -397,7 +496,12 @@ mod k8s_field_name_tests {
     fn pod_status_uses_kubernetes_field_names() {
         let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: x}\nspec:\n  containers:\n  - name: c\n    ports:\n    - {containerPort: 80, hostIP: 0.0.0.0}\nstatus:\n  podIP: 10.0.0.1\n  podIPs: [{ip: 10.0.0.1}]\n  hostIP: 172.18.0.2\n";
         let objs = load_str("p.yaml", text).unwrap();
-        let Object::Pod(pod) = &objs[0].object else { panic!("not a pod") };
-        assert_eq!(pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()), Some("10.0.0.1"));
+        let Object::Pod(pod) = &objs[0].object else {
+            panic!("not a pod")
+        };
+        assert_eq!(
+            pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()),
+            Some("10.0.0.1")
+        );
     }
 }

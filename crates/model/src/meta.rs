@@ -80,7 +80,12 @@ impl LabelSelector {
         V: Into<String>,
     {
         LabelSelector {
-            match_labels: Some(labels.into_iter().map(|(k, v)| (k.into(), v.into())).collect()),
+            match_labels: Some(
+                labels
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
+            ),
             match_expressions: None,
         }
     }
@@ -186,7 +191,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> StringMap {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -196,17 +204,36 @@ mod tests {
             operator: op.into(),
             values: Some(values.iter().map(|s| s.to_string()).collect()),
         };
-        let with_expr = |e| LabelSelector { match_labels: None, match_expressions: Some(vec![e]) };
+        let with_expr = |e| LabelSelector {
+            match_labels: None,
+            match_expressions: Some(vec![e]),
+        };
         let l = labels(&[("ns", "x"), ("tier", "prod")]);
         let cases = [
             (LabelSelector::default(), true, "empty selects all"),
-            (LabelSelector::from_labels([("ns", "x")]), true, "matchLabels hit"),
-            (LabelSelector::from_labels([("ns", "y")]), false, "matchLabels miss"),
+            (
+                LabelSelector::from_labels([("ns", "x")]),
+                true,
+                "matchLabels hit",
+            ),
+            (
+                LabelSelector::from_labels([("ns", "y")]),
+                false,
+                "matchLabels miss",
+            ),
             (with_expr(req("ns", "In", &["x", "y"])), true, "In hit"),
             (with_expr(req("ns", "NotIn", &["x"])), false, "NotIn miss"),
-            (with_expr(req("absent", "NotIn", &["x"])), true, "NotIn absent key"),
+            (
+                with_expr(req("absent", "NotIn", &["x"])),
+                true,
+                "NotIn absent key",
+            ),
             (with_expr(req("tier", "Exists", &[])), true, "Exists"),
-            (with_expr(req("tier", "DoesNotExist", &[])), false, "DoesNotExist"),
+            (
+                with_expr(req("tier", "DoesNotExist", &[])),
+                false,
+                "DoesNotExist",
+            ),
             (with_expr(req("tier", "Bogus", &[])), false, "bad operator"),
         ];
         for (sel, want, msg) in cases {
@@ -217,6 +244,9 @@ mod tests {
     #[test]
     fn int_or_string_round_trip() {
         let v: Vec<IntOrString> = serde_json::from_str(r#"[80, "http"]"#).unwrap();
-        assert_eq!(v, vec![IntOrString::Int(80), IntOrString::String("http".into())]);
+        assert_eq!(
+            v,
+            vec![IntOrString::Int(80), IntOrString::String("http".into())]
+        );
     }
 }

@@ -185,17 +185,29 @@ impl ObjectKey {
     pub fn new(kind: Kind, namespace: Option<&str>, name: &str) -> Self {
         ObjectKey {
             kind,
-            namespace: if kind.is_namespaced() { namespace.map(str::to_string) } else { None },
+            namespace: if kind.is_namespaced() {
+                namespace.map(str::to_string)
+            } else {
+                None
+            },
             name: name.to_string(),
         }
     }
 
     pub fn cluster(kind: Kind, name: &str) -> Self {
-        ObjectKey { kind, namespace: None, name: name.to_string() }
+        ObjectKey {
+            kind,
+            namespace: None,
+            name: name.to_string(),
+        }
     }
 
     pub fn namespaced(kind: Kind, namespace: &str, name: &str) -> Self {
-        ObjectKey { kind, namespace: Some(namespace.to_string()), name: name.to_string() }
+        ObjectKey {
+            kind,
+            namespace: Some(namespace.to_string()),
+            name: name.to_string(),
+        }
     }
 
     /// Parses `acnp/name`, `annp/ns/name`, `po/ns/name` (the scenario `delete` syntax).
@@ -208,7 +220,10 @@ impl ObjectKey {
         match (kind.is_namespaced(), rest.as_slice()) {
             (true, [ns, name]) => Ok(ObjectKey::namespaced(kind, ns, name)),
             (false, [name]) => Ok(ObjectKey::cluster(kind, name)),
-            (true, _) => Err(format!("{text:?}: {kind} is namespaced, expected {}/<namespace>/<name>", kind.short_name())),
+            (true, _) => Err(format!(
+                "{text:?}: {kind} is namespaced, expected {}/<namespace>/<name>",
+                kind.short_name()
+            )),
             (false, _) => Err(format!("{text:?}: expected {}/<name>", kind.short_name())),
         }
     }
@@ -232,9 +247,12 @@ impl fmt::Display for ObjectKey {
     }
 }
 
-/// Any object tierwall loads.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
+/// Any object tierwall loads. Serializes as the wrapped Kubernetes object.
+#[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "objects live in the store's map; boxing would only add an indirection to every access"
+)]
 pub enum Object {
     Tier(Tier),
     /// ClusterNetworkPolicy or Antrea NetworkPolicy (see `AntreaPolicy::kind`).
@@ -247,6 +265,22 @@ pub enum Object {
     Service(Service),
     Node(Node),
     ServiceAccount(ServiceAccount),
+}
+
+impl Serialize for Object {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Object::Tier(o) => o.serialize(serializer),
+            Object::AntreaPolicy(_, o) => o.serialize(serializer),
+            Object::AntreaGroup(_, o) => o.serialize(serializer),
+            Object::NetworkPolicy(o) => o.serialize(serializer),
+            Object::Namespace(o) => o.serialize(serializer),
+            Object::Pod(o) => o.serialize(serializer),
+            Object::Service(o) => o.serialize(serializer),
+            Object::Node(o) => o.serialize(serializer),
+            Object::ServiceAccount(o) => o.serialize(serializer),
+        }
+    }
 }
 
 impl Object {
@@ -350,5 +384,17 @@ mod tests {
             Some(Kind::AntreaNetworkPolicy)
         );
         assert_eq!(Kind::from_type_meta("v1", "ConfigMap"), None);
+    }
+}
+
+#[cfg(test)]
+mod serialize_tests {
+    #[test]
+    fn serializes_as_the_wrapped_object() {
+        let text = "apiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: p}\nspec: {priority: 1, tier: application}\n";
+        let o = crate::load_str("p.yaml", text).unwrap().remove(0).object;
+        let v = serde_json::to_value(&o).unwrap();
+        assert_eq!(v["spec"]["tier"], "application");
+        assert_eq!(v["kind"], "ClusterNetworkPolicy");
     }
 }

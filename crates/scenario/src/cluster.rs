@@ -1,17 +1,23 @@
 //! The standard scenario cluster (3 Nodes, namespaces x/y/z, Pods a/b/c in each) and the merge
 //! of a file's `cluster:` overrides into it, producing the Kubernetes objects to apply.
 
-use crate::format::{ClusterOverrides, Labels, NamespaceSpec, NodeSpec, PodSpec, PortSpec, ServiceSpec};
+use crate::format::{
+    ClusterOverrides, Labels, NamespaceSpec, NodeSpec, PodSpec, PortSpec, ServiceSpec,
+};
 use std::collections::BTreeMap;
 use tierwall_engine::cluster::NODE_EXTRA_IPS_ANNOTATION;
 use tierwall_model::k8s::{
-    Container, ContainerPort, Namespace, Node, NodeAddress, NodeSpec as K8sNodeSpec, NodeStatus, Pod,
-    PodSpec as K8sPodSpec, PodStatus, Service, ServiceAccount, ServicePort, ServiceSpec as K8sServiceSpec,
+    Container, ContainerPort, Namespace, Node, NodeAddress, NodeSpec as K8sNodeSpec, NodeStatus,
+    Pod, PodSpec as K8sPodSpec, PodStatus, Service, ServiceAccount, ServicePort,
+    ServiceSpec as K8sServiceSpec,
 };
 use tierwall_model::{IntOrString, Object, ObjectMeta};
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// The ports every standard Pod serves: 80 and 81 over TCP, UDP and SCTP (`serve-<port>-<proto>`),
@@ -28,7 +34,11 @@ pub fn standard_ports() -> Vec<PortSpec> {
         }
     }
     for port in [80u16, 81, 8080, 8081, 8082, 8083, 8084, 8085] {
-        ports.push(PortSpec { name: Some(format!("serve-{port}")), container_port: port, protocol: Some("TCP".into()) });
+        ports.push(PortSpec {
+            name: Some(format!("serve-{port}")),
+            container_port: port,
+            protocol: Some("TCP".into()),
+        });
     }
     ports
 }
@@ -52,11 +62,22 @@ impl ClusterModel {
         let node_ips = ["172.18.0.2", "172.18.0.3", "172.18.0.4"];
         for (i, ip) in node_ips.iter().enumerate() {
             let name = format!("node-{i}");
-            let mut l = labels(&[("kubernetes.io/hostname", &name), ("kubernetes.io/os", "linux")]);
+            let mut l = labels(&[
+                ("kubernetes.io/hostname", &name),
+                ("kubernetes.io/os", "linux"),
+            ]);
             if i == 0 {
-                l.insert("node-role.kubernetes.io/control-plane".into(), String::new());
+                l.insert(
+                    "node-role.kubernetes.io/control-plane".into(),
+                    String::new(),
+                );
             }
-            m.nodes.push(NodeSpec { name, ip: Some(ip.to_string()), labels: Some(l), ..Default::default() });
+            m.nodes.push(NodeSpec {
+                name,
+                ip: Some(ip.to_string()),
+                labels: Some(l),
+                ..Default::default()
+            });
         }
         for (n, ns) in ["x", "y", "z"].iter().enumerate() {
             m.namespaces.push(NamespaceSpec {
@@ -82,8 +103,14 @@ impl ClusterModel {
 
     /// The standard cluster (unless `standard: false`) with the overrides merged by key.
     pub fn from_overrides(overrides: Option<&ClusterOverrides>) -> Self {
-        let Some(o) = overrides else { return Self::standard() };
-        let mut m = if o.standard { Self::standard() } else { ClusterModel::default() };
+        let Some(o) = overrides else {
+            return Self::standard();
+        };
+        let mut m = if o.standard {
+            Self::standard()
+        } else {
+            ClusterModel::default()
+        };
         for n in &o.nodes {
             match m.nodes.iter_mut().find(|x| x.name == n.name) {
                 Some(x) => {
@@ -105,7 +132,11 @@ impl ClusterModel {
             }
         }
         for p in &o.pods {
-            match m.pods.iter_mut().find(|x| x.namespace == p.namespace && x.name == p.name) {
+            match m
+                .pods
+                .iter_mut()
+                .find(|x| x.namespace == p.namespace && x.name == p.name)
+            {
                 Some(x) => {
                     merge(&mut x.labels, &p.labels);
                     merge(&mut x.ip, &p.ip);
@@ -118,11 +149,13 @@ impl ClusterModel {
             }
         }
         for s in &o.services {
-            m.services.retain(|x| !(x.namespace == s.namespace && x.name == s.name));
+            m.services
+                .retain(|x| !(x.namespace == s.namespace && x.name == s.name));
             m.services.push(s.clone());
         }
         for sa in &o.service_accounts {
-            m.service_accounts.push((sa.namespace.clone(), sa.name.clone()));
+            m.service_accounts
+                .push((sa.namespace.clone(), sa.name.clone()));
         }
         for e in &o.externals {
             m.externals.insert(e.name.clone(), e.ip.clone());
@@ -137,18 +170,25 @@ impl ClusterModel {
         for n in &self.nodes {
             let mut meta = meta(&n.name, None, n.labels.clone().unwrap_or_default());
             if let Some(gw) = &n.gateway_ip {
-                meta.annotations.insert(NODE_EXTRA_IPS_ANNOTATION.into(), gw.clone());
+                meta.annotations
+                    .insert(NODE_EXTRA_IPS_ANNOTATION.into(), gw.clone());
             }
             out.push(Object::Node(Node {
                 api_version: "v1".into(),
                 kind: "Node".into(),
                 metadata: meta,
-                spec: K8sNodeSpec { pod_cidr: n.pod_cidr.clone(), ..Default::default() },
+                spec: K8sNodeSpec {
+                    pod_cidr: n.pod_cidr.clone(),
+                    ..Default::default()
+                },
                 status: NodeStatus {
                     addresses: n
                         .ip
                         .iter()
-                        .map(|ip| NodeAddress { type_: "InternalIP".into(), address: ip.clone() })
+                        .map(|ip| NodeAddress {
+                            type_: "InternalIP".into(),
+                            address: ip.clone(),
+                        })
                         .collect(),
                     ..Default::default()
                 },
@@ -169,7 +209,12 @@ impl ClusterModel {
         }
         let mut sas: Vec<(String, String)> = self.service_accounts.clone();
         for p in &self.pods {
-            sas.push((p.namespace.clone(), p.service_account.clone().unwrap_or_else(|| "default".into())));
+            sas.push((
+                p.namespace.clone(),
+                p.service_account
+                    .clone()
+                    .unwrap_or_else(|| "default".into()),
+            ));
         }
         sas.sort();
         sas.dedup();
@@ -200,7 +245,12 @@ fn merge<T: Clone>(target: &mut Option<T>, value: &Option<T>) {
 }
 
 fn meta(name: &str, namespace: Option<&str>, labels: Labels) -> ObjectMeta {
-    ObjectMeta { name: name.into(), namespace: namespace.map(Into::into), labels, ..Default::default() }
+    ObjectMeta {
+        name: name.into(),
+        namespace: namespace.map(Into::into),
+        labels,
+        ..Default::default()
+    }
 }
 
 fn pod_object(p: &PodSpec) -> Pod {
@@ -208,11 +258,19 @@ fn pod_object(p: &PodSpec) -> Pod {
     Pod {
         api_version: "v1".into(),
         kind: "Pod".into(),
-        metadata: meta(&p.name, Some(&p.namespace), p.labels.clone().unwrap_or_default()),
+        metadata: meta(
+            &p.name,
+            Some(&p.namespace),
+            p.labels.clone().unwrap_or_default(),
+        ),
         spec: K8sPodSpec {
             node_name: Some(p.node.clone().unwrap_or_else(|| "node-0".into())),
             host_network: p.host_network.unwrap_or(false),
-            service_account_name: Some(p.service_account.clone().unwrap_or_else(|| "default".into())),
+            service_account_name: Some(
+                p.service_account
+                    .clone()
+                    .unwrap_or_else(|| "default".into()),
+            ),
             containers: vec![Container {
                 name: "server".into(),
                 image: Some("agnhost".into()),
@@ -230,7 +288,10 @@ fn pod_object(p: &PodSpec) -> Pod {
             }],
             ..Default::default()
         },
-        status: p.ip.as_ref().map(|ip| PodStatus { pod_ip: Some(ip.clone()), ..Default::default() }),
+        status: p.ip.as_ref().map(|ip| PodStatus {
+            pod_ip: Some(ip.clone()),
+            ..Default::default()
+        }),
     }
 }
 

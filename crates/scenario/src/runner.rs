@@ -9,13 +9,21 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use tierwall_engine::cluster::L4Protocol;
-use tierwall_engine::evaluate::{Decision, DirectionVerdict, DEFAULT_SOURCE_PORT};
+use tierwall_engine::evaluate::{DEFAULT_SOURCE_PORT, Decision, DirectionVerdict};
 use tierwall_engine::{Engine, Outcome, ProbeTransport, Source, Target, Verdict};
 use tierwall_model::{Kind, Object, ObjectKey};
 
 /// Capabilities of the engine-mode runner (FORMAT.md `requires`).
-pub const ENGINE_CAPABILITIES: &[&str] =
-    &["services", "nodes", "hostNetwork", "serviceAccounts", "icmp", "dns", "admission", "evaluation"];
+pub const ENGINE_CAPABILITIES: &[&str] = &[
+    "services",
+    "nodes",
+    "hostNetwork",
+    "serviceAccounts",
+    "icmp",
+    "dns",
+    "admission",
+    "evaluation",
+];
 
 /// Result of one file.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +62,11 @@ impl Summary {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped)
+        write!(
+            f,
+            "{} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        )
     }
 }
 
@@ -63,9 +75,10 @@ impl std::fmt::Display for Summary {
 pub fn collect_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     fn walk(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         if p.is_dir() {
-            let mut entries: Vec<PathBuf> =
-                std::fs::read_dir(p)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
-            entries.sort_by(|a, b| natural_key(a).cmp(&natural_key(b)));
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?
+                .map(|e| e.map(|e| e.path()))
+                .collect::<Result<_, _>>()?;
+            entries.sort_by_key(|a| natural_key(a));
             for e in entries {
                 walk(&e, out)?;
             }
@@ -77,7 +90,10 @@ pub fn collect_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         if !p.exists() {
-            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{}: no such file or directory", p.display())));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{}: no such file or directory", p.display()),
+            ));
         }
         walk(p, &mut out)?;
     }
@@ -86,7 +102,11 @@ pub fn collect_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
 
 /// Sort key that orders `9-x` before `10-x`.
 fn natural_key(p: &Path) -> (u64, String) {
-    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+    let name = p
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
     let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
     (digits.parse().unwrap_or(u64::MAX), name)
 }
@@ -96,24 +116,42 @@ pub fn run_file(path: &Path) -> FileReport {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
-            return FileReport { path: path.into(), name: String::new(), result: FileResult::Failed(vec![format!("cannot read: {e}")]) };
+            return FileReport {
+                path: path.into(),
+                name: String::new(),
+                result: FileResult::Failed(vec![format!("cannot read: {e}")]),
+            };
         }
     };
     let file: ScenarioFile = match serde_saphyr::from_str(&text) {
         Ok(f) => f,
         Err(e) => {
             let msg = e.without_snippet().to_string();
-            return FileReport { path: path.into(), name: String::new(), result: FileResult::Failed(vec![format!("{}: {msg}", path.display())]) };
+            return FileReport {
+                path: path.into(),
+                name: String::new(),
+                result: FileResult::Failed(vec![format!("{}: {msg}", path.display())]),
+            };
         }
     };
     let result = run_scenario(&file);
-    FileReport { path: path.into(), name: file.name.clone(), result }
+    FileReport {
+        path: path.into(),
+        name: file.name.clone(),
+        result,
+    }
 }
 
 /// Runs a parsed scenario in engine mode.
 pub fn run_scenario(file: &ScenarioFile) -> FileResult {
-    if let Some(missing) = file.requires.iter().find(|r| !ENGINE_CAPABILITIES.contains(&r.as_str())) {
-        return FileResult::Skipped(format!("requires `{missing}`, which needs the dataplane (engine mode checks policy verdicts only)"));
+    if let Some(missing) = file
+        .requires
+        .iter()
+        .find(|r| !ENGINE_CAPABILITIES.contains(&r.as_str()))
+    {
+        return FileResult::Skipped(format!(
+            "requires `{missing}`, which needs the dataplane (engine mode checks policy verdicts only)"
+        ));
     }
     for (i, step) in file.steps.iter().enumerate() {
         let needs = [
@@ -123,7 +161,10 @@ pub fn run_scenario(file: &ScenarioFile) -> FileResult {
             (!step.traffic.is_empty(), "traffic"),
         ];
         if let Some((_, what)) = needs.iter().find(|(n, _)| *n) {
-            return FileResult::Skipped(format!("step {} uses `{what}`, which needs the dataplane", i + 1));
+            return FileResult::Skipped(format!(
+                "step {} uses `{what}`, which needs the dataplane",
+                i + 1
+            ));
         }
     }
     if file.kind.as_deref() == Some("validation") {
@@ -136,30 +177,45 @@ pub fn run_scenario(file: &ScenarioFile) -> FileResult {
     for (i, step) in file.steps.iter().enumerate() {
         run.step(i, step);
     }
-    if run.failures.is_empty() { FileResult::Passed } else { FileResult::Failed(run.failures) }
+    if run.failures.is_empty() {
+        FileResult::Passed
+    } else {
+        FileResult::Failed(run.failures)
+    }
 }
 
 fn run_validation(file: &ScenarioFile) -> FileResult {
     let mut failures = Vec::new();
     for (i, item) in file.validate.iter().enumerate() {
         let mut engine = Engine::new();
-        let label = item.note.clone().unwrap_or_else(|| format!("item {}", i + 1));
+        let label = item
+            .note
+            .clone()
+            .unwrap_or_else(|| format!("item {}", i + 1));
         let outcome = apply_text(&mut engine, &item.manifest, &format!("validate[{i}]"));
         let want_accept = item.expect == "Accepted";
         match (&outcome, want_accept) {
             (Ok(()), true) => {}
             (Err(msg), false) => {
-                if let Some(want) = &item.message_contains {
-                    if !msg.contains(want.as_str()) {
-                        failures.push(format!("{label}: rejected with {msg:?}, expected message containing {want:?}"));
-                    }
+                if let Some(want) = &item.message_contains
+                    && !msg.contains(want.as_str())
+                {
+                    failures.push(format!(
+                        "{label}: rejected with {msg:?}, expected message containing {want:?}"
+                    ));
                 }
             }
             (Ok(()), false) => failures.push(format!("{label}: expected Rejected, was Accepted")),
-            (Err(msg), true) => failures.push(format!("{label}: expected Accepted, was Rejected: {msg}")),
+            (Err(msg), true) => {
+                failures.push(format!("{label}: expected Accepted, was Rejected: {msg}"))
+            }
         }
     }
-    if failures.is_empty() { FileResult::Passed } else { FileResult::Failed(failures) }
+    if failures.is_empty() {
+        FileResult::Passed
+    } else {
+        FileResult::Failed(failures)
+    }
 }
 
 /// Applies every object of a manifest text; the first failure is returned (objects before it stay).
@@ -179,13 +235,19 @@ struct Run {
 
 impl Run {
     fn new(file: &ScenarioFile) -> Self {
-        Run { engine: Engine::new(), model: ClusterModel::from_overrides(file.cluster.as_ref()), failures: vec![] }
+        Run {
+            engine: Engine::new(),
+            model: ClusterModel::from_overrides(file.cluster.as_ref()),
+            failures: vec![],
+        }
     }
 
     fn setup(&mut self, file: &ScenarioFile) -> Result<(), String> {
         for o in self.model.objects() {
             let key = o.key();
-            self.engine.apply(o).map_err(|e| format!("cluster setup: {key}: {e}"))?;
+            self.engine
+                .apply(o)
+                .map_err(|e| format!("cluster setup: {key}: {e}"))?;
         }
         if let Some(m) = &file.manifests {
             apply_text(&mut self.engine, m, "manifests").map_err(|e| format!("manifests: {e}"))?;
@@ -202,16 +264,22 @@ impl Run {
         match (&step.expect_admission, &admission) {
             (None, Err(e)) => self.failures.push(format!("{label}: action failed: {e}")),
             (Some(want), Ok(())) if !want.allowed => {
-                self.failures.push(format!("{label}: expected admission to reject, but it allowed"));
+                self.failures.push(format!(
+                    "{label}: expected admission to reject, but it allowed"
+                ));
             }
             (Some(want), Err(e)) if want.allowed => {
-                self.failures.push(format!("{label}: expected admission to allow, but it rejected: {e}"));
+                self.failures.push(format!(
+                    "{label}: expected admission to allow, but it rejected: {e}"
+                ));
             }
             (Some(want), Err(e)) => {
-                if let Some(m) = &want.message_contains {
-                    if !e.contains(m.as_str()) {
-                        self.failures.push(format!("{label}: rejected with {e:?}, expected message containing {m:?}"));
-                    }
+                if let Some(m) = &want.message_contains
+                    && !e.contains(m.as_str())
+                {
+                    self.failures.push(format!(
+                        "{label}: rejected with {e:?}, expected message containing {m:?}"
+                    ));
                 }
             }
             _ => {}
@@ -253,22 +321,40 @@ impl Run {
 
     fn delete(&mut self, text: &str) -> Result<(), String> {
         if let Some(kind_text) = text.strip_suffix("/*") {
-            let kind = Kind::from_cli_name(kind_text).ok_or_else(|| format!("unknown resource type {kind_text:?}"))?;
+            let kind = Kind::from_cli_name(kind_text)
+                .ok_or_else(|| format!("unknown resource type {kind_text:?}"))?;
             for key in self.engine.keys_of(kind) {
                 self.engine.delete(&key).map_err(|e| e.to_string())?;
             }
             return Ok(());
         }
         let key = ObjectKey::parse(text)?;
-        self.engine.delete(&key).map(|_| ()).map_err(|e| e.to_string())
+        self.engine
+            .delete(&key)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     fn relabel(&mut self, change: &LabelChange, annotations: bool) -> Result<(), String> {
-        let kind = Kind::from_cli_name(&change.kind).ok_or_else(|| format!("unknown kind {:?}", change.kind))?;
-        let key = ObjectKey::new(kind, Some(change.namespace.as_deref().unwrap_or("default")), &change.name);
-        let mut object: Object = self.engine.store().get(&key).cloned().ok_or_else(|| format!("{key} not found"))?;
+        let kind = Kind::from_cli_name(&change.kind)
+            .ok_or_else(|| format!("unknown kind {:?}", change.kind))?;
+        let key = ObjectKey::new(
+            kind,
+            Some(change.namespace.as_deref().unwrap_or("default")),
+            &change.name,
+        );
+        let mut object: Object = self
+            .engine
+            .store()
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| format!("{key} not found"))?;
         let meta = object.metadata_mut();
-        let map = if annotations { &mut meta.annotations } else { &mut meta.labels };
+        let map = if annotations {
+            &mut meta.annotations
+        } else {
+            &mut meta.labels
+        };
         if let Some(r) = &change.replace {
             *map = r.clone();
         }
@@ -281,21 +367,41 @@ impl Run {
         if kind == Kind::Namespace && !annotations {
             map.insert("kubernetes.io/metadata.name".into(), change.name.clone());
         }
-        self.engine.apply(object).map(|_| ()).map_err(|e| e.to_string())
+        self.engine
+            .apply(object)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     fn transports(&self, step: &Step) -> Result<Vec<ProbeTransport>, String> {
-        let Some(p) = &step.probe else { return Ok(vec![]) };
+        let Some(p) = &step.probe else {
+            return Ok(vec![]);
+        };
         let proto = p.protocol.as_deref().unwrap_or("TCP").to_ascii_uppercase();
         if proto == "ICMP" {
-            return Ok(vec![ProbeTransport::Icmp { icmp_type: 8, icmp_code: 0 }]);
+            return Ok(vec![ProbeTransport::Icmp {
+                icmp_type: 8,
+                icmp_code: 0,
+            }]);
         }
-        let protocol = L4Protocol::parse(Some(&proto)).ok_or_else(|| format!("unknown probe protocol {proto:?}"))?;
-        let ports: Vec<u16> = if p.ports.is_empty() { p.port.into_iter().collect() } else { p.ports.clone() };
+        let protocol = L4Protocol::parse(Some(&proto))
+            .ok_or_else(|| format!("unknown probe protocol {proto:?}"))?;
+        let ports: Vec<u16> = if p.ports.is_empty() {
+            p.port.into_iter().collect()
+        } else {
+            p.ports.clone()
+        };
         if ports.is_empty() {
             return Err("probe has no port".into());
         }
-        Ok(ports.into_iter().map(|port| ProbeTransport::L4 { protocol, port, src_port: DEFAULT_SOURCE_PORT }).collect())
+        Ok(ports
+            .into_iter()
+            .map(|port| ProbeTransport::L4 {
+                protocol,
+                port,
+                src_port: DEFAULT_SOURCE_PORT,
+            })
+            .collect())
     }
 
     fn check_matrix(&mut self, label: &str, step: &Step) {
@@ -305,17 +411,28 @@ impl Run {
         };
         if transports.is_empty() {
             if !step.expect.is_empty() {
-                self.failures.push(format!("{label}: `expect` without `probe`"));
+                self.failures
+                    .push(format!("{label}: `expect` without `probe`"));
             }
             return;
         }
         let default = match step.default.as_deref().map(Outcome::parse) {
             None => Outcome::Connected,
             Some(Some(o)) => o,
-            Some(None) => return self.failures.push(format!("{label}: bad default {:?}", step.default)),
+            Some(None) => {
+                return self
+                    .failures
+                    .push(format!("{label}: bad default {:?}", step.default));
+            }
         };
         let pods: Vec<(String, String)> = match &step.pods {
-            Some(list) => list.iter().filter_map(|p| p.split_once('/').map(|(a, b)| (a.to_string(), b.to_string()))).collect(),
+            Some(list) => list
+                .iter()
+                .filter_map(|p| {
+                    p.split_once('/')
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                })
+                .collect(),
             None => self.engine.cluster().pods.keys().cloned().collect(),
         };
         let mut expected = std::collections::BTreeMap::new();
@@ -324,7 +441,13 @@ impl Run {
                 let s = s.split_once('/').ok_or_else(|| format!("bad pod {s:?}"))?;
                 let d = d.split_once('/').ok_or_else(|| format!("bad pod {d:?}"))?;
                 let o = Outcome::parse(e).ok_or_else(|| format!("bad outcome {e:?}"))?;
-                Ok((((s.0.to_string(), s.1.to_string()), (d.0.to_string(), d.1.to_string())), o))
+                Ok((
+                    (
+                        (s.0.to_string(), s.1.to_string()),
+                        (d.0.to_string(), d.1.to_string()),
+                    ),
+                    o,
+                ))
             }) {
                 Ok((k, o)) => {
                     expected.insert(k, o);
@@ -337,17 +460,33 @@ impl Run {
                 if src == dst {
                     continue;
                 }
-                let want = expected.get(&(src.clone(), dst.clone())).copied().unwrap_or(default);
+                let want = expected
+                    .get(&(src.clone(), dst.clone()))
+                    .copied()
+                    .unwrap_or(default);
                 for t in &transports {
                     let v = self.engine.probe(
-                        &Source::Pod { namespace: src.0.clone(), name: src.1.clone() },
-                        &Target::Pod { namespace: dst.0.clone(), name: dst.1.clone() },
+                        &Source::Pod {
+                            namespace: src.0.clone(),
+                            name: src.1.clone(),
+                        },
+                        &Target::Pod {
+                            namespace: dst.0.clone(),
+                            name: dst.1.clone(),
+                        },
                         *t,
                     );
                     if v.outcome != want {
                         self.failures.push(format!(
                             "{label}: {}/{} -> {}/{} {}: expected {}, got {} ({})",
-                            src.0, src.1, dst.0, dst.1, transport_text(t), want.as_str(), v.outcome.as_str(), explain_short(&v)
+                            src.0,
+                            src.1,
+                            dst.0,
+                            dst.1,
+                            transport_text(t),
+                            want.as_str(),
+                            v.outcome.as_str(),
+                            explain_short(&v)
                         ));
                     }
                 }
@@ -357,7 +496,10 @@ impl Run {
 
     fn source(&self, e: &Endpoint) -> Result<Source, String> {
         Ok(match e {
-            Endpoint::Pod { namespace, name } => Source::Pod { namespace: namespace.clone(), name: name.clone() },
+            Endpoint::Pod { namespace, name } => Source::Pod {
+                namespace: namespace.clone(),
+                name: name.clone(),
+            },
             Endpoint::Node(n) => Source::Node(n.clone()),
             Endpoint::External(n) => Source::Ip(self.external_ip(n)?),
             Endpoint::Ip(ip) => Source::Ip(ip.parse().map_err(|_| format!("bad IP {ip:?}"))?),
@@ -379,17 +521,29 @@ impl Run {
             let source = self.source(&Endpoint::parse(s)?)?;
             let dest = Destination::parse(d)?;
             let target = match &dest.kind {
-                DestinationKind::Pod { namespace, name } => Target::Pod { namespace: namespace.clone(), name: name.clone() },
-                DestinationKind::Service { namespace, name } => Target::Service { namespace: namespace.clone(), name: name.clone() },
+                DestinationKind::Pod { namespace, name } => Target::Pod {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                },
+                DestinationKind::Service { namespace, name } => Target::Service {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                },
                 DestinationKind::Node(n) => Target::Node(n.clone()),
-                DestinationKind::Ip(ip) => Target::Ip(ip.parse().map_err(|_| format!("bad IP {ip:?}"))?),
+                DestinationKind::Ip(ip) => {
+                    Target::Ip(ip.parse().map_err(|_| format!("bad IP {ip:?}"))?)
+                }
                 DestinationKind::External(n) => Target::Ip(self.external_ip(n)?),
                 DestinationKind::Fqdn(n) => Target::Fqdn(n.clone()),
             };
             let transport = match &dest.port {
-                None => ProbeTransport::Icmp { icmp_type: 8, icmp_code: 0 },
+                None => ProbeTransport::Icmp {
+                    icmp_type: 8,
+                    icmp_code: 0,
+                },
                 Some((port, proto)) => ProbeTransport::L4 {
-                    protocol: L4Protocol::parse(Some(proto)).ok_or_else(|| format!("unknown protocol {proto:?}"))?,
+                    protocol: L4Protocol::parse(Some(proto))
+                        .ok_or_else(|| format!("unknown protocol {proto:?}"))?,
                     port: *port,
                     src_port: DEFAULT_SOURCE_PORT,
                 },
@@ -413,40 +567,75 @@ impl Run {
             let (s, d, want) = split_line(line)?;
             let pod = |t: &str| -> Result<_, String> {
                 let (ns, name) = t.split_once('/').ok_or_else(|| format!("bad pod {t:?}"))?;
-                self.engine.cluster().pod(ns, name).ok_or_else(|| format!("no Pod {t}"))
+                self.engine
+                    .cluster()
+                    .pod(ns, name)
+                    .ok_or_else(|| format!("no Pod {t}"))
             };
-            let row = tierwall_engine::policy_evaluation::evaluate(self.engine.cluster(), self.engine.table(), pod(s)?, pod(d)?);
-            let got = row.map_or("<NONE> <NONE>".to_string(), |r| format!("{} {}", r.policy.name, r.action));
-            if got == want { Ok(String::new()) } else { Ok(format!("got {got:?}")) }
+            let row = tierwall_engine::policy_evaluation::evaluate(
+                self.engine.cluster(),
+                self.engine.table(),
+                pod(s)?,
+                pod(d)?,
+            );
+            let got = row.map_or("<NONE> <NONE>".to_string(), |r| {
+                format!("{} {}", r.policy.name, r.action)
+            });
+            if got == want {
+                Ok(String::new())
+            } else {
+                Ok(format!("got {got:?}"))
+            }
         })();
         match result {
             Ok(m) if m.is_empty() => {}
-            Ok(m) => self.failures.push(format!("{label}: evaluation {line}: {m}")),
-            Err(e) => self.failures.push(format!("{label}: evaluation {line}: {e}")),
+            Ok(m) => self
+                .failures
+                .push(format!("{label}: evaluation {line}: {m}")),
+            Err(e) => self
+                .failures
+                .push(format!("{label}: evaluation {line}: {e}")),
         }
     }
 
-    fn check_object(&mut self, label: &str, expect: &std::collections::BTreeMap<String, serde_json::Value>) {
+    fn check_object(
+        &mut self,
+        label: &str,
+        expect: &std::collections::BTreeMap<String, serde_json::Value>,
+    ) {
         let text = |k: &str| expect.get(k).and_then(|v| v.as_str()).map(str::to_string);
         let Some(kind) = text("kind").and_then(|k| Kind::from_cli_name(&k)) else {
-            return self.failures.push(format!("{label}: expectObject needs a known `kind`"));
+            return self
+                .failures
+                .push(format!("{label}: expectObject needs a known `kind`"));
         };
         let name = text("name").unwrap_or_default();
-        let key = ObjectKey::new(kind, Some(text("namespace").as_deref().unwrap_or("default")), &name);
+        let key = ObjectKey::new(
+            kind,
+            Some(text("namespace").as_deref().unwrap_or("default")),
+            &name,
+        );
         let Some(object) = self.engine.store().get(&key) else {
-            return self.failures.push(format!("{label}: expectObject: {key} not found"));
+            return self
+                .failures
+                .push(format!("{label}: expectObject: {key} not found"));
         };
         let json = serde_json::to_value(object).unwrap_or_default();
         for (path, want) in expect {
             if matches!(path.as_str(), "kind" | "name" | "namespace") {
                 continue;
             }
-            let got = path.split('.').try_fold(&json, |v, seg| match seg.parse::<usize>() {
-                Ok(i) => v.get(i),
-                Err(_) => v.get(seg),
-            });
+            let got = path
+                .split('.')
+                .try_fold(&json, |v, seg| match seg.parse::<usize>() {
+                    Ok(i) => v.get(i),
+                    Err(_) => v.get(seg),
+                });
             if got != Some(want) {
-                self.failures.push(format!("{label}: expectObject {key} {path}: expected {want}, got {}", got.map_or("nothing".into(), |g| g.to_string())));
+                self.failures.push(format!(
+                    "{label}: expectObject {key} {path}: expected {want}, got {}",
+                    got.map_or("nothing".into(), |g| g.to_string())
+                ));
             }
         }
     }
@@ -466,7 +655,9 @@ fn direction_text(d: &DirectionVerdict) -> String {
         Decision::Rule(h) | Decision::K8sAllow(h) => format!(
             "{dir} {} rule {} {}",
             h.policy,
-            h.rule.clone().unwrap_or_else(|| format!("#{}", h.rule_index)),
+            h.rule
+                .clone()
+                .unwrap_or_else(|| format!("#{}", h.rule_index)),
             h.action.as_str()
         ),
         Decision::K8sIsolation { policies } => {
@@ -485,5 +676,9 @@ pub fn explain_short(v: &Verdict) -> String {
     if let Some(u) = &v.unresolved {
         return format!("unresolved: {u}");
     }
-    format!("{}; {}", direction_text(&v.egress), direction_text(&v.ingress))
+    format!(
+        "{}; {}",
+        direction_text(&v.egress),
+        direction_text(&v.ingress)
+    )
 }

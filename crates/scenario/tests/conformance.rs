@@ -10,8 +10,13 @@ fn repo_root() -> PathBuf {
 }
 
 fn run_dir(dir: PathBuf) -> (usize, usize) {
-    let files = collect_files(&[dir.clone()]).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    assert!(!files.is_empty(), "no scenario files under {}", dir.display());
+    let files = collect_files(std::slice::from_ref(&dir))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    assert!(
+        !files.is_empty(),
+        "no scenario files under {}",
+        dir.display()
+    );
     let mut failures = Vec::new();
     let (mut passed, mut skipped) = (0, 0);
     for f in files {
@@ -22,10 +27,17 @@ fn run_dir(dir: PathBuf) -> (usize, usize) {
                 assert!(!why.is_empty(), "{}: skipped without a reason", f.display());
                 skipped += 1;
             }
-            FileResult::Failed(lines) => failures.push(format!("{}:\n  {}", f.display(), lines.join("\n  "))),
+            FileResult::Failed(lines) => {
+                failures.push(format!("{}:\n  {}", f.display(), lines.join("\n  ")))
+            }
         }
     }
-    assert!(failures.is_empty(), "{} scenario files failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} scenario files failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     (passed, skipped)
 }
 
@@ -37,7 +49,10 @@ fn shared_scenarios_pass_in_engine_mode() {
         return;
     }
     let (passed, skipped) = run_dir(dir);
-    assert!(passed >= 50, "only {passed} shared scenarios passed ({skipped} skipped)");
+    assert!(
+        passed >= 50,
+        "only {passed} shared scenarios passed ({skipped} skipped)"
+    );
 }
 
 #[test]
@@ -64,7 +79,10 @@ steps:
     match tierwall_scenario::runner::run_scenario(&file) {
         FileResult::Failed(lines) => {
             assert_eq!(lines.len(), 1, "{lines:?}");
-            assert!(lines[0].contains("y/a -> x/a 80/TCP: expected Connected, got Dropped"), "{lines:?}");
+            assert!(
+                lines[0].contains("y/a -> x/a 80/TCP: expected Connected, got Dropped"),
+                "{lines:?}"
+            );
             assert!(lines[0].contains("K8sNetworkPolicy:x/deny"), "{lines:?}");
         }
         other => panic!("expected a failure, got {other:?}"),

@@ -14,7 +14,9 @@ fn quickstart_matrix() {
     }
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
     for o in tierwall_model::load_path(&dir).unwrap() {
-        engine.apply(o.object).unwrap_or_else(|e| panic!("{}:{}: {e}", o.source, o.line));
+        engine
+            .apply(o.object)
+            .unwrap_or_else(|e| panic!("{}:{}: {e}", o.source, o.line));
     }
     // Rows: sources x/a..z/c; columns: destinations in the same order.
     let expected = [
@@ -29,7 +31,11 @@ fn quickstart_matrix() {
         "X.. X.X ..-",
     ];
     let pods: Vec<(String, String)> = engine.cluster().pods.keys().cloned().collect();
-    let t = ProbeTransport::L4 { protocol: L4Protocol::Tcp, port: 80, src_port: 40000 };
+    let t = ProbeTransport::L4 {
+        protocol: L4Protocol::Tcp,
+        port: 80,
+        src_port: 40000,
+    };
     let mut got = Vec::new();
     for (sn, sp) in &pods {
         let mut row = String::new();
@@ -42,13 +48,22 @@ fn quickstart_matrix() {
                 continue;
             }
             let v = engine.probe(
-                &Source::Pod { namespace: sn.clone(), name: sp.clone() },
-                &Target::Pod { namespace: dn.clone(), name: dp.clone() },
+                &Source::Pod {
+                    namespace: sn.clone(),
+                    name: sp.clone(),
+                },
+                &Target::Pod {
+                    namespace: dn.clone(),
+                    name: dp.clone(),
+                },
                 t,
             );
             row.push(v.outcome.cell());
         }
         got.push(row);
     }
-    assert_eq!(got, expected.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        got,
+        expected.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    );
 }

@@ -19,7 +19,10 @@ pub type Check = Result<(), Violation>;
 
 impl Violation {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Violation { field: field.into(), message: message.into() }
+        Violation {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -72,7 +75,11 @@ pub fn invalid(path: impl Into<String>, value: impl std::fmt::Display, detail: &
 }
 
 /// `field.Invalid` with every message of one validation call joined by `"; "`.
-pub fn invalid_all(path: impl Into<String>, value: impl std::fmt::Display, details: &[String]) -> Violation {
+pub fn invalid_all(
+    path: impl Into<String>,
+    value: impl std::fmt::Display,
+    details: &[String],
+) -> Violation {
     invalid(path, value, &details.join("; "))
 }
 
@@ -91,24 +98,46 @@ pub fn forbidden(path: impl Into<String>, detail: &str) -> Violation {
 }
 
 /// `field.NotSupported(path, value, supported)`; `value` is already formatted.
-pub fn not_supported(path: impl Into<String>, value: impl std::fmt::Display, supported: &[&str]) -> Violation {
+pub fn not_supported(
+    path: impl Into<String>,
+    value: impl std::fmt::Display,
+    supported: &[&str],
+) -> Violation {
     let list: Vec<String> = supported.iter().map(|s| quote(s)).collect();
-    Violation::new(path, format!("Unsupported value: {value}: supported values: {}", list.join(", ")))
+    Violation::new(
+        path,
+        format!(
+            "Unsupported value: {value}: supported values: {}",
+            list.join(", ")
+        ),
+    )
 }
 
 /// OpenAPI `minimum`: `Invalid value: <v>: <path> in body should be greater than or equal to <min>`.
 pub fn below_minimum(path: &str, value: &str, min: &str) -> Violation {
-    invalid(path, value, &format!("{path} in body should be greater than or equal to {min}"))
+    invalid(
+        path,
+        value,
+        &format!("{path} in body should be greater than or equal to {min}"),
+    )
 }
 
 /// OpenAPI `maximum`.
 pub fn above_maximum(path: &str, value: &str, max: &str) -> Violation {
-    invalid(path, value, &format!("{path} in body should be less than or equal to {max}"))
+    invalid(
+        path,
+        value,
+        &format!("{path} in body should be less than or equal to {max}"),
+    )
 }
 
 /// OpenAPI `pattern`.
 pub fn pattern_mismatch(path: &str, value: &str, pattern: &str) -> Violation {
-    invalid(path, quote(value), &format!("{path} in body should match '{pattern}'"))
+    invalid(
+        path,
+        quote(value),
+        &format!("{path} in body should match '{pattern}'"),
+    )
 }
 
 /// OpenAPI `minimum`/`maximum` for an integer field.
@@ -128,7 +157,10 @@ mod tests {
 
     #[test]
     fn kubernetes_texts() {
-        assert_eq!(invalid("spec.x", 80, "must be").message, "Invalid value: 80: must be");
+        assert_eq!(
+            invalid("spec.x", 80, "must be").message,
+            "Invalid value: 80: must be"
+        );
         assert_eq!(required("a", "").message, "Required value");
         assert_eq!(forbidden("a", "no").message, "Forbidden: no");
         assert_eq!(

@@ -37,25 +37,50 @@ pub fn validate(store: &Store, kind: Kind, group: &AntreaGroup) -> Check {
     let namespace = group.metadata.namespace.as_deref().unwrap_or("default");
     let name = group.metadata.name.as_str();
     // `ns/name` for Groups, `name` for ClusterGroups, as Antrea's messages print them.
-    let display = |n: &str| if cluster { n.to_string() } else { format!("{namespace}/{n}") };
+    let display = |n: &str| {
+        if cluster {
+            n.to_string()
+        } else {
+            format!("{namespace}/{n}")
+        }
+    };
     let kind_name = if cluster { "ClusterGroup" } else { "Group" };
 
     let n = fields_set(s);
-    let allowed_pair = s.namespace_selector.is_some() && (s.pod_selector.is_some() || s.external_entity_selector.is_some());
+    let allowed_pair = s.namespace_selector.is_some()
+        && (s.pod_selector.is_some() || s.external_entity_selector.is_some());
     if n > 2 || (n == 2 && !allowed_pair) {
-        return Err(Violation::new("spec", if cluster { CLUSTER_GROUP_FIELDS_MSG } else { GROUP_FIELDS_MSG }));
+        return Err(Violation::new(
+            "spec",
+            if cluster {
+                CLUSTER_GROUP_FIELDS_MSG
+            } else {
+                GROUP_FIELDS_MSG
+            },
+        ));
     }
     check_selector_labels(&[
         ("spec.podSelector".to_string(), s.pod_selector.as_ref()),
-        ("spec.namespaceSelector".to_string(), s.namespace_selector.as_ref()),
-        ("spec.externalEntitySelector".to_string(), s.external_entity_selector.as_ref()),
+        (
+            "spec.namespaceSelector".to_string(),
+            s.namespace_selector.as_ref(),
+        ),
+        (
+            "spec.externalEntitySelector".to_string(),
+            s.external_entity_selector.as_ref(),
+        ),
     ])?;
 
     let blocks = s
         .ip_block
         .iter()
         .map(|b| ("spec.ipBlock".to_string(), b))
-        .chain(s.ip_blocks.iter().enumerate().map(|(k, b)| (format!("spec.ipBlocks[{k}]"), b)));
+        .chain(
+            s.ip_blocks
+                .iter()
+                .enumerate()
+                .map(|(k, b)| (format!("spec.ipBlocks[{k}]"), b)),
+        );
     let (mut multicast, mut unicast) = (false, false);
     for (path, block) in blocks {
         validate_ip_block(block, &path)?;
@@ -67,7 +92,10 @@ pub fn validate(store: &Store, kind: Kind, group: &AntreaGroup) -> Check {
             }
         }
         if multicast && unicast {
-            return Err(Violation::new(path, "can not set multicast groupAddress together with unicast ip address"));
+            return Err(Violation::new(
+                path,
+                "can not set multicast groupAddress together with unicast ip address",
+            ));
         }
     }
 
@@ -75,7 +103,10 @@ pub fn validate(store: &Store, kind: Kind, group: &AntreaGroup) -> Check {
         if let Some(k) = s.child_groups.iter().position(|c| c == name) {
             return Err(Violation::new(
                 format!("spec.childGroups[{k}]"),
-                format!("cannot set {kind_name} {} as its own childGroup", display(name)),
+                format!(
+                    "cannot set {kind_name} {} as its own childGroup",
+                    display(name)
+                ),
             ));
         }
         let own_key = ObjectKey::new(kind, Some(namespace), name);
@@ -87,7 +118,10 @@ pub fn validate(store: &Store, kind: Kind, group: &AntreaGroup) -> Check {
         if parents > 0 {
             return Err(Violation::new(
                 "spec.childGroups",
-                format!("cannot set childGroups for {kind_name} {}, who has {parents} parents", display(name)),
+                format!(
+                    "cannot set childGroups for {kind_name} {}, who has {parents} parents",
+                    display(name)
+                ),
             ));
         }
         for (k, child) in s.child_groups.iter().enumerate() {
@@ -110,8 +144,14 @@ pub fn validate(store: &Store, kind: Kind, group: &AntreaGroup) -> Check {
     // tierwall addition: matchExpressions operators of every selector (see policy.rs).
     check_selector_operators(&[
         ("spec.podSelector".to_string(), s.pod_selector.as_ref()),
-        ("spec.namespaceSelector".to_string(), s.namespace_selector.as_ref()),
+        (
+            "spec.namespaceSelector".to_string(),
+            s.namespace_selector.as_ref(),
+        ),
         ("spec.nodeSelector".to_string(), s.node_selector.as_ref()),
-        ("spec.externalEntitySelector".to_string(), s.external_entity_selector.as_ref()),
+        (
+            "spec.externalEntitySelector".to_string(),
+            s.external_entity_selector.as_ref(),
+        ),
     ])
 }

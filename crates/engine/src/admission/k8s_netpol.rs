@@ -25,8 +25,16 @@ pub fn set_defaults(np: &mut NetworkPolicy) {
         }
         spec.policy_types = Some(types);
     }
-    let ingress_ports = spec.ingress.iter_mut().flatten().flat_map(|r| r.ports.iter_mut());
-    let egress_ports = spec.egress.iter_mut().flatten().flat_map(|r| r.ports.iter_mut());
+    let ingress_ports = spec
+        .ingress
+        .iter_mut()
+        .flatten()
+        .flat_map(|r| r.ports.iter_mut());
+    let egress_ports = spec
+        .egress
+        .iter_mut()
+        .flatten()
+        .flat_map(|r| r.ports.iter_mut());
     for port in ingress_ports.chain(egress_ports) {
         if port.protocol.is_none() {
             port.protocol = Some("TCP".to_string());
@@ -58,16 +66,21 @@ pub fn validate(np: &NetworkPolicy) -> Check {
     }
     let types = spec.policy_types.as_deref().unwrap_or(&[]);
     if types.len() > POLICY_TYPES.len() {
+        // Kubernetes passes `&spec.PolicyTypes`, printed with `%#v`.
         let shown: Vec<String> = types.iter().map(|t| quote(t)).collect();
         return Err(invalid(
             "spec.policyTypes",
-            format!("[{}]", shown.join(", ")),
+            format!("[]networking.PolicyType{{{}}}", shown.join(", ")),
             "may not specify more than two policyTypes",
         ));
     }
     for (i, t) in types.iter().enumerate() {
         if !POLICY_TYPES.contains(&t.as_str()) {
-            return Err(not_supported(format!("spec.policyTypes[{i}]"), quote(t), &POLICY_TYPES));
+            return Err(not_supported(
+                format!("spec.policyTypes[{i}]"),
+                quote(t),
+                &POLICY_TYPES,
+            ));
         }
     }
     Ok(())
@@ -95,7 +108,13 @@ pub fn validate_selector(sel: &LabelSelector, path: &str) -> Check {
                 ));
             }
             "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
-            op => return Err(invalid(format!("{epath}.operator"), quote(op), "not a valid selector operator")),
+            op => {
+                return Err(invalid(
+                    format!("{epath}.operator"),
+                    quote(op),
+                    "not a valid selector operator",
+                ));
+            }
         }
         let errs = qualified_name_errors(&expr.key);
         if !errs.is_empty() {
@@ -113,10 +132,14 @@ pub fn validate_selector(sel: &LabelSelector, path: &str) -> Check {
 
 /// `ValidateNetworkPolicyPort`.
 fn validate_port(port: &NetworkPolicyPort, path: &str) -> Check {
-    if let Some(proto) = &port.protocol {
-        if !PROTOCOLS.contains(&proto.as_str()) {
-            return Err(not_supported(format!("{path}.protocol"), quote(proto), &PROTOCOLS));
-        }
+    if let Some(proto) = &port.protocol
+        && !PROTOCOLS.contains(&proto.as_str())
+    {
+        return Err(not_supported(
+            format!("{path}.protocol"),
+            quote(proto),
+            &PROTOCOLS,
+        ));
     }
     match &port.port {
         Some(IntOrString::Int(p)) => {
@@ -127,7 +150,11 @@ fn validate_port(port: &NetworkPolicyPort, path: &str) -> Check {
             if let Some(end) = port.end_port {
                 if i64::from(end) < *p {
                     // Kubernetes prints the `port` value here, not the endPort.
-                    return Err(invalid(format!("{path}.endPort"), p, "must be greater than or equal to `port`"));
+                    return Err(invalid(
+                        format!("{path}.endPort"),
+                        p,
+                        "must be greater than or equal to `port`",
+                    ));
                 }
                 let errs = port_num_errors(end.into());
                 if !errs.is_empty() {
@@ -137,7 +164,11 @@ fn validate_port(port: &NetworkPolicyPort, path: &str) -> Check {
         }
         Some(IntOrString::String(name)) => {
             if let Some(end) = port.end_port {
-                return Err(invalid(format!("{path}.endPort"), end, "may not be specified when `port` is non-numeric"));
+                return Err(invalid(
+                    format!("{path}.endPort"),
+                    end,
+                    "may not be specified when `port` is non-numeric",
+                ));
             }
             let errs = port_name_errors(name);
             if !errs.is_empty() {
@@ -146,7 +177,11 @@ fn validate_port(port: &NetworkPolicyPort, path: &str) -> Check {
         }
         None => {
             if let Some(end) = port.end_port {
-                return Err(invalid(format!("{path}.endPort"), end, "may not be specified when `port` is not specified"));
+                return Err(invalid(
+                    format!("{path}.endPort"),
+                    end,
+                    "may not be specified when `port` is not specified",
+                ));
             }
         }
     }
@@ -172,7 +207,10 @@ fn validate_peer(peer: &NetworkPolicyPeer, path: &str) -> Check {
         return Err(required(path, "must specify a peer"));
     }
     if peers > 1 && peer.ip_block.is_some() {
-        return Err(forbidden(path, "may not specify both ipBlock and another peer"));
+        return Err(forbidden(
+            path,
+            "may not specify both ipBlock and another peer",
+        ));
     }
     Ok(())
 }
@@ -184,12 +222,18 @@ fn validate_ip_block(block: &K8sIpBlock, path: &str) -> Check {
     if block.cidr.is_empty() {
         return Err(required(format!("{path}.cidr"), ""));
     }
-    let cidr = parse_cidr_sloppy(&block.cidr).map_err(|_| invalid(format!("{path}.cidr"), quote(&block.cidr), CIDR_MSG))?;
+    let cidr = parse_cidr_sloppy(&block.cidr)
+        .map_err(|_| invalid(format!("{path}.cidr"), quote(&block.cidr), CIDR_MSG))?;
     for (k, except) in block.except.iter().enumerate() {
         let epath = format!("{path}.except[{k}]");
-        let ex = parse_cidr_sloppy(except).map_err(|_| invalid(epath.clone(), quote(except), CIDR_MSG))?;
+        let ex = parse_cidr_sloppy(except)
+            .map_err(|_| invalid(epath.clone(), quote(except), CIDR_MSG))?;
         if !is_strict_subset(&cidr, &ex) {
-            return Err(invalid(epath, quote(except), "must be a strict subset of `cidr`"));
+            return Err(invalid(
+                epath,
+                quote(except),
+                "must be a strict subset of `cidr`",
+            ));
         }
     }
     Ok(())

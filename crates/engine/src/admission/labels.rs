@@ -62,7 +62,8 @@ fn matches_qualified_name_part(s: &str) -> bool {
         (Some(&f), Some(&l)) => {
             is_alnum(f)
                 && is_alnum(l)
-                && b.iter().all(|&c| is_alnum(c) || c == b'-' || c == b'_' || c == b'.')
+                && b.iter()
+                    .all(|&c| is_alnum(c) || c == b'-' || c == b'_' || c == b'.')
         }
         _ => false,
     }
@@ -95,7 +96,11 @@ pub fn qualified_name_errors(value: &str) -> Vec<String> {
             if prefix.is_empty() {
                 errs.push("prefix part must be non-empty".to_string());
             } else {
-                errs.extend(dns1123_subdomain_errors(prefix).into_iter().map(|m| format!("prefix part {m}")));
+                errs.extend(
+                    dns1123_subdomain_errors(prefix)
+                        .into_iter()
+                        .map(|m| format!("prefix part {m}")),
+                );
             }
             *name
         }
@@ -115,7 +120,11 @@ pub fn qualified_name_errors(value: &str) -> Vec<String> {
     if !matches_qualified_name_part(name) {
         errs.push(format!(
             "name part {}",
-            regex_error(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, &["MyName", "my.name", "123-abc"])
+            regex_error(
+                QUALIFIED_NAME_ERR,
+                QUALIFIED_NAME_FMT,
+                &["MyName", "my.name", "123-abc"]
+            )
         ));
     }
     errs
@@ -128,7 +137,11 @@ pub fn label_value_errors(value: &str) -> Vec<String> {
         errs.push(max_len_error(LABEL_VALUE_MAX));
     }
     if !value.is_empty() && !matches_qualified_name_part(value) {
-        errs.push(regex_error(LABEL_VALUE_ERR, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
+        errs.push(regex_error(
+            LABEL_VALUE_ERR,
+            LABEL_VALUE_FMT,
+            &["MyValue", "my_value", "12345"],
+        ));
     }
     errs
 }
@@ -140,7 +153,11 @@ pub fn dns1123_subdomain_errors(value: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX));
     }
     if !matches_dns1123_subdomain(value) {
-        errs.push(regex_error(DNS1123_SUBDOMAIN_ERR, DNS1123_SUBDOMAIN_FMT, &["example.com"]));
+        errs.push(regex_error(
+            DNS1123_SUBDOMAIN_ERR,
+            DNS1123_SUBDOMAIN_FMT,
+            &["example.com"],
+        ));
     }
     errs
 }
@@ -155,7 +172,11 @@ pub fn dns1123_label_errors(value: &str) -> Vec<String> {
         if matches_dns1123_subdomain(value) {
             errs.push("must not contain dots".to_string());
         } else {
-            errs.push(regex_error(DNS1123_LABEL_ERR, DNS1123_LABEL_FMT, &["my-name", "123-abc"]));
+            errs.push(regex_error(
+                DNS1123_LABEL_ERR,
+                DNS1123_LABEL_FMT,
+                &["my-name", "123-abc"],
+            ));
         }
     }
     errs
@@ -170,7 +191,11 @@ pub fn dns1035_label_errors(value: &str) -> Vec<String> {
     let b = value.as_bytes();
     let ok = matches_dns1123_label(value) && b.first().is_some_and(u8::is_ascii_lowercase);
     if !ok {
-        errs.push(regex_error(DNS1035_LABEL_ERR, DNS1035_LABEL_FMT, &["my-name", "abc-123"]));
+        errs.push(regex_error(
+            DNS1035_LABEL_ERR,
+            DNS1035_LABEL_FMT,
+            &["my-name", "abc-123"],
+        ));
     }
     errs
 }
@@ -182,8 +207,14 @@ pub fn port_name_errors(port: &str) -> Vec<String> {
         errs.push(max_len_error(15));
     }
     let b = port.as_bytes();
-    if b.is_empty() || !b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') {
-        errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_string());
+    if b.is_empty()
+        || !b
+            .iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+    {
+        errs.push(
+            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_string(),
+        );
     }
     if !b.iter().any(u8::is_ascii_lowercase) {
         errs.push("must contain at least one letter (a-z)".to_string());
@@ -224,18 +255,25 @@ mod tests {
             ("x/", &["name part must be non-empty", NAME_PART_REGEX]),
             (
                 "Example.com/x",
-                &["prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"],
+                &[
+                    "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+                ],
             ),
             (
                 "a/b/c",
-                &["a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"],
+                &[
+                    "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+                ],
             ),
         ];
         for (input, want) in cases {
             assert_eq!(qualified_name_errors(input), *want, "{input:?}");
         }
         let long = "a".repeat(64);
-        assert_eq!(qualified_name_errors(&long), vec!["name part must be no more than 63 characters"]);
+        assert_eq!(
+            qualified_name_errors(&long),
+            vec!["name part must be no more than 63 characters"]
+        );
     }
 
     #[test]
@@ -244,9 +282,14 @@ mod tests {
         assert!(label_value_errors("my_value-1.2").is_empty());
         assert_eq!(
             label_value_errors("bad value"),
-            vec!["a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"]
+            vec![
+                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+            ]
         );
-        assert_eq!(label_value_errors(&"v".repeat(64)), vec!["must be no more than 63 characters"]);
+        assert_eq!(
+            label_value_errors(&"v".repeat(64)),
+            vec!["must be no more than 63 characters"]
+        );
     }
 
     #[test]
@@ -258,19 +301,37 @@ mod tests {
         assert!(dns1123_label_errors("123-abc").is_empty());
         assert!(dns1035_label_errors("s-x-a").is_empty());
         assert_eq!(dns1035_label_errors("1abc").len(), 1);
-        assert_eq!(dns1123_subdomain_errors(&"a".repeat(254)), vec!["must be no more than 253 characters"]);
+        assert_eq!(
+            dns1123_subdomain_errors(&"a".repeat(254)),
+            vec!["must be no more than 253 characters"]
+        );
     }
 
     #[test]
     fn port_names_and_numbers() {
         assert!(port_name_errors("serve-80-tcp").is_empty());
         assert!(port_name_errors("http").is_empty());
-        assert_eq!(port_name_errors("80"), vec!["must contain at least one letter (a-z)"]);
-        assert_eq!(port_name_errors("a--b"), vec!["must contain consecutive hyphens".replace("must", "must not")]);
-        assert_eq!(port_name_errors("-ab"), vec!["must not begin or end with a hyphen"]);
+        assert_eq!(
+            port_name_errors("80"),
+            vec!["must contain at least one letter (a-z)"]
+        );
+        assert_eq!(
+            port_name_errors("a--b"),
+            vec!["must contain consecutive hyphens".replace("must", "must not")]
+        );
+        assert_eq!(
+            port_name_errors("-ab"),
+            vec!["must not begin or end with a hyphen"]
+        );
         assert_eq!(port_name_errors("Http").len(), 1);
-        assert_eq!(port_name_errors("abcdefghijklmnop"), vec!["must be no more than 15 characters"]);
+        assert_eq!(
+            port_name_errors("abcdefghijklmnop"),
+            vec!["must be no more than 15 characters"]
+        );
         assert!(port_num_errors(65535).is_empty());
-        assert_eq!(port_num_errors(0), vec!["must be between 1 and 65535, inclusive"]);
+        assert_eq!(
+            port_num_errors(0),
+            vec!["must be between 1 and 65535, inclusive"]
+        );
     }
 }

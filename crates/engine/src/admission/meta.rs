@@ -28,7 +28,10 @@ pub fn normalize_namespace(object: &mut Object) {
 /// `ValidateObjectMeta` for an object of `kind`.
 pub fn validate(kind: Kind, meta: &ObjectMeta) -> Check {
     if meta.name.is_empty() {
-        return Err(required("metadata.name", "name or generateName is required"));
+        return Err(required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
     }
     let errs = match kind {
         Kind::Namespace => dns1123_label_errors(&meta.name),

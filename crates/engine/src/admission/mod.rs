@@ -13,15 +13,15 @@
 //! Sections of the reference (`antrea-semantics.md` §1): mutation §1.1 (`policy`,
 //! `rule_name`), ACNP/ANNP §1.2 (`policy`), Tier §1.3 (`tier`), ClusterGroup/Group §1.4
 //! (`group`), OpenAPI §1.5 (`schema`); Kubernetes NetworkPolicy (`k8s_netpol`); other core
-//! objects (`core`); names and labels (`labels`, `meta`); addresses (`net`).
+//! objects (`objects`); names and labels (`labels`, `meta`); addresses (`net`).
 
-mod core;
 mod field;
 mod group;
 mod k8s_netpol;
 mod labels;
 mod meta;
 mod net;
+mod objects;
 mod policy;
 mod rule_name;
 mod schema;
@@ -30,7 +30,7 @@ mod tier;
 #[cfg(test)]
 mod tests;
 
-pub use core::NAMESPACE_NAME_LABEL;
+pub use objects::NAMESPACE_NAME_LABEL;
 pub use policy::LEGACY_STATIC_TIERS;
 pub use rule_name::{Direction, generated_rule_name, go_json as rule_go_json};
 pub use tier::{MAX_TIERS, RESERVED_PRIORITIES};
@@ -62,7 +62,13 @@ impl fmt::Display for AdmissionError {
         if self.field.is_empty() {
             write!(f, "{}: {}", self.object.describe(), self.message)
         } else {
-            write!(f, "{}: {}: {}", self.object.describe(), self.field, self.message)
+            write!(
+                f,
+                "{}: {}: {}",
+                self.object.describe(),
+                self.field,
+                self.message
+            )
         }
     }
 }
@@ -94,13 +100,25 @@ pub fn admit_apply(store: &Store, object: Object) -> Result<Admitted, AdmissionE
 }
 
 /// `admit_apply` with explicit feature gates.
-pub fn admit_apply_with(store: &Store, object: Object, gates: &FeatureGates) -> Result<Admitted, AdmissionError> {
+pub fn admit_apply_with(
+    store: &Store,
+    object: Object,
+    gates: &FeatureGates,
+) -> Result<Admitted, AdmissionError> {
     let mut object = object;
     meta::normalize_namespace(&mut object);
     let key = object.key();
     let old = store.get(&key);
-    let operation = if old.is_some() { Operation::Update } else { Operation::Create };
-    let reject = |v: Violation| AdmissionError { object: key.clone(), field: v.field, message: v.message };
+    let operation = if old.is_some() {
+        Operation::Update
+    } else {
+        Operation::Create
+    };
+    let reject = |v: Violation| AdmissionError {
+        object: key.clone(),
+        field: v.field,
+        message: v.message,
+    };
 
     // Pruning, defaulting and mutating webhooks.
     match &mut object {
@@ -110,7 +128,7 @@ pub fn admit_apply_with(store: &Store, object: Object, gates: &FeatureGates) -> 
         }
         Object::AntreaGroup(kind, g) => schema::prune_group(*kind, g),
         Object::NetworkPolicy(np) => k8s_netpol::set_defaults(np),
-        Object::Namespace(ns) => core::mutate_namespace(ns),
+        Object::Namespace(ns) => objects::mutate_namespace(ns),
         _ => {}
     }
 
@@ -132,17 +150,25 @@ pub fn admit_apply_with(store: &Store, object: Object, gates: &FeatureGates) -> 
         }
         Object::AntreaGroup(kind, g) => group::validate(store, *kind, g).map_err(reject)?,
         Object::NetworkPolicy(np) => k8s_netpol::validate(np).map_err(reject)?,
-        Object::Pod(pod) => core::validate_pod(pod).map_err(reject)?,
-        Object::Service(svc) => core::validate_service(svc).map_err(reject)?,
+        Object::Pod(pod) => objects::validate_pod(pod).map_err(reject)?,
+        Object::Service(svc) => objects::validate_service(svc).map_err(reject)?,
         Object::Namespace(_) | Object::Node(_) | Object::ServiceAccount(_) => {}
     }
-    Ok(Admitted { object, operation, warnings })
+    Ok(Admitted {
+        object,
+        operation,
+        warnings,
+    })
 }
 
 /// Delete: checks reserved and referenced Tiers; all other deletes are allowed. A key that is
 /// not in the store is rejected with `not found`.
 pub fn admit_delete(store: &Store, key: &ObjectKey) -> Result<(), AdmissionError> {
-    let reject = |v: Violation| AdmissionError { object: key.clone(), field: v.field, message: v.message };
+    let reject = |v: Violation| AdmissionError {
+        object: key.clone(),
+        field: v.field,
+        message: v.message,
+    };
     match store.get(key) {
         None => Err(reject(Violation::new("", "not found"))),
         Some(Object::Tier(t)) => tier::validate_delete(store, t).map_err(reject),

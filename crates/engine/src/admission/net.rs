@@ -43,10 +43,15 @@ pub fn parse_cidr_sloppy(s: &str) -> Result<Cidr, String> {
                 .split('.')
                 .map(|o| {
                     let t = o.trim_start_matches('0');
-                    if t.is_empty() && !o.is_empty() { "0" } else { t }
+                    if t.is_empty() && !o.is_empty() {
+                        "0"
+                    } else {
+                        t
+                    }
                 })
                 .collect();
-            parse_cidr(&format!("{}/{mask}", octets.join("."))).map_err(|_| format!("invalid CIDR address: {s}"))
+            parse_cidr(&format!("{}/{mask}", octets.join(".")))
+                .map_err(|_| format!("invalid CIDR address: {s}"))
         }
         _ => parse_cidr(s),
     }
@@ -113,16 +118,37 @@ mod tests {
         let c = parse_cidr("10.244.1.10/4").unwrap();
         assert_eq!(c.ip.to_string(), "10.244.1.10");
         assert_eq!(c.net.to_string(), "0.0.0.0/4");
-        assert!(parse_cidr("10.0.0.0/024").is_ok(), "Go's dtoi accepts leading zeros");
+        assert!(
+            parse_cidr("10.0.0.0/024").is_ok(),
+            "Go's dtoi accepts leading zeros"
+        );
         assert!(parse_cidr("2001:db8::/64").is_ok());
-        for bad in ["192.168.5.6", "10.0.0.0/33", "10.0.0.0/+8", "10.0.0.0/", "/8", "abc/8", "010.0.0.0/8", "fe80::1%eth0/64", "::/129", ""] {
-            assert_eq!(parse_cidr(bad), Err(format!("invalid CIDR address: {bad}")), "{bad}");
+        for bad in [
+            "192.168.5.6",
+            "10.0.0.0/33",
+            "10.0.0.0/+8",
+            "10.0.0.0/",
+            "/8",
+            "abc/8",
+            "010.0.0.0/8",
+            "fe80::1%eth0/64",
+            "::/129",
+            "",
+        ] {
+            assert_eq!(
+                parse_cidr(bad),
+                Err(format!("invalid CIDR address: {bad}")),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn sloppy_cidr() {
-        assert_eq!(parse_cidr_sloppy("010.000.0.1/8").unwrap().net.to_string(), "10.0.0.0/8");
+        assert_eq!(
+            parse_cidr_sloppy("010.000.0.1/8").unwrap().net.to_string(),
+            "10.0.0.0/8"
+        );
         assert!(parse_cidr_sloppy("10..0.1/8").is_err());
         assert!(parse_cidr_sloppy("::1/128").is_ok());
     }
@@ -131,8 +157,14 @@ mod tests {
     fn strict_subset() {
         let p = |s| parse_cidr(s).unwrap();
         assert!(is_strict_subset(&p("10.0.0.0/8"), &p("10.1.0.0/16")));
-        assert!(is_strict_subset(&p("10.0.0.0/8"), &p("10.1.2.3/16")), "host bits ignored");
-        assert!(!is_strict_subset(&p("10.0.0.0/8"), &p("10.0.0.0/8")), "equal is not strict");
+        assert!(
+            is_strict_subset(&p("10.0.0.0/8"), &p("10.1.2.3/16")),
+            "host bits ignored"
+        );
+        assert!(
+            !is_strict_subset(&p("10.0.0.0/8"), &p("10.0.0.0/8")),
+            "equal is not strict"
+        );
         assert!(!is_strict_subset(&p("10.0.0.0/8"), &p("11.0.0.0/16")));
         assert!(!is_strict_subset(&p("10.0.0.0/16"), &p("10.0.0.0/8")));
         assert!(!is_strict_subset(&p("10.0.0.0/8"), &p("::/120")));

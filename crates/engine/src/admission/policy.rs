@@ -16,8 +16,14 @@ use tierwall_model::antrea::{AntreaPolicy, AppliedTo, IpBlock, Peer, PolicySpec,
 use tierwall_model::{IntOrString, LabelSelector};
 
 /// Static Tier names of older Antrea releases, still accepted in `spec.tier`.
-pub const LEGACY_STATIC_TIERS: [&str; 6] =
-    ["Emergency", "SecurityOps", "NetworkOps", "Platform", "Application", "Baseline"];
+pub const LEGACY_STATIC_TIERS: [&str; 6] = [
+    "Emergency",
+    "SecurityOps",
+    "NetworkOps",
+    "Platform",
+    "Application",
+    "Baseline",
+];
 
 /// Maximum length of a log label of a Node NetworkPolicy rule before the warning.
 const NODE_LOG_LABEL_MAX: usize = 12;
@@ -25,7 +31,10 @@ const NODE_LOG_LABEL_MAX: usize = 12;
 /// The mutating webhook: names unnamed rules, defaults the Tier.
 pub fn mutate(policy: &mut AntreaPolicy) {
     let spec = &mut policy.spec;
-    for (direction, rules) in [(Direction::Ingress, &mut spec.ingress), (Direction::Egress, &mut spec.egress)] {
+    for (direction, rules) in [
+        (Direction::Ingress, &mut spec.ingress),
+        (Direction::Egress, &mut spec.egress),
+    ] {
         for rule in rules.iter_mut() {
             if rule.name.is_empty() {
                 rule.name = generated_rule_name(direction, rule);
@@ -43,13 +52,25 @@ fn rule_path(direction: Direction, i: usize) -> String {
 
 /// Ingress rules then egress rules, with their direction and index.
 fn all_rules(spec: &PolicySpec) -> impl Iterator<Item = (Direction, usize, &Rule)> {
-    let ingress = spec.ingress.iter().enumerate().map(|(i, r)| (Direction::Ingress, i, r));
-    let egress = spec.egress.iter().enumerate().map(|(i, r)| (Direction::Egress, i, r));
+    let ingress = spec
+        .ingress
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (Direction::Ingress, i, r));
+    let egress = spec
+        .egress
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (Direction::Egress, i, r));
     ingress.chain(egress)
 }
 
 /// The validating webhook. Returns the warnings of an accepted policy.
-pub fn validate(store: &Store, policy: &AntreaPolicy, gates: &FeatureGates) -> Result<Vec<String>, Violation> {
+pub fn validate(
+    store: &Store,
+    policy: &AntreaPolicy,
+    gates: &FeatureGates,
+) -> Result<Vec<String>, Violation> {
     let spec = &policy.spec;
     validate_tier(store, spec)?;
     validate_rule_names(spec)?;
@@ -69,7 +90,10 @@ pub fn validate(store: &Store, policy: &AntreaPolicy, gates: &FeatureGates) -> R
 fn validate_tier(store: &Store, spec: &PolicySpec) -> Check {
     let tier = spec.tier.as_str();
     if !tier.is_empty() && !LEGACY_STATIC_TIERS.contains(&tier) && store.tier(tier).is_none() {
-        return Err(Violation::new("spec.tier", format!("tier {tier} does not exist")));
+        return Err(Violation::new(
+            "spec.tier",
+            format!("tier {tier} does not exist"),
+        ));
     }
     if tier.to_lowercase() == BASELINE_TIER {
         for (direction, i, rule) in all_rules(spec) {
@@ -164,26 +188,43 @@ pub(super) fn check_selector_labels(selectors: &[(String, Option<&LabelSelector>
 pub(super) fn check_selector_operators(selectors: &[(String, Option<&LabelSelector>)]) -> Check {
     for (path, selector) in selectors {
         if let Some(selector) = selector {
-            selector.check().map_err(|e| Violation::new(format!("{path}.matchExpressions"), e))?;
+            selector
+                .check()
+                .map_err(|e| Violation::new(format!("{path}.matchExpressions"), e))?;
         }
     }
     Ok(())
 }
 
-fn applied_to_selectors(path: &str, at: &AppliedTo) -> Vec<(String, Option<&LabelSelector>)> {
+fn applied_to_selectors<'a>(
+    path: &str,
+    at: &'a AppliedTo,
+) -> Vec<(String, Option<&'a LabelSelector>)> {
     vec![
         (format!("{path}.podSelector"), at.pod_selector.as_ref()),
-        (format!("{path}.namespaceSelector"), at.namespace_selector.as_ref()),
-        (format!("{path}.externalEntitySelector"), at.external_entity_selector.as_ref()),
+        (
+            format!("{path}.namespaceSelector"),
+            at.namespace_selector.as_ref(),
+        ),
+        (
+            format!("{path}.externalEntitySelector"),
+            at.external_entity_selector.as_ref(),
+        ),
         (format!("{path}.nodeSelector"), at.node_selector.as_ref()),
     ]
 }
 
-fn peer_selectors(path: &str, p: &Peer) -> Vec<(String, Option<&LabelSelector>)> {
+fn peer_selectors<'a>(path: &str, p: &'a Peer) -> Vec<(String, Option<&'a LabelSelector>)> {
     vec![
         (format!("{path}.podSelector"), p.pod_selector.as_ref()),
-        (format!("{path}.namespaceSelector"), p.namespace_selector.as_ref()),
-        (format!("{path}.externalEntitySelector"), p.external_entity_selector.as_ref()),
+        (
+            format!("{path}.namespaceSelector"),
+            p.namespace_selector.as_ref(),
+        ),
+        (
+            format!("{path}.externalEntitySelector"),
+            p.external_entity_selector.as_ref(),
+        ),
         (format!("{path}.nodeSelector"), p.node_selector.as_ref()),
     ]
 }
@@ -197,8 +238,10 @@ enum AppliedToScope {
 /// Rows 4–14.
 fn validate_applied_to(spec: &PolicySpec) -> Check {
     let in_spec = !spec.applied_to.is_empty();
-    let with: Vec<(Direction, usize)> =
-        all_rules(spec).filter(|(_, _, r)| !r.applied_to.is_empty()).map(|(d, i, _)| (d, i)).collect();
+    let with: Vec<(Direction, usize)> = all_rules(spec)
+        .filter(|(_, _, r)| !r.applied_to.is_empty())
+        .map(|(d, i, _)| (d, i))
+        .collect();
     if let (true, Some((d, i))) = (in_spec, with.first()) {
         return Err(Violation::new(
             format!("{}.appliedTo", rule_path(*d, *i)),
@@ -206,49 +249,82 @@ fn validate_applied_to(spec: &PolicySpec) -> Check {
         ));
     }
     if !in_spec && with.is_empty() {
-        return Err(Violation::new("spec.appliedTo", "appliedTo needs to be set in either spec or rules"));
+        return Err(Violation::new(
+            "spec.appliedTo",
+            "appliedTo needs to be set in either spec or rules",
+        ));
     }
-    if !with.is_empty() {
-        if let Some((d, i, _)) = all_rules(spec).find(|(_, _, r)| r.applied_to.is_empty()) {
-            return Err(Violation::new(
-                format!("{}.appliedTo", rule_path(d, i)),
-                "appliedTo field should either be set in all rules or in none of them",
-            ));
-        }
+    if !with.is_empty()
+        && let Some((d, i, _)) = all_rules(spec).find(|(_, _, r)| r.applied_to.is_empty())
+    {
+        return Err(Violation::new(
+            format!("{}.appliedTo", rule_path(d, i)),
+            "appliedTo field should either be set in all rules or in none of them",
+        ));
     }
     let has_egress = !spec.egress.is_empty();
-    check_applied_to_list(&spec.applied_to, AppliedToScope::Policy, "spec.appliedTo", has_egress)?;
+    check_applied_to_list(
+        &spec.applied_to,
+        AppliedToScope::Policy,
+        "spec.appliedTo",
+        has_egress,
+    )?;
     for (direction, i, rule) in all_rules(spec) {
         let path = format!("{}.appliedTo", rule_path(direction, i));
-        check_applied_to_list(&rule.applied_to, AppliedToScope::Rule(direction), &path, has_egress)?;
+        check_applied_to_list(
+            &rule.applied_to,
+            AppliedToScope::Rule(direction),
+            &path,
+            has_egress,
+        )?;
     }
     Ok(())
 }
 
-fn check_applied_to_list(list: &[AppliedTo], scope: AppliedToScope, path: &str, has_egress: bool) -> Check {
+fn check_applied_to_list(
+    list: &[AppliedTo],
+    scope: AppliedToScope,
+    path: &str,
+    has_egress: bool,
+) -> Check {
     let mut services = 0;
     for (j, at) in list.iter().enumerate() {
         let entry = format!("{path}[{j}]");
         let n = applied_to_fields(at);
         if !at.group.is_empty() && n > 1 {
-            return Err(Violation::new(entry, "group cannot be set with other peers in appliedTo"));
+            return Err(Violation::new(
+                entry,
+                "group cannot be set with other peers in appliedTo",
+            ));
         }
         if at.node_selector.is_some() && n > 1 {
-            return Err(Violation::new(entry, "nodeSelector cannot be set with other peers in appliedTo"));
+            return Err(Violation::new(
+                entry,
+                "nodeSelector cannot be set with other peers in appliedTo",
+            ));
         }
         if at.service_account.is_some() && n > 1 {
-            return Err(Violation::new(entry, "serviceAccount cannot be set with other peers in appliedTo"));
+            return Err(Violation::new(
+                entry,
+                "serviceAccount cannot be set with other peers in appliedTo",
+            ));
         }
         if at.service.is_some() {
             if n > 1 {
-                return Err(Violation::new(entry, "service cannot be set with other peers in appliedTo"));
+                return Err(Violation::new(
+                    entry,
+                    "service cannot be set with other peers in appliedTo",
+                ));
             }
             let egress = match scope {
                 AppliedToScope::Rule(d) => d == Direction::Egress,
                 AppliedToScope::Policy => has_egress,
             };
             if egress {
-                return Err(Violation::new(format!("{entry}.service"), "egress rule cannot be applied to Services"));
+                return Err(Violation::new(
+                    format!("{entry}.service"),
+                    "egress rule cannot be applied to Services",
+                ));
             }
             services += 1;
         }
@@ -266,16 +342,24 @@ fn check_applied_to_list(list: &[AppliedTo], scope: AppliedToScope, path: &str, 
 /// Rows 18–21: an `ipBlock` (also used by ClusterGroups and Groups).
 pub(super) fn validate_ip_block(block: &IpBlock, path: &str) -> Check {
     if block.cidr.is_empty() {
-        return Err(Violation::new(format!("{path}.cidr"), "field 'cidr' is required in an ipBlock"));
+        return Err(Violation::new(
+            format!("{path}.cidr"),
+            "field 'cidr' is required in an ipBlock",
+        ));
     }
     let cidr = parse_cidr(&block.cidr).map_err(|e| Violation::new(format!("{path}.cidr"), e))?;
     for (k, except) in block.except.iter().enumerate() {
         let field = format!("{path}.except[{k}]");
-        let ex = parse_cidr(except).map_err(|e| Violation::new(field.clone(), format!("invalid except CIDR value: {e}")))?;
+        let ex = parse_cidr(except).map_err(|e| {
+            Violation::new(field.clone(), format!("invalid except CIDR value: {e}"))
+        })?;
         if !is_strict_subset(&cidr, &ex) {
             return Err(Violation::new(
                 field,
-                format!("except CIDR {except} is not a strict subset of CIDR {}", block.cidr),
+                format!(
+                    "except CIDR {except} is not a strict subset of CIDR {}",
+                    block.cidr
+                ),
             ));
         }
     }
@@ -285,11 +369,16 @@ pub(super) fn validate_ip_block(block: &IpBlock, path: &str) -> Check {
 /// Rows 15–26.
 fn validate_peers(spec: &PolicySpec) -> Check {
     for (i, rule) in spec.ingress.iter().enumerate() {
-        check_peers(&rule.from, &format!("{}.from", rule_path(Direction::Ingress, i)))?;
+        check_peers(
+            &rule.from,
+            &format!("{}.from", rule_path(Direction::Ingress, i)),
+        )?;
     }
     for (i, rule) in spec.egress.iter().enumerate() {
         let path = rule_path(Direction::Egress, i);
-        if !rule.to_services.is_empty() && (!rule.to.is_empty() || !rule.ports.is_empty() || !rule.protocols.is_empty()) {
+        if !rule.to_services.is_empty()
+            && (!rule.to.is_empty() || !rule.ports.is_empty() || !rule.protocols.is_empty())
+        {
             return Err(Violation::new(
                 format!("{path}.toServices"),
                 "`toServices` cannot be used with `to`, `ports` or `protocols`",
@@ -330,13 +419,22 @@ fn check_peers(peers: &[Peer], path: &str) -> Check {
         }
         let n = peer_fields(peer);
         if !peer.group.is_empty() && n > 1 {
-            return Err(Violation::new(entry, "group cannot be set with other peers in rules"));
+            return Err(Violation::new(
+                entry,
+                "group cannot be set with other peers in rules",
+            ));
         }
         if peer.service_account.is_some() && n > 1 {
-            return Err(Violation::new(entry, "serviceAccount cannot be set with other peers in rules"));
+            return Err(Violation::new(
+                entry,
+                "serviceAccount cannot be set with other peers in rules",
+            ));
         }
         if peer.node_selector.is_some() && n > 1 {
-            return Err(Violation::new(entry, "nodeSelector cannot be set with other peers in rules"));
+            return Err(Violation::new(
+                entry,
+                "nodeSelector cannot be set with other peers in rules",
+            ));
         }
         check_selector_labels(&peer_selectors(&entry, peer))?;
     }
@@ -366,11 +464,17 @@ fn validate_service_ingress_peers(spec: &PolicySpec) -> Check {
 fn validate_fqdn(spec: &PolicySpec) -> Check {
     for (i, rule) in spec.egress.iter().enumerate() {
         for (j, peer) in rule.to.iter().enumerate() {
-            let ok = peer.fqdn.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'*'));
+            let ok = peer
+                .fqdn
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'*'));
             if !peer.fqdn.is_empty() && !ok {
                 return Err(Violation::new(
                     format!("{}.to[{j}].fqdn", rule_path(Direction::Egress, i)),
-                    format!("invalid characters in egress rule fqdn field: {}", peer.fqdn),
+                    format!(
+                        "invalid characters in egress rule fqdn field: {}",
+                        peer.fqdn
+                    ),
                 ));
             }
         }
@@ -379,12 +483,14 @@ fn validate_fqdn(spec: &PolicySpec) -> Check {
 }
 
 /// Rows 29–32: multicast ipBlocks in egress rules.
-fn validate_egress_multicast(spec: &PolicySpec) -> Check {
+pub(super) fn validate_egress_multicast(spec: &PolicySpec) -> Check {
     for (i, rule) in spec.egress.iter().enumerate() {
         let path = rule_path(Direction::Egress, i);
         let (mut multicast, mut unicast, mut selectors) = (false, false, false);
         for (j, peer) in rule.to.iter().enumerate() {
-            let Some(block) = &peer.ip_block else { continue };
+            let Some(block) = &peer.ip_block else {
+                continue;
+            };
             let cidr = parse_cidr(&block.cidr).map_err(|e| {
                 Violation::new(
                     format!("{path}.to[{j}].ipBlock.cidr"),
@@ -407,7 +513,10 @@ fn validate_egress_multicast(spec: &PolicySpec) -> Check {
             }
         }
         if multicast && matches!(rule.action.as_str(), "Pass" | "Reject") {
-            return Err(Violation::new(format!("{path}.action"), "multicast does not support action Pass or Reject"));
+            return Err(Violation::new(
+                format!("{path}.action"),
+                "multicast does not support action Pass or Reject",
+            ));
         }
         if multicast && unicast {
             return Err(Violation::new(
@@ -443,7 +552,10 @@ fn validate_igmp(spec: &PolicySpec) -> Check {
                     }
                 }
                 if matches!(rule.action.as_str(), "Pass" | "Reject") {
-                    return Err(Violation::new(format!("{path}.action"), "protocol IGMP does not support Pass or Reject"));
+                    return Err(Violation::new(
+                        format!("{path}.action"),
+                        "protocol IGMP does not support Pass or Reject",
+                    ));
                 }
             }
             if proto.icmp.is_some() {
@@ -480,10 +592,16 @@ fn validate_l7(spec: &PolicySpec, gates: &FeatureGates) -> Check {
             ));
         }
         if rule.action != "Allow" {
-            return Err(Violation::new(format!("{path}.action"), "layer 7 protocols only support Allow"));
+            return Err(Violation::new(
+                format!("{path}.action"),
+                "layer 7 protocols only support Allow",
+            ));
         }
         if !rule.to_services.is_empty() {
-            return Err(Violation::new(format!("{path}.toServices"), "layer 7 protocols can not be used with toServices"));
+            return Err(Violation::new(
+                format!("{path}.toServices"),
+                "layer 7 protocols can not be used with toServices",
+            ));
         }
         let http = rule.l7_protocols.iter().any(|p| p.http.is_some());
         if !http {

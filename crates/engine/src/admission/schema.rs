@@ -19,7 +19,10 @@
 //! (Antrea's own messages for those are reported instead), `namespaces` `maxProperties: 1`
 //! (reported with Antrea's "only one matching criteria" text), `scope` enums.
 
-use super::field::{Check, Violation, below_minimum, above_maximum, int_range, not_supported, number, pattern_mismatch, quote, required};
+use super::field::{
+    Check, Violation, above_maximum, below_minimum, int_range, not_supported, number,
+    pattern_mismatch, quote, required,
+};
 use super::rule_name::Direction;
 use tierwall_model::Kind;
 use tierwall_model::antrea::{AntreaGroup, AntreaPolicy, AppliedTo, Peer, Rule, Tier};
@@ -28,7 +31,9 @@ use tierwall_model::antrea::{AntreaGroup, AntreaPolicy, AppliedTo, Peer, Rule, T
 pub const ACTIONS: [&str; 4] = ["Allow", "Drop", "Reject", "Pass"];
 /// The port protocols of the CRD enum.
 pub const PROTOCOLS: [&str; 3] = ["TCP", "UDP", "SCTP"];
-const HTTP_METHODS: [&str; 9] = ["GET", "POST", "PUT", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"];
+const HTTP_METHODS: [&str; 9] = [
+    "GET", "POST", "PUT", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH",
+];
 const INGRESS_IGMP_TYPES: [i32; 1] = [0x11];
 const EGRESS_IGMP_TYPES: [i32; 3] = [0x12, 0x16, 0x22];
 const LOG_LABEL_PATTERN: &str = "^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$";
@@ -47,7 +52,10 @@ pub fn prune_policy(kind: Kind, policy: &mut AntreaPolicy) {
             at.node_selector = None;
         }
     }
-    for (direction, rules) in [(Direction::Ingress, &mut spec.ingress), (Direction::Egress, &mut spec.egress)] {
+    for (direction, rules) in [
+        (Direction::Ingress, &mut spec.ingress),
+        (Direction::Egress, &mut spec.egress),
+    ] {
         for rule in rules.iter_mut() {
             for at in &mut rule.applied_to {
                 prune_rule_applied_to(cluster, direction, at);
@@ -106,9 +114,17 @@ pub fn check_policy(kind: Kind, policy: &AntreaPolicy) -> Check {
     for (j, at) in spec.applied_to.iter().enumerate() {
         check_applied_to(&format!("spec.appliedTo[{j}]"), at)?;
     }
-    for (direction, rules) in [(Direction::Ingress, &spec.ingress), (Direction::Egress, &spec.egress)] {
+    for (direction, rules) in [
+        (Direction::Ingress, &spec.ingress),
+        (Direction::Egress, &spec.egress),
+    ] {
         for (i, rule) in rules.iter().enumerate() {
-            check_rule(kind, direction, &format!("spec.{}[{i}]", direction.prefix()), rule)?;
+            check_rule(
+                kind,
+                direction,
+                &format!("spec.{}[{i}]", direction.prefix()),
+                rule,
+            )?;
         }
     }
     Ok(())
@@ -116,13 +132,21 @@ pub fn check_policy(kind: Kind, policy: &AntreaPolicy) -> Check {
 
 fn check_rule(kind: Kind, direction: Direction, path: &str, rule: &Rule) -> Check {
     if !ACTIONS.contains(&rule.action.as_str()) {
-        return Err(not_supported(format!("{path}.action"), quote(&rule.action), &ACTIONS));
+        return Err(not_supported(
+            format!("{path}.action"),
+            quote(&rule.action),
+            &ACTIONS,
+        ));
     }
     for (j, port) in rule.ports.iter().enumerate() {
-        if let Some(proto) = &port.protocol {
-            if !PROTOCOLS.contains(&proto.as_str()) {
-                return Err(not_supported(format!("{path}.ports[{j}].protocol"), quote(proto), &PROTOCOLS));
-            }
+        if let Some(proto) = &port.protocol
+            && !PROTOCOLS.contains(&proto.as_str())
+        {
+            return Err(not_supported(
+                format!("{path}.ports[{j}].protocol"),
+                quote(proto),
+                &PROTOCOLS,
+            ));
         }
     }
     for (j, proto) in rule.protocols.iter().enumerate() {
@@ -140,20 +164,24 @@ fn check_rule(kind: Kind, direction: Direction, path: &str, rule: &Rule) -> Chec
                 Direction::Ingress => &INGRESS_IGMP_TYPES,
                 Direction::Egress => &EGRESS_IGMP_TYPES,
             };
-            if let Some(t) = igmp.igmp_type {
-                if !allowed.contains(&t) {
-                    let names: Vec<String> = allowed.iter().map(i32::to_string).collect();
-                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                    return Err(not_supported(format!("{base}.igmp.igmpType"), t, &names));
-                }
+            if let Some(t) = igmp.igmp_type
+                && !allowed.contains(&t)
+            {
+                let names: Vec<String> = allowed.iter().map(i32::to_string).collect();
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                return Err(not_supported(format!("{base}.igmp.igmpType"), t, &names));
             }
         }
     }
     for (j, l7) in rule.l7_protocols.iter().enumerate() {
-        if let Some(method) = l7.http.as_ref().and_then(|h| h.method.as_deref()) {
-            if !HTTP_METHODS.contains(&method) {
-                return Err(not_supported(format!("{path}.l7Protocols[{j}].http.method"), quote(method), &HTTP_METHODS));
-            }
+        if let Some(method) = l7.http.as_ref().and_then(|h| h.method.as_deref())
+            && !HTTP_METHODS.contains(&method)
+        {
+            return Err(not_supported(
+                format!("{path}.l7Protocols[{j}].http.method"),
+                quote(method),
+                &HTTP_METHODS,
+            ));
         }
     }
     for (list, name) in [(&rule.from, "from"), (&rule.to, "to")] {
@@ -170,7 +198,11 @@ fn check_rule(kind: Kind, direction: Direction, path: &str, rule: &Rule) -> Chec
         }
     }
     if !log_label_matches(&rule.log_label) {
-        return Err(pattern_mismatch(&format!("{path}.logLabel"), &rule.log_label, LOG_LABEL_PATTERN));
+        return Err(pattern_mismatch(
+            &format!("{path}.logLabel"),
+            &rule.log_label,
+            LOG_LABEL_PATTERN,
+        ));
     }
     for (j, at) in rule.applied_to.iter().enumerate() {
         check_applied_to(&format!("{path}.appliedTo[{j}]"), at)?;
@@ -183,11 +215,17 @@ fn check_peer(path: &str, peer: &Peer) -> Check {
         if ns.match_.is_empty() && ns.same_labels.is_empty() {
             return Err(Violation::new(
                 format!("{path}.namespaces"),
-                format!("Invalid value: 0: {path}.namespaces in body should have at least 1 properties"),
+                format!(
+                    "Invalid value: 0: {path}.namespaces in body should have at least 1 properties"
+                ),
             ));
         }
         if !ns.match_.is_empty() && ns.match_ != "Self" {
-            return Err(not_supported(format!("{path}.namespaces.match"), quote(&ns.match_), &["Self"]));
+            return Err(not_supported(
+                format!("{path}.namespaces.match"),
+                quote(&ns.match_),
+                &["Self"],
+            ));
         }
     }
     if let Some(sa) = &peer.service_account {
@@ -227,7 +265,9 @@ fn log_label_matches(s: &str) -> bool {
             alnum(first)
                 && alnum(last)
                 && middle.len() <= 61
-                && middle.iter().all(|c| alnum(c) || matches!(c, b'-' | b'_' | b'.'))
+                && middle
+                    .iter()
+                    .all(|c| alnum(c) || matches!(c, b'-' | b'_' | b'.'))
         }
     }
 }

@@ -30,10 +30,16 @@ pub fn validate_create(store: &Store, tier: &Tier, gates: &FeatureGates) -> Chec
     let priority = tier.spec.priority;
     let priorities: BTreeSet<i32> = tiers(store).map(|t| t.spec.priority).collect();
     if priorities.len() >= MAX_TIERS {
-        return Err(Violation::new("", format!("maximum number of Tiers supported: {MAX_TIERS}")));
+        return Err(Violation::new(
+            "",
+            format!("maximum number of Tiers supported: {MAX_TIERS}"),
+        ));
     }
     if RESERVED_PRIORITIES.contains(&priority) {
-        return Err(Violation::new("spec.priority", format!("tier {name} priority {priority} is reserved")));
+        return Err(Violation::new(
+            "spec.priority",
+            format!("tier {name} priority {priority} is reserved"),
+        ));
     }
     if gates.cluster_network_policy && priority == CNP_ADMIN_TIER_PRIORITY {
         return Err(Violation::new(
@@ -55,7 +61,10 @@ pub fn validate_create(store: &Store, tier: &Tier, gates: &FeatureGates) -> Chec
 /// UPDATE of a Tier: the priority is immutable (for users; tierwall has no controller identity).
 pub fn validate_update(old: &Tier, new: &Tier) -> Check {
     if old.spec.priority != new.spec.priority {
-        return Err(Violation::new("spec.priority", "update to Tier priority is not allowed"));
+        return Err(Violation::new(
+            "spec.priority",
+            "update to Tier priority is not allowed",
+        ));
     }
     Ok(())
 }
@@ -64,7 +73,10 @@ pub fn validate_update(old: &Tier, new: &Tier) -> Check {
 pub fn validate_delete(store: &Store, tier: &Tier) -> Check {
     let name = &tier.metadata.name;
     if is_system_tier(name) {
-        return Err(Violation::new("", format!("cannot delete reserved tier {name}")));
+        return Err(Violation::new(
+            "",
+            format!("cannot delete reserved tier {name}"),
+        ));
     }
     let referencing = |kind: Kind| {
         store
@@ -81,7 +93,10 @@ pub fn validate_delete(store: &Store, tier: &Tier) -> Check {
     }
     let annps = referencing(Kind::AntreaNetworkPolicy);
     if annps > 0 {
-        return Err(Violation::new("", format!("tier {name} is referenced by {annps} Antrea NetworkPolicies")));
+        return Err(Violation::new(
+            "",
+            format!("tier {name} is referenced by {annps} Antrea NetworkPolicies"),
+        ));
     }
     Ok(())
 }

@@ -19,7 +19,9 @@ const IP_MSG: &str = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ff
 /// Namespace defaulting: the name label is forced to the Namespace's name.
 pub fn mutate_namespace(ns: &mut Namespace) {
     let name = ns.metadata.name.clone();
-    ns.metadata.labels.insert(NAMESPACE_NAME_LABEL.to_string(), name);
+    ns.metadata
+        .labels
+        .insert(NAMESPACE_NAME_LABEL.to_string(), name);
 }
 
 fn check_protocol(path: String, protocol: Option<&str>) -> Check {
@@ -32,7 +34,11 @@ fn check_protocol(path: String, protocol: Option<&str>) -> Check {
 fn check_container_port(port: &ContainerPort, path: &str) -> Check {
     let errs = port_num_errors(port.container_port.into());
     if !errs.is_empty() {
-        return Err(invalid_all(format!("{path}.containerPort"), port.container_port, &errs));
+        return Err(invalid_all(
+            format!("{path}.containerPort"),
+            port.container_port,
+            &errs,
+        ));
     }
     if let Some(name) = port.name.as_deref().filter(|n| !n.is_empty()) {
         let errs = port_name_errors(name);
@@ -45,7 +51,10 @@ fn check_container_port(port: &ContainerPort, path: &str) -> Check {
 
 /// Pod spec and status checks.
 pub fn validate_pod(pod: &Pod) -> Check {
-    for (list, name) in [(&pod.spec.init_containers, "initContainers"), (&pod.spec.containers, "containers")] {
+    for (list, name) in [
+        (&pod.spec.init_containers, "initContainers"),
+        (&pod.spec.containers, "containers"),
+    ] {
         for (i, c) in list.iter().enumerate() {
             for (j, port) in c.ports.iter().enumerate() {
                 check_container_port(port, &format!("spec.{name}[{i}].ports[{j}]"))?;
@@ -53,14 +62,18 @@ pub fn validate_pod(pod: &Pod) -> Check {
         }
     }
     if let Some(status) = &pod.status {
-        if let Some(ip) = status.pod_ip.as_deref().filter(|ip| !ip.is_empty()) {
-            if parse_ip(ip).is_none() {
-                return Err(invalid("status.podIP", quote(ip), IP_MSG));
-            }
+        if let Some(ip) = status.pod_ip.as_deref().filter(|ip| !ip.is_empty())
+            && parse_ip(ip).is_none()
+        {
+            return Err(invalid("status.podIP", quote(ip), IP_MSG));
         }
         for (i, entry) in status.pod_i_ps.iter().enumerate() {
             if parse_ip(&entry.ip).is_none() {
-                return Err(invalid(format!("status.podIPs[{i}].ip"), quote(&entry.ip), IP_MSG));
+                return Err(invalid(
+                    format!("status.podIPs[{i}].ip"),
+                    quote(&entry.ip),
+                    IP_MSG,
+                ));
             }
         }
     }
@@ -72,14 +85,18 @@ pub fn validate_service(svc: &Service) -> Check {
     let spec = &svc.spec;
     let cluster_ip_ok = |ip: &str| ip.is_empty() || ip == "None" || parse_ip(ip).is_some();
     const CLUSTER_IP_MSG: &str = "must be empty, 'None', or a valid IP address";
-    if let Some(ip) = spec.cluster_ip.as_deref() {
-        if !cluster_ip_ok(ip) {
-            return Err(invalid("spec.clusterIP", quote(ip), CLUSTER_IP_MSG));
-        }
+    if let Some(ip) = spec.cluster_ip.as_deref()
+        && !cluster_ip_ok(ip)
+    {
+        return Err(invalid("spec.clusterIP", quote(ip), CLUSTER_IP_MSG));
     }
     for (i, ip) in spec.cluster_ips.iter().enumerate() {
         if !cluster_ip_ok(ip) {
-            return Err(invalid(format!("spec.clusterIPs[{i}]"), quote(ip), CLUSTER_IP_MSG));
+            return Err(invalid(
+                format!("spec.clusterIPs[{i}]"),
+                quote(ip),
+                CLUSTER_IP_MSG,
+            ));
         }
     }
     for (i, port) in spec.ports.iter().enumerate() {
@@ -100,7 +117,11 @@ pub fn validate_service(svc: &Service) -> Check {
             Some(IntOrString::String(name)) => {
                 let errs = port_name_errors(name);
                 if !errs.is_empty() {
-                    return Err(invalid_all(format!("{path}.targetPort"), quote(name), &errs));
+                    return Err(invalid_all(
+                        format!("{path}.targetPort"),
+                        quote(name),
+                        &errs,
+                    ));
                 }
             }
         }
