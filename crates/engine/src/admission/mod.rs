@@ -1,11 +1,11 @@
 //! Admission: what the Kubernetes API server and Antrea's webhooks do to an object before it is
-//! stored — pruning and defaulting, mutation (generated rule names, default Tier, the Namespace
+//! stored — schema field checks and defaulting, mutation (generated rule names, default Tier, the Namespace
 //! name label), then validation with the exact texts of the real components. The first failing
 //! check wins; the error carries the JSON path of the offending field.
 //!
 //! ```text
 //!  admit_apply(store, object)
-//!    normalise namespace ─> prune (CRD schema) ─> mutate / default ─> metadata checks
+//!    normalise namespace ─> fields the CRD schema lacks ─> mutate / default ─> metadata checks
 //!      ─> OpenAPI checks (CRDs) ─> validating webhook (Antrea) or API validation (k8s)
 //!  admit_delete(store, key): Tier deletion checks; every other delete is allowed
 //! ```
@@ -76,7 +76,7 @@ impl fmt::Display for AdmissionError {
 /// An accepted create or update.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Admitted {
-    /// The object after pruning, defaulting and mutation: what gets stored.
+    /// The object after defaulting and mutation: what gets stored.
     pub object: Object,
     pub operation: Operation,
     /// Warnings returned with the admission response (the object is still accepted).
@@ -120,13 +120,16 @@ pub fn admit_apply_with(
         message: v.message,
     };
 
-    // Pruning, defaulting and mutating webhooks.
+    // Fields the CRD schemas lack (rejected, where the API server would prune them).
+    match &object {
+        Object::AntreaPolicy(kind, p) => schema::check_policy_fields(*kind, p).map_err(reject)?,
+        Object::AntreaGroup(kind, g) => schema::check_group_fields(*kind, g).map_err(reject)?,
+        _ => {}
+    }
+
+    // Defaulting and mutating webhooks.
     match &mut object {
-        Object::AntreaPolicy(kind, p) => {
-            schema::prune_policy(*kind, p);
-            policy::mutate(p);
-        }
-        Object::AntreaGroup(kind, g) => schema::prune_group(*kind, g),
+        Object::AntreaPolicy(_, p) => policy::mutate(p),
         Object::NetworkPolicy(np) => k8s_netpol::set_defaults(np),
         Object::Namespace(ns) => objects::mutate_namespace(ns),
         _ => {}

@@ -1,8 +1,8 @@
 //! What the API server does to Antrea CRs before and around the webhooks, from the CRDs'
 //! structural schemas (reference §0 and §1.5):
 //!
-//! * **Pruning** (at decoding, so before the mutating webhook hashes rules): fields a CRD's
-//!   schema does not contain are dropped silently. ACNP: no `externalEntitySelector` in any
+//! * **Fields the schemas lack**: Antrea's API server prunes them silently at decoding; tierwall
+//!   rejects them with their path (an "unknown field" is always reported). ACNP: no `externalEntitySelector` in any
 //!   appliedTo or peer, no rule-level appliedTo `nodeSelector`, no egress rule-level appliedTo
 //!   `service`, no ingress peer `fqdn`, no egress peer `scope`. ANNP: spec appliedTo keeps only
 //!   `podSelector`, `externalEntitySelector`, `group`; rule appliedTo only `podSelector`,
@@ -38,66 +38,119 @@ const INGRESS_IGMP_TYPES: [i32; 1] = [0x11];
 const EGRESS_IGMP_TYPES: [i32; 3] = [0x12, 0x16, 0x22];
 const LOG_LABEL_PATTERN: &str = "^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$";
 
-/// Drops the fields the CRD schema of `kind` does not have.
-pub fn prune_policy(kind: Kind, policy: &mut AntreaPolicy) {
+/// Fields the CRD schema of `kind` does not have. The API server would prune them silently;
+/// tierwall rejects them with their path instead, because a dropped field changes what a policy
+/// selects (`docs/semantics.md`).
+pub fn check_policy_fields(kind: Kind, policy: &AntreaPolicy) -> Check {
     let cluster = kind == Kind::ClusterNetworkPolicy;
-    let spec = &mut policy.spec;
-    for at in &mut spec.applied_to {
+    let spec = &policy.spec;
+    for (j, at) in spec.applied_to.iter().enumerate() {
+        let path = format!("spec.appliedTo[{j}]");
         if cluster {
-            at.external_entity_selector = None;
+            unsupported(
+                kind,
+                &path,
+                "externalEntitySelector",
+                at.external_entity_selector.is_some(),
+            )?;
         } else {
-            at.namespace_selector = None;
-            at.service_account = None;
-            at.service = None;
-            at.node_selector = None;
+            unsupported(
+                kind,
+                &path,
+                "namespaceSelector",
+                at.namespace_selector.is_some(),
+            )?;
+            unsupported(kind, &path, "serviceAccount", at.service_account.is_some())?;
+            unsupported(kind, &path, "service", at.service.is_some())?;
+            unsupported(kind, &path, "nodeSelector", at.node_selector.is_some())?;
         }
     }
     for (direction, rules) in [
-        (Direction::Ingress, &mut spec.ingress),
-        (Direction::Egress, &mut spec.egress),
+        (Direction::Ingress, &spec.ingress),
+        (Direction::Egress, &spec.egress),
     ] {
-        for rule in rules.iter_mut() {
-            for at in &mut rule.applied_to {
-                prune_rule_applied_to(cluster, direction, at);
+        for (i, rule) in rules.iter().enumerate() {
+            let rule_path = format!("spec.{}[{i}]", direction.prefix());
+            for (j, at) in rule.applied_to.iter().enumerate() {
+                let path = format!("{rule_path}.appliedTo[{j}]");
+                unsupported(
+                    kind,
+                    &path,
+                    "externalEntitySelector",
+                    at.external_entity_selector.is_some(),
+                )?;
+                unsupported(kind, &path, "nodeSelector", at.node_selector.is_some())?;
+                if cluster {
+                    unsupported(
+                        kind,
+                        &path,
+                        "service",
+                        direction == Direction::Egress && at.service.is_some(),
+                    )?;
+                } else {
+                    unsupported(
+                        kind,
+                        &path,
+                        "namespaceSelector",
+                        at.namespace_selector.is_some(),
+                    )?;
+                    unsupported(kind, &path, "serviceAccount", at.service_account.is_some())?;
+                    unsupported(kind, &path, "service", at.service.is_some())?;
+                }
             }
-            for peer in rule.from.iter_mut().chain(rule.to.iter_mut()) {
-                prune_peer(cluster, direction, peer);
+            let (peers, list) = match direction {
+                Direction::Ingress => (&rule.from, "from"),
+                Direction::Egress => (&rule.to, "to"),
+            };
+            for (j, peer) in peers.iter().enumerate() {
+                let path = format!("{rule_path}.{list}[{j}]");
+                if cluster {
+                    unsupported(
+                        kind,
+                        &path,
+                        "externalEntitySelector",
+                        peer.external_entity_selector.is_some(),
+                    )?;
+                } else {
+                    unsupported(kind, &path, "namespaces", peer.namespaces.is_some())?;
+                    unsupported(
+                        kind,
+                        &path,
+                        "serviceAccount",
+                        peer.service_account.is_some(),
+                    )?;
+                }
+                match direction {
+                    Direction::Ingress => unsupported(kind, &path, "fqdn", !peer.fqdn.is_empty())?,
+                    Direction::Egress => unsupported(kind, &path, "scope", !peer.scope.is_empty())?,
+                }
             }
         }
     }
+    Ok(())
 }
 
-fn prune_rule_applied_to(cluster: bool, direction: Direction, at: &mut AppliedTo) {
-    at.external_entity_selector = None;
-    at.node_selector = None;
-    if cluster {
-        if direction == Direction::Egress {
-            at.service = None;
-        }
+/// Fields the Group CRD schema does not have (`nodeSelector`, which only ClusterGroups have).
+pub fn check_group_fields(kind: Kind, group: &AntreaGroup) -> Check {
+    unsupported(
+        kind,
+        "spec",
+        "nodeSelector",
+        kind == Kind::Group && group.spec.node_selector.is_some(),
+    )
+}
+
+fn unsupported(kind: Kind, path: &str, field: &str, present: bool) -> Check {
+    if present {
+        Err(super::field::Violation::new(
+            format!("{path}.{field}"),
+            format!(
+                "field not declared in the {} schema: {field} is not supported here (Antrea would silently drop it)",
+                kind.kind_name()
+            ),
+        ))
     } else {
-        at.namespace_selector = None;
-        at.service_account = None;
-        at.service = None;
-    }
-}
-
-fn prune_peer(cluster: bool, direction: Direction, peer: &mut Peer) {
-    if cluster {
-        peer.external_entity_selector = None;
-    } else {
-        peer.namespaces = None;
-        peer.service_account = None;
-    }
-    match direction {
-        Direction::Ingress => peer.fqdn.clear(),
-        Direction::Egress => peer.scope.clear(),
-    }
-}
-
-/// Drops the fields the CRD schema of `kind` does not have (Groups have no `nodeSelector`).
-pub fn prune_group(kind: Kind, group: &mut AntreaGroup) {
-    if kind == Kind::Group {
-        group.spec.node_selector = None;
+        Ok(())
     }
 }
 

@@ -219,55 +219,66 @@ spec:
     }
 
     #[test]
-    fn pruning_happens_before_hashing() {
-        // ACNP ingress peers have no `fqdn` in the CRD: pruned, so the hash is the plain rule's.
-        let text = with_at(
-            r#""ingress":[{"action":"Allow","from":[{"podSelector":{"matchLabels":{"foo1":"bar1"}},"fqdn":"x.com"}]}]"#,
-        );
-        let p = admitted_policy(&Store::new(), &text);
-        assert_eq!(p.spec.ingress[0].from[0].fqdn, "");
-        assert_eq!(p.spec.ingress[0].name, "ingress-allow-c4f16d3");
-    }
-
-    #[test]
-    fn annp_pruned_fields() {
-        let text = annp(
-            r#"{"priority":1,"appliedTo":[{"namespaceSelector":{}},{"podSelector":{},"serviceAccount":{"name":"a","namespace":"b"}}],
-               "ingress":[{"action":"Drop","from":[{"namespaces":{"match":"Self"}},{"serviceAccount":{"name":"a","namespace":"x"},"podSelector":{}}]}],
-               "egress":[{"action":"Drop","to":[{"podSelector":{},"scope":"ClusterSet"}]}]}"#,
-        );
-        let p = admitted_policy(&Store::new(), &text);
-        assert_eq!(
-            p.spec.applied_to,
-            vec![
-                Default::default(),
-                tierwall_model::antrea::AppliedTo {
-                    pod_selector: Some(Default::default()),
-                    ..Default::default()
-                }
-            ]
-        );
-        assert_eq!(p.spec.ingress[0].from[0], Default::default());
-        assert!(p.spec.ingress[0].from[1].service_account.is_none());
-        assert_eq!(p.spec.egress[0].to[0].scope, "");
-    }
-
-    #[test]
-    fn acnp_pruned_fields() {
-        let text = acnp(
-            r#"{"priority":1,
-               "ingress":[{"action":"Drop","appliedTo":[{"podSelector":{},"nodeSelector":{}}],"from":[{"externalEntitySelector":{}}]}],
-               "egress":[{"action":"Drop","appliedTo":[{"podSelector":{},"externalEntitySelector":{}}],"to":[{"podSelector":{},"scope":"ClusterSet"}]}]}"#,
-        );
-        let p = admitted_policy(&Store::new(), &text);
-        assert!(p.spec.ingress[0].applied_to[0].node_selector.is_none());
-        assert_eq!(p.spec.ingress[0].from[0], Default::default());
-        assert!(
-            p.spec.egress[0].applied_to[0]
-                .external_entity_selector
-                .is_none()
-        );
-        assert_eq!(p.spec.egress[0].to[0].scope, "");
+    fn fields_the_schemas_lack_are_rejected_with_their_path() {
+        const ACNP_MSG: &str = "field not declared in the ClusterNetworkPolicy schema";
+        const ANNP_MSG: &str = "field not declared in the NetworkPolicy schema";
+        let cases: Vec<(&str, String, &str, &str)> = vec![
+            (
+                "ACNP ingress fqdn",
+                with_at(r#""ingress":[{"action":"Allow","from":[{"fqdn":"x.com"}]}]"#),
+                "spec.ingress[0].from[0].fqdn",
+                ACNP_MSG,
+            ),
+            (
+                "ACNP rule appliedTo nodeSelector",
+                acnp(
+                    r#"{"priority":1,"ingress":[{"action":"Drop","appliedTo":[{"nodeSelector":{}}]}]}"#,
+                ),
+                "spec.ingress[0].appliedTo[0].nodeSelector",
+                ACNP_MSG,
+            ),
+            (
+                "ACNP egress scope",
+                with_at(
+                    r#""egress":[{"action":"Drop","to":[{"podSelector":{},"scope":"ClusterSet"}]}]"#,
+                ),
+                "spec.egress[0].to[0].scope",
+                ACNP_MSG,
+            ),
+            (
+                "ANNP appliedTo namespaceSelector",
+                annp(r#"{"priority":1,"appliedTo":[{"namespaceSelector":{}}]}"#),
+                "spec.appliedTo[0].namespaceSelector",
+                ANNP_MSG,
+            ),
+            (
+                "ANNP namespaces peer",
+                annp(
+                    r#"{"priority":1,"appliedTo":[{"podSelector":{}}],"ingress":[{"action":"Drop","from":[{"namespaces":{"match":"Self"}}]}]}"#,
+                ),
+                "spec.ingress[0].from[0].namespaces",
+                ANNP_MSG,
+            ),
+            (
+                "ANNP serviceAccount peer",
+                annp(
+                    r#"{"priority":1,"appliedTo":[{"podSelector":{}}],"egress":[{"action":"Drop","to":[{"serviceAccount":{"name":"a","namespace":"x"}}]}]}"#,
+                ),
+                "spec.egress[0].to[0].serviceAccount",
+                ANNP_MSG,
+            ),
+            (
+                "Group nodeSelector",
+                grp("x", "g", r#"{"nodeSelector":{}}"#),
+                "spec.nodeSelector",
+                "field not declared in the Group schema",
+            ),
+        ];
+        for (name, text, field, message) in cases {
+            let e = admit_apply(&Store::new(), object(&text)).expect_err(name);
+            assert_eq!(e.field, field, "{name}");
+            assert!(e.message.starts_with(message), "{name}: {}", e.message);
+        }
     }
 }
 
@@ -1243,11 +1254,6 @@ mod policy_rows {
                 None,
             ),
             (
-                "ANNP pruned appliedTo still counts as set",
-                annp(r#"{"priority":5,"appliedTo":[{"namespaceSelector":{}}]}"#),
-                None,
-            ),
-            (
                 "ANNP bad except",
                 annp(
                     r#"{"priority":5,"appliedTo":[{"podSelector":{}}],"egress":[{"action":"Drop","to":[{"ipBlock":{"cidr":"10.0.0.0/24","except":["10.0.0.0/16"]}}]}]}"#,
@@ -1509,11 +1515,6 @@ mod groups {
                     r#"{"podSelector":{},"serviceReference":{"name":"s","namespace":"x"}}"#,
                 ),
                 Some(("spec", GRP_MSG)),
-            ),
-            (
-                "group nodeSelector is pruned",
-                grp("x", "g", r#"{"podSelector":{},"nodeSelector":{}}"#),
-                None,
             ),
             (
                 "label key",
