@@ -129,6 +129,8 @@ pub struct Cluster {
     pod_by_ip: HashMap<IpAddr, NsName>,
     /// Node addresses (reference counted by Node name).
     node_by_ip: HashMap<IpAddr, String>,
+    /// Namespaces annotated `networkpolicy.antrea.io/enable-logging: "true"`.
+    pub logging_namespaces: BTreeSet<String>,
     /// DNS names the engine knows beyond cluster DNS (FQDN policy input): name → addresses.
     pub dns: BTreeMap<String, Vec<IpAddr>>,
 }
@@ -146,6 +148,16 @@ impl Cluster {
                     .entry("kubernetes.io/metadata.name".into())
                     .or_insert_with(|| ns.metadata.name.clone());
                 self.namespaces.insert(ns.metadata.name.clone(), labels);
+                let logged = ns
+                    .metadata
+                    .annotations
+                    .get("networkpolicy.antrea.io/enable-logging")
+                    .is_some_and(|v| parse_go_bool(v));
+                if logged {
+                    self.logging_namespaces.insert(ns.metadata.name.clone());
+                } else {
+                    self.logging_namespaces.remove(&ns.metadata.name);
+                }
             }
             Object::Pod(pod) => {
                 let info = pod_info(pod, &self.nodes);
@@ -202,6 +214,7 @@ impl Cluster {
         match key.kind {
             Kind::Namespace => {
                 self.namespaces.remove(&key.name);
+                self.logging_namespaces.remove(&key.name);
             }
             Kind::Pod => self.delete_pod(&ns_name(key)),
             Kind::Node => self.delete_node(&key.name),
@@ -427,6 +440,11 @@ fn service_info(svc: &tierwall_model::k8s::Service) -> ServiceInfo {
             })
             .collect(),
     }
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(v: &str) -> bool {
+    matches!(v, "1" | "t" | "T" | "TRUE" | "true" | "True")
 }
 
 /// Parses a CIDR the way Go's `net.ParseCIDR` does (host bits allowed, then masked).

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod evaluate;
 pub mod matching;
 pub mod policy_evaluation;
+pub mod ruleset;
 pub mod status;
 pub mod store;
 pub mod table;

@@ -144,6 +144,16 @@ pub fn run_file(path: &Path) -> FileReport {
 
 /// Runs a parsed scenario in engine mode.
 pub fn run_scenario(file: &ScenarioFile) -> FileResult {
+    run_scenario_observed(file, &mut |_, _| {})
+}
+
+/// `run_scenario` that also hands the engine to `observe` after each step's actions (with the
+/// step's label), so other checks (the per-Node rule sets, the dataplane) can be run against the
+/// same states.
+pub fn run_scenario_observed(
+    file: &ScenarioFile,
+    observe: &mut dyn FnMut(&str, &Engine),
+) -> FileResult {
     if let Some(missing) = file
         .requires
         .iter()
@@ -176,6 +186,7 @@ pub fn run_scenario(file: &ScenarioFile) -> FileResult {
     }
     for (i, step) in file.steps.iter().enumerate() {
         run.step(i, step);
+        observe(&step_label(i, step), &run.engine);
     }
     if run.failures.is_empty() {
         FileResult::Passed
@@ -227,6 +238,13 @@ fn apply_text(engine: &mut Engine, text: &str, source: &str) -> Result<(), Strin
     Ok(())
 }
 
+fn step_label(index: usize, step: &Step) -> String {
+    match &step.name {
+        Some(n) => format!("step {} ({n})", index + 1),
+        None => format!("step {}", index + 1),
+    }
+}
+
 struct Run {
     engine: Engine,
     model: ClusterModel,
@@ -256,10 +274,7 @@ impl Run {
     }
 
     fn step(&mut self, index: usize, step: &Step) {
-        let label = match &step.name {
-            Some(n) => format!("step {} ({n})", index + 1),
-            None => format!("step {}", index + 1),
-        };
+        let label = step_label(index, step);
         let admission = self.actions(step);
         match (&step.expect_admission, &admission) {
             (None, Err(e)) => self.failures.push(format!("{label}: action failed: {e}")),

@@ -1,0 +1,756 @@
+//! Per-Node rule sets: the seam between the controller (which knows the whole cluster) and the
+//! agent of one Node (which programs nftables). A `NodeRuleSet` holds only addresses, ports and
+//! actions — every selector, group, Service and named port already resolved — for the Pods on
+//! that Node, in the evaluation order of the engine:
+//!
+//! ```text
+//!  NodeRuleSet { node, local pods, ingress: DirectionRules, egress: DirectionRules }
+//!  DirectionRules = antrea (tiers < 253, ordered) ─Pass─> k8s allow rules / isolated pods ─> baseline
+//!  RuleEntry      = id, action, applied (local IPs | NodePorts), peers (any | IPs | CIDRs), ports
+//! ```
+//!
+//! It is computed with the same `Resolver` the evaluator uses, so the engine and the dataplane
+//! cannot disagree about membership. Output is deterministic (sorted sets).
+
+use crate::cluster::{Cluster, L4Protocol, PodInfo, parse_cidr};
+use crate::compile::{
+    Action, AppliedTerm, CompiledPolicy, CompiledRule, Direction, GroupRef, PeerTerm, PortEntry,
+    PortMatch,
+};
+use crate::evaluate::PolicyRef;
+use crate::matching::{Local, PeerMatch, Remote, Resolver, fqdn_matches};
+use crate::table::{BASELINE_TIER_PRIORITY, RuleSlot, RuleTable};
+use ipnet::IpNet;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+/// A destination port constraint with named ports resolved.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum PortRule {
+    /// Protocol with an inclusive destination port range (`None` = all ports) and an optional
+    /// inclusive source port range.
+    L4 {
+        protocol: L4Protocol,
+        ports: Option<(u16, u16)>,
+        source_ports: Option<(u16, u16)>,
+    },
+    Icmp {
+        icmp_type: Option<u8>,
+        icmp_code: Option<u8>,
+    },
+    Igmp {
+        igmp_type: Option<u8>,
+    },
+    /// A named port resolved per Pod: `(Pod IP, protocol, port)` — the local Pod for ingress,
+    /// the destination Pod for egress.
+    Named {
+        name: String,
+        protocol: L4Protocol,
+        endpoints: BTreeSet<(IpAddr, u16)>,
+    },
+}
+
+/// The remote side of a rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PeerAddresses {
+    /// Empty `from`/`to`: every address.
+    pub any: bool,
+    /// Pod IPs matched through Pod membership (named ports resolve against these).
+    pub pods: BTreeSet<IpAddr>,
+    /// Address matches (ipBlocks minus excepts, group ipBlocks, Node IPs, FQDN answers).
+    pub cidrs: Vec<IpNet>,
+}
+
+/// One rule as the agent programs it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleEntry {
+    /// Stable identifier (`<policy key>/<direction>/<index>`), used for counters and log prefixes.
+    pub id: String,
+    pub policy: PolicyRef,
+    pub tier: Option<String>,
+    pub tier_priority: Option<i32>,
+    pub rule_name: Option<String>,
+    pub rule_index: usize,
+    pub action: Action,
+    /// Local addresses (Pods on this Node, or the Node's own IPs for Node policies).
+    pub applied: BTreeSet<IpAddr>,
+    /// NodePort `(protocol, port)` arrivals the rule applies to (`service` appliedTo).
+    pub node_ports: BTreeSet<(L4Protocol, u16)>,
+    pub peers: PeerAddresses,
+    /// `toServices`: `(ClusterIP, protocol, port)` before DNAT.
+    pub services: BTreeSet<(IpAddr, L4Protocol, u16)>,
+    /// Empty = all traffic.
+    pub ports: Vec<PortRule>,
+    pub enable_logging: bool,
+    pub log_label: String,
+}
+
+/// The three stages of one direction.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DirectionRules {
+    /// Antrea-native rules of tiers before baseline, in evaluation order.
+    pub antrea: Vec<RuleEntry>,
+    /// Local Pods isolated in this direction by a Kubernetes NetworkPolicy.
+    pub k8s_isolated: BTreeSet<IpAddr>,
+    /// Kubernetes NetworkPolicy allow rules (applied to isolated Pods only).
+    pub k8s_allow: Vec<RuleEntry>,
+    /// Baseline-tier rules, in evaluation order.
+    pub baseline: Vec<RuleEntry>,
+}
+
+/// A Pod on the Node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocalPod {
+    pub namespace: String,
+    pub name: String,
+    pub ip: IpAddr,
+    /// Whether any Kubernetes NetworkPolicy in its namespace is logged (namespace annotation).
+    pub k8s_logging: bool,
+}
+
+/// Everything one Node's agent enforces.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeRuleSet {
+    pub node: String,
+    pub node_ips: Vec<IpAddr>,
+    pub pods: Vec<LocalPod>,
+    pub ingress: DirectionRules,
+    pub egress: DirectionRules,
+}
+
+impl NodeRuleSet {
+    pub fn direction(&self, direction: Direction) -> &DirectionRules {
+        match direction {
+            Direction::Ingress => &self.ingress,
+            Direction::Egress => &self.egress,
+        }
+    }
+
+    /// Every rule entry of the rule set.
+    pub fn rules(&self) -> impl Iterator<Item = &RuleEntry> {
+        [&self.ingress, &self.egress]
+            .into_iter()
+            .flat_map(|d| d.antrea.iter().chain(&d.k8s_allow).chain(&d.baseline))
+    }
+}
+
+/// The annotation that turns on audit logging of Kubernetes NetworkPolicies in a namespace.
+pub const K8S_LOGGING_ANNOTATION: &str = "networkpolicy.antrea.io/enable-logging";
+
+/// Computes the rule set of `node`.
+pub fn node_rule_set(cluster: &Cluster, table: &RuleTable, node: &str) -> NodeRuleSet {
+    let k8s_logging_namespaces = &logging_namespaces(cluster);
+    let builder = Builder {
+        cluster,
+        resolver: Resolver::new(cluster),
+        node,
+    };
+    let local_pods: Vec<&PodInfo> = cluster
+        .pods
+        .values()
+        .filter(|p| p.node == node && !p.host_network && p.ip.is_some())
+        .collect();
+    let node_ips = cluster
+        .nodes
+        .get(node)
+        .map(|n| n.ips.clone())
+        .unwrap_or_default();
+    let mut set = NodeRuleSet {
+        node: node.to_string(),
+        node_ips,
+        pods: local_pods
+            .iter()
+            .filter_map(|p| {
+                Some(LocalPod {
+                    namespace: p.namespace.clone(),
+                    name: p.name.clone(),
+                    ip: p.ip?,
+                    k8s_logging: k8s_logging_namespaces.contains(&p.namespace),
+                })
+            })
+            .collect(),
+        ingress: DirectionRules::default(),
+        egress: DirectionRules::default(),
+    };
+    for direction in [Direction::Ingress, Direction::Egress] {
+        let rules = match direction {
+            Direction::Ingress => &mut set.ingress,
+            Direction::Egress => &mut set.egress,
+        };
+        for slot in table.ordered(direction) {
+            let Some((policy, rule)) = table.rule(slot) else {
+                continue;
+            };
+            if crate::status::unsupported_applied_group(cluster, policy).is_some() {
+                continue;
+            }
+            let baseline = slot.tier_priority >= BASELINE_TIER_PRIORITY;
+            if baseline && rule.action == Action::Pass {
+                continue;
+            }
+            for pods in split_by_namespace(rule, &local_pods) {
+                if let Some(entry) = builder.entry(policy, rule, Some(slot), &pods) {
+                    if baseline {
+                        rules.baseline.push(entry)
+                    } else {
+                        rules.antrea.push(entry)
+                    }
+                }
+            }
+        }
+        for policy in table.k8s_policies() {
+            let isolates = match direction {
+                Direction::Ingress => policy.isolates_ingress,
+                Direction::Egress => policy.isolates_egress,
+            };
+            if !isolates {
+                continue;
+            }
+            let isolated: Vec<&PodInfo> = local_pods
+                .iter()
+                .copied()
+                .filter(|p| {
+                    policy
+                        .applied
+                        .iter()
+                        .any(|t| builder.resolver.applied_selects(t, Local::Pod(p)))
+                })
+                .collect();
+            rules
+                .k8s_isolated
+                .extend(isolated.iter().filter_map(|p| p.ip));
+            for rule in policy.rules(direction) {
+                if let Some(mut entry) = builder.entry(policy, rule, None, &local_pods) {
+                    entry.enable_logging = isolated
+                        .iter()
+                        .any(|p| k8s_logging_namespaces.contains(&p.namespace));
+                    rules.k8s_allow.push(entry);
+                }
+            }
+        }
+    }
+    set
+}
+
+/// Rule sets of every Node, by Node name.
+pub fn all_node_rule_sets(cluster: &Cluster, table: &RuleTable) -> BTreeMap<String, NodeRuleSet> {
+    cluster
+        .nodes
+        .keys()
+        .map(|n| (n.clone(), node_rule_set(cluster, table, n)))
+        .collect()
+}
+
+/// Namespaces whose Kubernetes NetworkPolicies are logged.
+fn logging_namespaces(cluster: &Cluster) -> BTreeSet<String> {
+    cluster.logging_namespaces.clone()
+}
+
+/// Local Pods grouped so that a rule's entry is exact: rules whose peers depend on the local
+/// Pod's namespace (`namespaces: Self` / `sameLabels`) get one group per namespace.
+fn split_by_namespace<'a>(rule: &CompiledRule, pods: &[&'a PodInfo]) -> Vec<Vec<&'a PodInfo>> {
+    use crate::compile::NamespaceScope;
+    let depends = rule.peers.terms.iter().any(|t| {
+        matches!(
+            t,
+            PeerTerm::Pods {
+                namespaces: NamespaceScope::SameAsApplied | NamespaceScope::SameLabels(_),
+                ..
+            }
+        )
+    });
+    if !depends {
+        return vec![pods.to_vec()];
+    }
+    let mut by_ns: BTreeMap<&str, Vec<&'a PodInfo>> = BTreeMap::new();
+    for p in pods {
+        by_ns.entry(p.namespace.as_str()).or_default().push(p);
+    }
+    by_ns.into_values().collect()
+}
+
+struct Builder<'a> {
+    cluster: &'a Cluster,
+    resolver: Resolver<'a>,
+    node: &'a str,
+}
+
+impl Builder<'_> {
+    fn entry(
+        &self,
+        policy: &CompiledPolicy,
+        rule: &CompiledRule,
+        slot: Option<&RuleSlot>,
+        local_pods: &[&PodInfo],
+    ) -> Option<RuleEntry> {
+        let mut applied: BTreeSet<IpAddr> = BTreeSet::new();
+        let mut applied_pods: Vec<&PodInfo> = Vec::new();
+        for pod in local_pods {
+            if rule
+                .applied
+                .iter()
+                .any(|t| self.resolver.applied_selects(t, Local::Pod(pod)))
+            {
+                applied.extend(pod.ip);
+                applied_pods.push(pod);
+            }
+        }
+        let node_info = self.cluster.nodes.get(self.node);
+        if let Some(n) = node_info
+            && rule
+                .applied
+                .iter()
+                .any(|t| self.resolver.applied_selects(t, Local::Node(n)))
+        {
+            applied.extend(n.ips.iter().copied());
+        }
+        let mut node_ports = BTreeSet::new();
+        for term in &rule.applied {
+            if let AppliedTerm::Service { namespace, name } = term
+                && rule.direction == Direction::Ingress
+                && let Some(svc) = self.cluster.service(namespace, name)
+            {
+                node_ports.extend(
+                    svc.ports
+                        .iter()
+                        .filter_map(|p| Some((p.protocol, p.node_port?))),
+                );
+            }
+        }
+        if applied.is_empty() && node_ports.is_empty() {
+            return None;
+        }
+        let peers = self.peers(rule, &applied_pods);
+        let mut services = BTreeSet::new();
+        for (ns, name) in &rule.peers.services {
+            if let Some(svc) = self.cluster.service(ns, name)
+                && let Some(ip) = svc.cluster_ip
+            {
+                services.extend(svc.ports.iter().map(|p| (ip, p.protocol, p.port)));
+            }
+        }
+        let ports = self.ports(rule, &applied_pods, &peers);
+        let dir = match rule.direction {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        };
+        Some(RuleEntry {
+            id: format!("{}/{dir}/{}", policy.key, rule.index),
+            policy: PolicyRef::from_key(&policy.key),
+            tier: policy.tier.clone(),
+            tier_priority: slot.map(|s| s.tier_priority),
+            rule_name: (!rule.name.is_empty()).then(|| rule.name.clone()),
+            rule_index: rule.index,
+            action: rule.action,
+            applied,
+            node_ports,
+            peers,
+            services,
+            ports,
+            enable_logging: rule.enable_logging,
+            log_label: rule.log_label.clone(),
+        })
+    }
+
+    /// Peer addresses, for the given applied Pods (all in one namespace when the rule has
+    /// `namespaces: Self`/`sameLabels` peers, see `split_by_namespace`).
+    fn peers(&self, rule: &CompiledRule, applied_pods: &[&PodInfo]) -> PeerAddresses {
+        let mut out = PeerAddresses {
+            any: rule.peers.any,
+            ..Default::default()
+        };
+        if out.any {
+            return out;
+        }
+        let locals: Vec<Local> = if applied_pods.is_empty() {
+            self.cluster
+                .nodes
+                .get(self.node)
+                .map(Local::Node)
+                .into_iter()
+                .collect()
+        } else {
+            applied_pods.iter().map(|p| Local::Pod(p)).collect()
+        };
+        for term in &rule.peers.terms {
+            match term {
+                PeerTerm::IpBlock { cidr, except } => out.cidrs.extend(subtract(*cidr, except)),
+                PeerTerm::Nodes(sel) => {
+                    for n in self
+                        .cluster
+                        .nodes
+                        .values()
+                        .filter(|n| sel.matches(&n.labels))
+                    {
+                        out.cidrs.extend(n.ips.iter().map(|ip| IpNet::from(*ip)));
+                    }
+                }
+                PeerTerm::Fqdn(pattern) => {
+                    for (name, ips) in self.cluster.dns_names() {
+                        if fqdn_matches(pattern, &name) {
+                            out.cidrs.extend(ips.iter().map(|ip| IpNet::from(*ip)));
+                        }
+                    }
+                }
+                PeerTerm::Group(g) => self.group_addresses(g, &locals, &mut out),
+                PeerTerm::Pods { .. } | PeerTerm::ServiceAccount { .. } => {
+                    for pod in self.cluster.pods.values().filter(|p| !p.host_network) {
+                        let Some(ip) = pod.ip else { continue };
+                        let remote = Remote {
+                            ip,
+                            pod: Some(pod),
+                            node: None,
+                        };
+                        if locals
+                            .iter()
+                            .any(|l| self.resolver.peer_term_selects(term, *l, &remote).is_some())
+                        {
+                            out.pods.insert(ip);
+                        }
+                    }
+                }
+                PeerTerm::Nothing => {}
+            }
+        }
+        out.cidrs.sort();
+        out.cidrs.dedup();
+        out
+    }
+
+    fn group_addresses(&self, g: &GroupRef, locals: &[Local], out: &mut PeerAddresses) {
+        let term = PeerTerm::Group(g.clone());
+        for pod in self.cluster.pods.values().filter(|p| !p.host_network) {
+            let Some(ip) = pod.ip else { continue };
+            let remote = Remote {
+                ip,
+                pod: Some(pod),
+                node: None,
+            };
+            if locals.iter().any(|l| {
+                self.resolver.peer_term_selects(&term, *l, &remote) == Some(PeerMatch::PodMember)
+            }) {
+                out.pods.insert(ip);
+            }
+        }
+        let spec = match g {
+            GroupRef::Cluster(n) => self.cluster.cluster_groups.get(n),
+            GroupRef::Namespaced(ns, n) => self.cluster.groups.get(&(ns.clone(), n.clone())),
+        };
+        let Some(spec) = spec else { return };
+        let mut leaves = vec![spec];
+        if !spec.child_groups.is_empty() {
+            leaves.clear();
+            for c in &spec.child_groups {
+                let child = match g {
+                    GroupRef::Cluster(_) => self.cluster.cluster_groups.get(c),
+                    GroupRef::Namespaced(ns, _) => {
+                        self.cluster.groups.get(&(ns.clone(), c.clone()))
+                    }
+                };
+                match child {
+                    Some(cs) if !cs.child_groups.is_empty() => return,
+                    Some(cs) => leaves.push(cs),
+                    None => {}
+                }
+            }
+        }
+        for leaf in leaves {
+            for b in leaf.all_ip_blocks() {
+                if let Some(cidr) = parse_cidr(&b.cidr) {
+                    let except: Vec<IpNet> =
+                        b.except.iter().filter_map(|e| parse_cidr(e)).collect();
+                    out.cidrs.extend(subtract(cidr, &except));
+                }
+            }
+            if let Some(sel) = &leaf.node_selector {
+                for n in self
+                    .cluster
+                    .nodes
+                    .values()
+                    .filter(|n| sel.matches(&n.labels))
+                {
+                    out.cidrs.extend(n.ips.iter().map(|ip| IpNet::from(*ip)));
+                }
+            }
+        }
+    }
+
+    fn ports(
+        &self,
+        rule: &CompiledRule,
+        applied_pods: &[&PodInfo],
+        peers: &PeerAddresses,
+    ) -> Vec<PortRule> {
+        if rule.ports.any {
+            return vec![];
+        }
+        let mut out = Vec::new();
+        for entry in &rule.ports.entries {
+            out.push(match entry {
+                PortEntry::L4 {
+                    protocol,
+                    port,
+                    source,
+                } => match port {
+                    PortMatch::Any => PortRule::L4 {
+                        protocol: *protocol,
+                        ports: None,
+                        source_ports: *source,
+                    },
+                    PortMatch::Range(lo, hi) => PortRule::L4 {
+                        protocol: *protocol,
+                        ports: Some((*lo, *hi)),
+                        source_ports: *source,
+                    },
+                    PortMatch::Named(name) => {
+                        let candidates: Vec<&PodInfo> = match rule.direction {
+                            Direction::Ingress => applied_pods.to_vec(),
+                            Direction::Egress => self
+                                .cluster
+                                .pods
+                                .values()
+                                .filter(|p| {
+                                    p.ip.is_some_and(|ip| peers.any || peers.pods.contains(&ip))
+                                        && !p.host_network
+                                })
+                                .collect(),
+                        };
+                        let endpoints = candidates
+                            .iter()
+                            .filter_map(|p| Some((p.ip?, p.resolve_named_port(name, *protocol)?)))
+                            .collect();
+                        PortRule::Named {
+                            name: name.clone(),
+                            protocol: *protocol,
+                            endpoints,
+                        }
+                    }
+                },
+                PortEntry::Icmp {
+                    icmp_type,
+                    icmp_code,
+                } => PortRule::Icmp {
+                    icmp_type: *icmp_type,
+                    icmp_code: *icmp_code,
+                },
+                PortEntry::Igmp { igmp_type, .. } => PortRule::Igmp {
+                    igmp_type: *igmp_type,
+                },
+            });
+        }
+        out
+    }
+}
+
+/// `cidr` minus `except`, as a list of CIDRs.
+pub fn subtract(cidr: IpNet, except: &[IpNet]) -> Vec<IpNet> {
+    let mut parts = vec![cidr];
+    for e in except {
+        let mut next = Vec::new();
+        for p in parts {
+            if !p.contains(e) && !e.contains(&p) {
+                next.push(p);
+            } else if e.contains(&p) {
+                // removed entirely
+            } else {
+                // split p until the except is carved out
+                next.extend(carve(p, *e));
+            }
+        }
+        parts = next;
+    }
+    parts
+}
+
+fn carve(p: IpNet, e: IpNet) -> Vec<IpNet> {
+    if p.prefix_len() >= e.prefix_len() {
+        return if e.contains(&p) { vec![] } else { vec![p] };
+    }
+    let Ok(halves) = p.subnets(p.prefix_len() + 1) else {
+        return vec![p];
+    };
+    let mut out = Vec::new();
+    for h in halves {
+        if h.contains(&e) || h == e {
+            out.extend(carve(h, e));
+        } else if !e.contains(&h) {
+            out.push(h);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subtract_carves_excepts() {
+        let n = |s: &str| s.parse::<IpNet>().unwrap();
+        let got = subtract(n("10.0.0.0/24"), &[n("10.0.0.128/25")]);
+        assert_eq!(got, vec![n("10.0.0.0/25")]);
+        let got = subtract(n("10.0.0.0/24"), &[n("10.0.0.5/32")]);
+        assert_eq!(got.len(), 8);
+        assert!(
+            got.iter()
+                .all(|c| !c.contains(&"10.0.0.5".parse::<IpAddr>().unwrap()))
+        );
+        assert!(
+            got.iter()
+                .any(|c| c.contains(&"10.0.0.4".parse::<IpAddr>().unwrap()))
+        );
+        assert_eq!(subtract(n("10.0.0.0/24"), &[n("10.0.0.0/16")]), vec![]);
+    }
+}
+
+/// A packet as the agent of one Node sees it (after DNAT), for `NodeRuleSet::decide`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodePacket {
+    /// The local address (destination for ingress, source for egress).
+    pub local: IpAddr,
+    /// The remote address.
+    pub remote: IpAddr,
+    pub transport: crate::matching::Transport,
+    /// `(ClusterIP, protocol, port)` before DNAT, when the flow went through a ClusterIP.
+    pub service: Option<(IpAddr, L4Protocol, u16)>,
+    /// `(protocol, nodePort)` when the flow arrived on a NodePort.
+    pub node_port: Option<(L4Protocol, u16)>,
+}
+
+/// What one direction of a Node's rule set did to a packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeDecision {
+    /// Decided by the rule with this id.
+    Rule { id: String, action: Action },
+    /// Dropped by Kubernetes NetworkPolicy isolation.
+    Isolated,
+    /// Allowed by a Kubernetes NetworkPolicy rule.
+    K8sAllowed { id: String },
+    /// No rule: allowed.
+    Default,
+}
+
+impl NodeDecision {
+    pub fn allows(&self) -> bool {
+        match self {
+            NodeDecision::Rule { action, .. } => matches!(action, Action::Allow | Action::Pass),
+            NodeDecision::Isolated => false,
+            NodeDecision::K8sAllowed { .. } | NodeDecision::Default => true,
+        }
+    }
+}
+
+impl RuleEntry {
+    /// Whether the entry matches a packet of its direction.
+    pub fn matches(&self, direction: Direction, p: &NodePacket) -> bool {
+        let applied = self.applied.contains(&p.local)
+            || p.node_port.is_some_and(|np| self.node_ports.contains(&np));
+        if !applied {
+            return false;
+        }
+        if direction == Direction::Egress && !self.services.is_empty() {
+            if p.node_port.is_none() && p.service.is_some_and(|s| self.services.contains(&s)) {
+                return true;
+            }
+            if self.peers.pods.is_empty() && self.peers.cidrs.is_empty() {
+                return false;
+            }
+        }
+        let peer = self.peers.any
+            || self.peers.pods.contains(&p.remote)
+            || self.peers.cidrs.iter().any(|c| c.contains(&p.remote));
+        peer && self.ports_match(direction, p)
+    }
+
+    fn ports_match(&self, direction: Direction, p: &NodePacket) -> bool {
+        use crate::matching::Transport;
+        if self.ports.is_empty() {
+            return true;
+        }
+        self.ports.iter().any(|rule| match (rule, &p.transport) {
+            (
+                PortRule::L4 {
+                    protocol,
+                    ports,
+                    source_ports,
+                },
+                Transport::L4 {
+                    protocol: pr,
+                    src_port,
+                    dst_port,
+                },
+            ) => {
+                protocol == pr
+                    && ports.is_none_or(|(lo, hi)| *dst_port >= lo && *dst_port <= hi)
+                    && source_ports.is_none_or(|(lo, hi)| *src_port >= lo && *src_port <= hi)
+            }
+            (
+                PortRule::Named {
+                    protocol,
+                    endpoints,
+                    ..
+                },
+                Transport::L4 {
+                    protocol: pr,
+                    dst_port,
+                    ..
+                },
+            ) => {
+                let ip = match direction {
+                    Direction::Ingress => p.local,
+                    Direction::Egress => p.remote,
+                };
+                protocol == pr && endpoints.contains(&(ip, *dst_port))
+            }
+            (
+                PortRule::Icmp {
+                    icmp_type,
+                    icmp_code,
+                },
+                Transport::Icmp {
+                    icmp_type: t,
+                    icmp_code: c,
+                },
+            ) => icmp_type.is_none_or(|x| x == *t) && icmp_code.is_none_or(|x| x == *c),
+            (PortRule::Igmp { igmp_type }, Transport::Igmp { igmp_type: t }) => {
+                igmp_type.is_none_or(|x| x == *t)
+            }
+            _ => false,
+        })
+    }
+}
+
+impl NodeRuleSet {
+    /// Decides one direction for a packet, exactly as the nftables rendering must: the reference
+    /// semantics of a rule set, used to test the dataplane and the controller against the engine.
+    pub fn decide(&self, direction: Direction, p: &NodePacket) -> NodeDecision {
+        let rules = self.direction(direction);
+        for e in &rules.antrea {
+            if e.matches(direction, p) {
+                if e.action == Action::Pass {
+                    break;
+                }
+                return NodeDecision::Rule {
+                    id: e.id.clone(),
+                    action: e.action,
+                };
+            }
+        }
+        if rules.k8s_isolated.contains(&p.local) {
+            return match rules.k8s_allow.iter().find(|e| e.matches(direction, p)) {
+                Some(e) => NodeDecision::K8sAllowed { id: e.id.clone() },
+                None => NodeDecision::Isolated,
+            };
+        }
+        for e in &rules.baseline {
+            if e.matches(direction, p) {
+                return NodeDecision::Rule {
+                    id: e.id.clone(),
+                    action: e.action,
+                };
+            }
+        }
+        NodeDecision::Default
+    }
+}
