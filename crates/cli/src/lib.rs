@@ -1,10 +1,25 @@
 //! The `tierwall` command line: one binary with a subcommand per job, following kubectl's
 //! conventions (`-f`, `-o table|wide|yaml|json`, short names `acnp annp tr cg grp netpol`).
+//!
+//! ```text
+//!  tierwall validate -f PATH...                       admission of all inputs, one line per problem
+//!  tierwall get tr|acnp|annp|cg|grp|netpol [-f ...]   kubectl / antctl tables, -o yaml|json
+//!  tierwall trace -S x/a -D y/b --port 80/TCP         which tier, policy and rule decide a flow
+//!  tierwall matrix --port 80/TCP                      Pod-to-Pod reachability and blocking rules
+//!  tierwall scenario run PATH...                      conformance scenarios (engine mode)
+//! ```
+//!
+//! `run_with` takes the output streams, so every command can be tested on captured output.
 
 pub mod commands;
+pub mod input;
+pub mod output;
 
 use clap::{Parser, Subcommand};
+use input::{ClusterChoice, InputArgs, TransportArgs};
+use output::{GetFormat, TraceFormat};
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,6 +33,94 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Admit manifests as Antrea's webhooks and the API server would; report every problem.
+    ///
+    /// All inputs are admitted together in dependency order (Nodes, Namespaces, ServiceAccounts,
+    /// Pods, Services, Tiers, ClusterGroups/Groups, then policies), so a policy may use a Tier
+    /// defined in another file. Prints one line per problem
+    /// (`<file>:<line>: <Kind ns/name>: <field>: <message>`), `warning: ...` lines, then
+    /// `N objects valid, M invalid`. Exit status 1 when any object is invalid.
+    Validate {
+        /// Manifest files or directories (same as -f).
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Manifest file, directory (every *.yaml, *.yml, *.json, recursively) or `-` for stdin;
+        /// repeatable.
+        #[arg(short = 'f', long = "filename", value_name = "PATH")]
+        files: Vec<PathBuf>,
+        /// Admit the inputs on top of the standard cluster (`standard`) or alone (`inputs`, the
+        /// default).
+        #[arg(long, value_enum, value_name = "CLUSTER")]
+        cluster: Option<ClusterChoice>,
+    },
+    /// List Tiers, policies or groups as kubectl (or antctl) shows them.
+    ///
+    /// Resources: tiers (tr), clusternetworkpolicies (acnp), antreanetworkpolicies (annp),
+    /// clustergroups (cg), groups (grp), networkpolicies (netpol). Namespaced kinds are listed
+    /// across all namespaces (as with kubectl -A). The system Tiers are always present.
+    ///
+    /// DESIRED NODES is the number of Nodes hosting Pods the policy applies to (plus Nodes selected
+    /// by a nodeSelector appliedTo). There are no agents in engine mode: every Node counts as
+    /// having realized the policy, so CURRENT NODES = DESIRED NODES. AGE comes from
+    /// metadata.creationTimestamp (`<unknown>` without one).
+    ///
+    /// `--sort-by=effectivePriority` (with netpol, acnp or annp) prints antctl's `get netpol`
+    /// view of every policy, Antrea-native and Kubernetes, in enforcement order:
+    /// NAME (the policy's ns/name) APPLIED-TO (number of Pods) RULES SOURCE TIER-PRIORITY PRIORITY,
+    /// Kubernetes NetworkPolicies at tier priority 251. Any other --sort-by is a kubectl JSONPath
+    /// such as `.spec.priority`.
+    Get {
+        /// tiers|tr, acnp, annp, cg, grp or netpol.
+        #[arg(value_name = "RESOURCE")]
+        resource: String,
+        #[command(flatten)]
+        input: InputArgs,
+        /// Output format: table, wide (acnp/annp add APPLIED-TO-PODS and RULES), yaml or json
+        /// (a `kind: List` of the stored objects, after mutation, with their status).
+        #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+        output: GetFormat,
+        /// `effectivePriority` (antctl view), or a JSONPath (`.spec.priority`, `.metadata.name`).
+        #[arg(long = "sort-by", value_name = "FIELD")]
+        sort_by: Option<String>,
+    },
+    /// Decide one flow and explain which tier, policy and rule decided each direction.
+    ///
+    /// Sources: `ns/pod`, `pod:ns/pod`, `node:<name>`, `ip:<addr>`. Destinations: `ns/pod`,
+    /// `pod:ns/pod`, `service:ns/name` (DNAT to a backend), `node:<name>`, `ip:<addr>`,
+    /// `fqdn:<name>`. The exit status is 0 whatever the verdict, 1 when an endpoint cannot be
+    /// resolved.
+    Trace {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Source: ns/pod, pod:ns/pod, node:<name> or ip:<addr>.
+        #[arg(short = 'S', long, value_name = "SOURCE")]
+        source: String,
+        /// Destination: ns/pod, pod:ns/pod, service:ns/name, node:<name>, ip:<addr> or fqdn:<name>.
+        #[arg(short = 'D', long, value_name = "DESTINATION")]
+        destination: String,
+        #[command(flatten)]
+        transport: TransportArgs,
+        /// Output format: text, or the engine's verdict as json or yaml.
+        #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+        output: TraceFormat,
+        /// A DNS answer for fqdn: destinations and FQDN rules, `NAME=IP[,IP...]`; repeatable.
+        /// Cluster DNS names (`<svc>.<ns>.svc.cluster.local`) resolve without it.
+        #[arg(long = "dns", value_name = "NAME=IP[,IP...]")]
+        dns: Vec<String>,
+    },
+    /// Pod-to-Pod reachability matrix on one port (or ICMP), with the rule behind every blocked cell.
+    ///
+    /// Cells: `.` connected, `X` dropped, `R` rejected, `-` same Pod. Rows are sources, columns
+    /// destinations, Pods sorted by namespace and name (or in the order of --pods).
+    Matrix {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        transport: TransportArgs,
+        /// Only these Pods, comma separated (`x/a,x/b,y/a`).
+        #[arg(long, value_name = "NS/POD,...", value_delimiter = ',')]
+        pods: Vec<String>,
+    },
     /// Conformance scenarios (the format of ../shared/scenarios/FORMAT.md).
     Scenario {
         #[command(subcommand)]
@@ -38,8 +141,9 @@ pub enum ScenarioCommand {
     },
 }
 
-/// Runs the CLI with the given arguments and returns the process exit code.
-pub fn main_with_args<I, T>(args: I) -> ExitCode
+/// Runs the CLI with the given arguments, writing to `out` and `err`; returns the exit status
+/// (0 success, 1 failure or invalid input, 2 usage error).
+pub fn run_with<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -47,20 +151,198 @@ where
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            let stream: &mut dyn Write = if e.use_stderr() { err } else { out };
+            let _ = write!(stream, "{}", e.render());
+            return u8::try_from(e.exit_code()).unwrap_or(2);
         }
     };
-    let result = match cli.command {
-        Command::Scenario { command: ScenarioCommand::Run { paths, verbose } } => {
-            commands::scenario::run(&paths, verbose)
-        }
-    };
-    match result {
+    match dispatch(cli.command, out, err) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            let _ = writeln!(err, "error: {e:#}");
+            1
         }
+    }
+}
+
+fn dispatch(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
+    match command {
+        Command::Validate {
+            paths,
+            files,
+            cluster,
+        } => {
+            let mut all = files;
+            all.extend(paths);
+            if all.is_empty() {
+                anyhow::bail!("nothing to validate: give manifest files or directories (-f PATH)");
+            }
+            commands::validate::run(&all, cluster, out)
+        }
+        Command::Get {
+            resource,
+            input,
+            output,
+            sort_by,
+        } => {
+            // Check the resource type before loading anything.
+            commands::get::parse_resource(&resource)?;
+            let engine = input::build_engine(&input, err)?;
+            let opts = commands::get::GetOptions {
+                resource,
+                output,
+                sort_by,
+            };
+            commands::get::run(&engine, &opts, output::now(), out, err)
+        }
+        Command::Trace {
+            input,
+            source,
+            destination,
+            transport,
+            output,
+            dns,
+        } => {
+            let transport = transport.transport()?;
+            let dns = dns
+                .iter()
+                .map(|d| commands::trace::parse_dns(d))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let mut engine = input::build_engine(&input, err)?;
+            for (name, ips) in dns {
+                engine.set_dns(&name, ips);
+            }
+            let opts = commands::trace::TraceOptions {
+                source,
+                destination,
+                transport,
+                output,
+            };
+            commands::trace::run(&engine, &opts, out)
+        }
+        Command::Matrix {
+            input,
+            transport,
+            pods,
+        } => {
+            let transport = transport.transport()?;
+            let engine = input::build_engine(&input, err)?;
+            commands::matrix::run(
+                &engine,
+                &commands::matrix::MatrixOptions { transport, pods },
+                out,
+            )
+        }
+        Command::Scenario {
+            command: ScenarioCommand::Run { paths, verbose },
+        } => commands::scenario::run(&paths, verbose, out),
+    }
+}
+
+/// Runs the CLI on the process's stdout and stderr.
+pub fn main_with_args<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let code = run_with(args, &mut stdout.lock(), &mut stderr.lock());
+    ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> (u8, String, String) {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let code = run_with(
+            std::iter::once("tierwall").chain(args.iter().copied()),
+            &mut out,
+            &mut err,
+        );
+        (
+            code,
+            String::from_utf8_lossy(&out).into_owned(),
+            String::from_utf8_lossy(&err).into_owned(),
+        )
+    }
+
+    fn temp_file(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tierwall-cli-lib-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("{e}"));
+        p
+    }
+
+    #[test]
+    fn get_tiers_without_inputs_lists_the_system_tiers() {
+        let (code, out, err) = run(&["get", "tiers"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.starts_with("NAME          PRIORITY   AGE\napplication   250        <unknown>\n"),
+            "{out}"
+        );
+        assert_eq!(err.trim_end(), input::STANDARD_CLUSTER_NOTE);
+        let (code, _, err) = run(&["get", "tiers", "--cluster", "inputs"]);
+        assert_eq!((code, err.as_str()), (0, ""));
+    }
+
+    #[test]
+    fn validate_reports_problems_with_their_place() {
+        let bad = temp_file(
+            "bad.yaml",
+            "apiVersion: crd.antrea.io/v1beta1\nkind: Tier\nmetadata: {name: ok}\nspec: {priority: 10}\n---\napiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: p}\nspec:\n  tier: no-such-tier\n  priority: 1\n  appliedTo: [{podSelector: {}}]\n  ingress: [{action: Drop}]\n",
+        );
+        let path = bad.display().to_string();
+        let (code, out, _) = run(&["validate", "-f", &path]);
+        assert_eq!(code, 1, "{out}");
+        let first = out.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(&format!("{path}:10: ClusterNetworkPolicy p: spec.tier: ")),
+            "{out}"
+        );
+        assert!(out.ends_with("1 objects valid, 1 invalid\n"), "{out}");
+        let (code, out, err) = run(&["validate"]);
+        assert_eq!(code, 1, "{out}");
+        assert!(err.contains("nothing to validate"), "{err}");
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        let (code, _, err) = run(&["get"]);
+        assert_eq!(code, 2);
+        assert!(err.contains("RESOURCE"), "{err}");
+        let (code, _, err) = run(&["get", "pods"]);
+        assert_eq!(code, 1);
+        assert!(
+            err.starts_with("error: unsupported resource type \"pods\""),
+            "{err}"
+        );
+        let (code, out, _) = run(&["--help"]);
+        assert_eq!(code, 0);
+        assert!(out.contains("validate"), "{out}");
+    }
+
+    #[test]
+    fn trace_and_matrix_need_a_transport() {
+        let (code, _, err) = run(&["trace", "-S", "x/a", "-D", "y/b"]);
+        assert_eq!(code, 1);
+        assert!(err.contains("--port"), "{err}");
+        let (code, out, err) = run(&["trace", "-S", "x/a", "-D", "y/b", "--protocol", "ICMP"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.ends_with("Result: Connected (Egress and Ingress both allow)\n"),
+            "{out}"
+        );
+        let (code, out, err) = run(&["matrix", "--port", "80", "--pods", "x/a,y/b"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.starts_with("    x/a y/b\nx/a -   .\ny/b .   -\n"),
+            "{out}"
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! The `tierwall` binary: parses the command line and hands off to `tierwall_cli::run`.
+//! The `tierwall` binary: hands the command line to `tierwall_cli::main_with_args`.
 
 fn main() -> std::process::ExitCode {
     tierwall_cli::main_with_args(std::env::args_os())

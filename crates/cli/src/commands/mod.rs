@@ -1,3 +1,7 @@
 //! One module per subcommand.
 
+pub mod get;
+pub mod matrix;
 pub mod scenario;
+pub mod trace;
+pub mod validate;

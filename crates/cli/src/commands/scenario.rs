@@ -4,17 +4,14 @@
 use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use tierwall_scenario::{FileResult, Summary, collect_files, run_file};
 
 /// Mismatch lines shown per failing file unless `--verbose`.
 const MISMATCHES_SHOWN: usize = 20;
 
-pub fn run(paths: &[PathBuf], verbose: bool) -> anyhow::Result<ExitCode> {
+pub fn run(paths: &[PathBuf], verbose: bool, out: &mut dyn Write) -> anyhow::Result<u8> {
     let files = collect_files(paths).context("collecting scenario files")?;
     let mut summary = Summary::default();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
     for path in files {
         let report = run_file(&path);
         summary.add(&report.result);
@@ -23,7 +20,11 @@ pub fn run(paths: &[PathBuf], verbose: bool) -> anyhow::Result<ExitCode> {
             FileResult::Skipped(why) => writeln!(out, "SKIP {}: {why}", path.display())?,
             FileResult::Failed(lines) => {
                 writeln!(out, "FAIL {} ({} mismatches)", path.display(), lines.len())?;
-                let shown = if verbose { lines.len() } else { MISMATCHES_SHOWN.min(lines.len()) };
+                let shown = if verbose {
+                    lines.len()
+                } else {
+                    MISMATCHES_SHOWN.min(lines.len())
+                };
                 for l in &lines[..shown] {
                     writeln!(out, "    {l}")?;
                 }
@@ -34,5 +35,5 @@ pub fn run(paths: &[PathBuf], verbose: bool) -> anyhow::Result<ExitCode> {
         }
     }
     writeln!(out, "{summary}")?;
-    Ok(if summary.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(u8::from(summary.failed > 0))
 }
