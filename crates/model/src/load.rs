@@ -81,40 +81,14 @@ impl TypeMeta {
     }
 }
 
-/// Loads all objects in `text`. `source_name` is used in errors.
+/// Loads all objects in `text`. `source_name` is used in errors. Fails with the first error.
 pub fn load_str(source_name: &str, text: &str) -> Result<Vec<LoadedObject>, LoadError> {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        return load_json(source_name, text);
-    }
-    let mut out = Vec::new();
-    for (start_line, doc) in split_yaml_documents(text) {
-        load_yaml_document(source_name, start_line, &doc, &mut out)?;
-    }
-    Ok(out)
+    load_str_each(source_name, text).into_iter().collect()
 }
 
-/// Loads a file, a directory (recursively, sorted) or `-` for stdin.
+/// Loads a file, a directory (recursively, sorted) or `-` for stdin. Fails with the first error.
 pub fn load_path(path: &Path) -> Result<Vec<LoadedObject>, LoadError> {
-    if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .map_err(|e| io_error("<stdin>", e))?;
-        return load_str("<stdin>", &text);
-    }
-    let name = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| io_error(&name, e))?;
-    if meta.is_dir() {
-        let mut files = Vec::new();
-        collect_manifest_files(path, &mut files).map_err(|e| io_error(&name, e))?;
-        let mut out = Vec::new();
-        for f in files {
-            out.extend(load_path(&f)?);
-        }
-        return Ok(out);
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| io_error(&name, e))?;
-    load_str(&name, &text)
+    load_path_each(path).into_iter().collect()
 }
 
 /// Loads every document independently: one result per YAML document (a JSON text, or a
