@@ -127,8 +127,10 @@ pub struct Cluster {
     pub tiers: BTreeMap<String, i32>,
     /// Addresses of non-hostNetwork Pods.
     pod_by_ip: HashMap<IpAddr, NsName>,
-    /// Node addresses (reference counted by Node name).
+    /// Node addresses.
     node_by_ip: HashMap<IpAddr, String>,
+    /// Service ClusterIPs.
+    service_by_ip: HashMap<IpAddr, NsName>,
     /// Namespaces annotated `networkpolicy.antrea.io/enable-logging: "true"`.
     pub logging_namespaces: BTreeSet<String>,
     /// DNS names the engine knows beyond cluster DNS (FQDN policy input): name → addresses.
@@ -218,9 +220,7 @@ impl Cluster {
             }
             Kind::Pod => self.delete_pod(&ns_name(key)),
             Kind::Node => self.delete_node(&key.name),
-            Kind::Service => {
-                self.services.remove(&ns_name(key));
-            }
+            Kind::Service => self.delete_service(&ns_name(key)),
             Kind::ServiceAccount => {
                 self.service_accounts.remove(&ns_name(key));
             }
@@ -244,6 +244,29 @@ impl Cluster {
         {
             self.pod_by_ip.remove(&ip);
         }
+    }
+
+    fn delete_service(&mut self, key: &NsName) {
+        if let Some(old) = self.services.remove(key)
+            && let Some(ip) = old.cluster_ip
+            && self.service_by_ip.get(&ip) == Some(key)
+        {
+            self.service_by_ip.remove(&ip);
+        }
+    }
+
+    /// The Service whose ClusterIP is `ip`.
+    pub fn service_at(&self, ip: IpAddr) -> Option<&ServiceInfo> {
+        self.service_by_ip
+            .get(&ip)
+            .and_then(|k| self.services.get(k))
+    }
+
+    /// Whether a Pod, Node or Service already uses `ip`.
+    pub fn address_in_use(&self, ip: IpAddr) -> bool {
+        self.pod_by_ip.contains_key(&ip)
+            || self.node_by_ip.contains_key(&ip)
+            || self.service_by_ip.contains_key(&ip)
     }
 
     fn delete_node(&mut self, name: &str) {

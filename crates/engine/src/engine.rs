@@ -8,7 +8,6 @@ use crate::compile::{compile_antrea, compile_k8s};
 use crate::evaluate::{Evaluator, ProbeTransport, Source, Target, Verdict};
 use crate::store::{DEFAULT_TIER, Store};
 use crate::table::RuleTable;
-use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use tierwall_model::k8s::PodStatus;
 use tierwall_model::{Kind, Object, ObjectKey};
@@ -34,6 +33,9 @@ pub struct Engine {
     store: Store,
     cluster: Cluster,
     table: RuleTable,
+    /// Allocation cursors of the address pools (0 = pool start).
+    next_pod_address: u32,
+    next_service_address: u32,
 }
 
 impl Engine {
@@ -48,6 +50,8 @@ impl Engine {
             store,
             cluster,
             table: RuleTable::default(),
+            next_pod_address: 0,
+            next_service_address: 0,
         }
     }
 
@@ -86,7 +90,7 @@ impl Engine {
         let admitted = admission::admit_apply(&self.store, object)?;
         let mut object = admitted.object;
         let key = object.key();
-        let old = self.store.get(&key);
+        let old = self.store.get(&key).cloned();
         self.default_runtime_fields(&mut object, old);
         self.store.put(object.clone());
         self.index(&object);
@@ -142,9 +146,14 @@ impl Engine {
 
     /// Fields a real cluster fills in: generation, Pod IPs and ClusterIPs (allocated
     /// deterministically from fixed pools, skipping addresses in use).
-    fn default_runtime_fields(&self, object: &mut Object, old: Option<&Object>) {
-        let old_generation = old.and_then(|o| o.metadata().generation).unwrap_or(0);
-        let spec_changed = old.is_none_or(|o| spec_json(o) != spec_json(object));
+    fn default_runtime_fields(&mut self, object: &mut Object, old: Option<Object>) {
+        let old_generation = old
+            .as_ref()
+            .and_then(|o| o.metadata().generation)
+            .unwrap_or(0);
+        let spec_changed = old
+            .as_ref()
+            .is_none_or(|o| spec_json(o) != spec_json(object));
         let generation = if spec_changed {
             old_generation + 1
         } else {
@@ -158,52 +167,54 @@ impl Engine {
                     .as_ref()
                     .is_some_and(|s| s.pod_ip.is_some() || !s.pod_i_ps.is_empty());
                 if !has_ip {
-                    let previous = match old {
+                    let previous = match &old {
                         Some(Object::Pod(p)) => p.status.as_ref().and_then(|s| s.pod_ip.clone()),
                         _ => None,
                     };
-                    let ip =
-                        previous.unwrap_or_else(|| self.free_address(POD_POOL_START).to_string());
+                    let ip = previous
+                        .unwrap_or_else(|| self.free_address(AddressPool::Pods).to_string());
                     let status = pod.status.get_or_insert_with(PodStatus::default);
                     status.pod_ip = Some(ip);
                 }
             }
             Object::Service(svc) if svc.spec.cluster_ip.is_none() => {
-                let previous = match old {
+                let previous = match &old {
                     Some(Object::Service(s)) => s.spec.cluster_ip.clone(),
                     _ => None,
                 };
                 svc.spec.cluster_ip = Some(
-                    previous.unwrap_or_else(|| self.free_address(SERVICE_POOL_START).to_string()),
+                    previous
+                        .unwrap_or_else(|| self.free_address(AddressPool::Services).to_string()),
                 );
             }
             _ => {}
         }
     }
 
-    fn used_addresses(&self) -> BTreeSet<IpAddr> {
-        let mut used: BTreeSet<IpAddr> = self.cluster.pods.values().filter_map(|p| p.ip).collect();
-        used.extend(self.cluster.services.values().filter_map(|s| s.cluster_ip));
-        used.extend(
-            self.cluster
-                .nodes
-                .values()
-                .flat_map(|n| n.ips.iter().copied()),
-        );
-        used
-    }
-
-    fn free_address(&self, start: Ipv4Addr) -> IpAddr {
-        let used = self.used_addresses();
-        let mut n = u32::from(start);
+    /// The first address at or after the pool cursor that nothing uses; advances the cursor so
+    /// that allocating n addresses costs O(n) overall.
+    fn free_address(&mut self, pool: AddressPool) -> IpAddr {
+        let (start, cursor) = match pool {
+            AddressPool::Pods => (POD_POOL_START, &mut self.next_pod_address),
+            AddressPool::Services => (SERVICE_POOL_START, &mut self.next_service_address),
+        };
+        let mut n = (*cursor).max(u32::from(start));
         loop {
             let ip = IpAddr::V4(Ipv4Addr::from(n));
-            if !used.contains(&ip) && n & 0xff != 0 && n & 0xff != 255 {
+            n = n.wrapping_add(1);
+            let last_octet = n.wrapping_sub(1) & 0xff;
+            if last_octet != 0 && last_octet != 255 && !self.cluster.address_in_use(ip) {
+                *cursor = n;
                 return ip;
             }
-            n = n.wrapping_add(1);
         }
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum AddressPool {
+    Pods,
+    Services,
 }
 
 /// The `spec` of an object as JSON, for generation bumps (labels and status do not count).

@@ -421,7 +421,7 @@ impl<'a> Evaluator<'a> {
             src_port,
         } = transport
         else {
-            if let Some(svc) = c.services.values().find(|s| s.cluster_ip == Some(dial_ip)) {
+            if let Some(svc) = c.service_at(dial_ip) {
                 return Err(format!(
                     "ICMP to Service {}/{} ClusterIP is not load-balanced",
                     svc.namespace, svc.name
@@ -452,7 +452,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         let Some((svc, sp, via_node_port)) = dnat else {
-            if c.services.values().any(|s| s.cluster_ip == Some(dial_ip)) {
+            if c.service_at(dial_ip).is_some() {
                 return Err(format!(
                     "no Service port {port}/{} on {dial_ip}",
                     protocol.as_str()
