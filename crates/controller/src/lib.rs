@@ -1,0 +1,254 @@
+//! The controller of one cluster: it owns the desired state (an `Engine` behind admission),
+//! computes every Node's `NodeRuleSet` after each change, pushes a Node's rule set to that Node's
+//! agent only when it changed, and keeps the policy status from what the agents report.
+//!
+//! ```text
+//!  apply/delete ──> Engine (admission, index, rule table)
+//!                     └──> node_rule_set(n) for every Node ──changed?──> NodeAgent::sync(n)
+//!  agents report Ok(generation) / Err(message) ──> realized Nodes ──> PolicyStatus
+//! ```
+//!
+//! `NodeAgent` is the seam: agents are in-process today (the dataplane's nftables agent, or a
+//! recorder in tests); a watch stream to separate agent processes plugs in behind the same trait.
+
+use std::collections::{BTreeMap, BTreeSet};
+use tierwall_engine::admission::AdmissionError;
+use tierwall_engine::compile::CompiledPolicy;
+use tierwall_engine::ruleset::{NodeRuleSet, node_rule_set};
+use tierwall_engine::status::{PolicyStatus, policy_status};
+use tierwall_engine::{Applied, Engine};
+use tierwall_model::{Object, ObjectKey};
+
+/// What a Node agent does with its rule set.
+pub trait NodeAgent {
+    /// Programs the rule set; an error message is reported in policy status.
+    fn sync(&mut self, rules: &NodeRuleSet) -> Result<(), String>;
+}
+
+/// The outcome of pushing rule sets after a change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Nodes whose rule set changed and was pushed.
+    pub pushed: Vec<String>,
+    /// Nodes whose agent failed, with the message.
+    pub failed: BTreeMap<String, String>,
+}
+
+/// The controller.
+pub struct Controller {
+    engine: Engine,
+    agents: BTreeMap<String, Box<dyn NodeAgent>>,
+    /// The last rule set each agent accepted.
+    synced: BTreeMap<String, NodeRuleSet>,
+    /// Nodes whose last sync failed, with the message.
+    failures: BTreeMap<String, String>,
+}
+
+impl Controller {
+    pub fn new(engine: Engine) -> Self {
+        Controller {
+            engine,
+            agents: BTreeMap::new(),
+            synced: BTreeMap::new(),
+            failures: BTreeMap::new(),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Registers the agent of a Node and pushes its current rule set.
+    pub fn attach(&mut self, node: &str, agent: Box<dyn NodeAgent>) -> SyncReport {
+        self.agents.insert(node.to_string(), agent);
+        self.synced.remove(node);
+        self.sync()
+    }
+
+    /// Applies one object (admission first) and pushes the rule sets that changed.
+    pub fn apply(&mut self, object: Object) -> Result<(Applied, SyncReport), AdmissionError> {
+        let applied = self.engine.apply(object)?;
+        Ok((applied, self.sync()))
+    }
+
+    /// Deletes one object (admission first) and pushes the rule sets that changed.
+    pub fn delete(&mut self, key: &ObjectKey) -> Result<(Object, SyncReport), AdmissionError> {
+        let old = self.engine.delete(key)?;
+        Ok((old, self.sync()))
+    }
+
+    /// Recomputes every attached Node's rule set and pushes those that changed.
+    pub fn sync(&mut self) -> SyncReport {
+        let mut report = SyncReport::default();
+        let nodes: Vec<String> = self.agents.keys().cloned().collect();
+        for node in nodes {
+            let rules = node_rule_set(self.engine.cluster(), self.engine.table(), &node);
+            if self.synced.get(&node) == Some(&rules) && !self.failures.contains_key(&node) {
+                continue;
+            }
+            let Some(agent) = self.agents.get_mut(&node) else {
+                continue;
+            };
+            match agent.sync(&rules) {
+                Ok(()) => {
+                    self.failures.remove(&node);
+                    self.synced.insert(node.clone(), rules);
+                    report.pushed.push(node);
+                }
+                Err(message) => {
+                    self.failures.insert(node.clone(), message.clone());
+                    self.synced.remove(&node);
+                    report.failed.insert(node, message);
+                }
+            }
+        }
+        report
+    }
+
+    /// The rule set an agent last accepted.
+    pub fn synced_rule_set(&self, node: &str) -> Option<&NodeRuleSet> {
+        self.synced.get(node)
+    }
+
+    /// Status of a policy: desired = Nodes in its span; current = those whose agent holds the
+    /// current rule set; failures are reported as Antrea does.
+    pub fn policy_status(&self, key: &ObjectKey) -> Option<PolicyStatus> {
+        let policy: &CompiledPolicy = self.engine.table().policy(key)?;
+        let realized: BTreeSet<String> = self
+            .agents
+            .keys()
+            .filter(|n| !self.failures.contains_key(*n) && self.synced.contains_key(*n))
+            .cloned()
+            .collect();
+        let mut status = policy_status(self.engine.cluster(), policy, Some(&realized));
+        let span = tierwall_engine::status::policy_span(self.engine.cluster(), policy);
+        let failed: Vec<(&String, &String)> = self
+            .failures
+            .iter()
+            .filter(|(n, _)| span.contains(*n))
+            .collect();
+        if !failed.is_empty()
+            && status.current_nodes_realized + failed.len() == status.desired_nodes_realized
+        {
+            status.phase = "Failed".into();
+            let mut message = format!("Failed Nodes count {}: ", failed.len());
+            message.push_str(
+                &failed
+                    .iter()
+                    .map(|(n, m)| format!("\"{n}\":\"{m}\""))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            if message.len() > 256 {
+                let mut cut = 256;
+                while !message.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                message.truncate(cut);
+                message.push_str("...");
+            }
+            status.conditions.push(tierwall_engine::status::Condition {
+                type_: "RealizationFailure".into(),
+                status: "True".into(),
+                reason: Some("NetworkPolicyRealizationFailedOnNode".into()),
+                message: Some(message),
+            });
+        }
+        Some(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tierwall_model::Kind;
+
+    /// Records every rule set it receives; fails when told to.
+    struct Recorder {
+        log: Arc<Mutex<Vec<String>>>,
+        fail: Arc<Mutex<Option<String>>>,
+    }
+
+    impl NodeAgent for Recorder {
+        fn sync(&mut self, rules: &NodeRuleSet) -> Result<(), String> {
+            if let Some(m) = self.fail.lock().map_err(|e| e.to_string())?.clone() {
+                return Err(m);
+            }
+            self.log.lock().map_err(|e| e.to_string())?.push(format!(
+                "{}:{}",
+                rules.node,
+                rules.rules().count()
+            ));
+            Ok(())
+        }
+    }
+
+    fn load(text: &str) -> Vec<Object> {
+        tierwall_model::load_str("t.yaml", text)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.object)
+            .collect()
+    }
+
+    const CLUSTER: &str = "apiVersion: v1\nkind: Node\nmetadata: {name: n0}\nstatus: {addresses: [{type: InternalIP, address: 172.18.0.2}]}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: InternalIP, address: 172.18.0.3}]}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, labels: {app: a}}\nspec: {nodeName: n0}\nstatus: {podIP: 10.0.0.1}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: x, labels: {app: b}}\nspec: {nodeName: n1}\nstatus: {podIP: 10.0.0.2}\n";
+    const POLICY: &str = "apiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: p}\nspec:\n  priority: 1\n  appliedTo: [{podSelector: {matchLabels: {app: a}}}]\n  ingress: [{action: Drop}]\n";
+
+    #[test]
+    fn pushes_only_changed_rule_sets_and_reports_status() {
+        let mut engine = Engine::new();
+        for o in load(CLUSTER) {
+            engine.apply(o).unwrap();
+        }
+        let mut c = Controller::new(engine);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let fail = Arc::new(Mutex::new(None));
+        for n in ["n0", "n1"] {
+            c.attach(
+                n,
+                Box::new(Recorder {
+                    log: log.clone(),
+                    fail: fail.clone(),
+                }),
+            );
+        }
+        assert_eq!(*log.lock().unwrap(), vec!["n0:0", "n1:0"]);
+        let (_, report) = c.apply(load(POLICY).remove(0)).unwrap();
+        assert_eq!(
+            report.pushed,
+            vec!["n0"],
+            "only n0 hosts a Pod the policy applies to"
+        );
+        let key = ObjectKey::cluster(Kind::ClusterNetworkPolicy, "p");
+        let s = c.policy_status(&key).unwrap();
+        assert_eq!(
+            (
+                s.phase.as_str(),
+                s.desired_nodes_realized,
+                s.current_nodes_realized
+            ),
+            ("Realized", 1, 1)
+        );
+
+        *fail.lock().unwrap() = Some("nft: boom".into());
+        let mut changed = load(POLICY).remove(0);
+        if let Object::AntreaPolicy(_, p) = &mut changed {
+            p.spec.ingress[0].action = "Reject".into();
+        }
+        let (_, report) = c.apply(changed).unwrap();
+        assert_eq!(
+            report.failed.get("n0").map(String::as_str),
+            Some("nft: boom")
+        );
+        let s = c.policy_status(&key).unwrap();
+        assert_eq!(s.phase, "Failed");
+        assert_eq!(s.observed_generation, 2);
+        assert!(s.conditions.iter().any(|c| c.message.as_deref() == Some("Failed Nodes count 1: \"n0\":\"nft: boom\"")));
+
+        *fail.lock().unwrap() = None;
+        let report = c.sync();
+        assert_eq!(report.pushed, vec!["n0"], "a failed Node is retried");
+        assert_eq!(c.policy_status(&key).unwrap().phase, "Realized");
+    }
+}
