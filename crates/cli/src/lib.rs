@@ -7,6 +7,7 @@
 //!  tierwall trace -S x/a -D y/b --port 80/TCP         which tier, policy and rule decide a flow
 //!  tierwall matrix --port 80/TCP                      Pod-to-Pod reachability and blocking rules
 //!  tierwall scenario run PATH...                      conformance scenarios (engine mode)
+//!  tierwall testbed up|down|list                      a cluster of network namespaces (root)
 //! ```
 //!
 //! `run_with` takes the output streams, so every command can be tested on captured output.
@@ -126,6 +127,40 @@ pub enum Command {
         #[command(subcommand)]
         command: ScenarioCommand,
     },
+    /// A cluster built from Linux network namespaces on this machine (needs root).
+    Testbed {
+        #[command(subcommand)]
+        command: TestbedCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestbedCommand {
+    /// Build a testbed (the standard cluster unless -f gives Nodes and Pods) and leave it running;
+    /// prints its name prefix.
+    Up {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Name prefix (lowercase letters and digits, at most 12); default: random.
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+    /// Remove a testbed (or all of them) with everything it created.
+    Down {
+        /// The prefix printed by `testbed up`.
+        prefix: Option<String>,
+        /// Remove every testbed on this machine.
+        #[arg(long, conflicts_with = "prefix")]
+        all: bool,
+    },
+    /// List the testbeds on this machine.
+    List,
+    /// The in-namespace helper (servers and probe clients); used by the testbed itself.
+    #[command(hide = true)]
+    Agent {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -236,6 +271,7 @@ fn dispatch(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyho
         Command::Scenario {
             command: ScenarioCommand::Run { paths, verbose },
         } => commands::scenario::run(&paths, verbose, out),
+        Command::Testbed { command } => commands::testbed::run(command, out, err),
     }
 }
 

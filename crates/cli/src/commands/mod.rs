@@ -3,5 +3,6 @@
 pub mod get;
 pub mod matrix;
 pub mod scenario;
+pub mod testbed;
 pub mod trace;
 pub mod validate;

@@ -1,0 +1,89 @@
+//! `tierwall testbed up|down|list`: a cluster of network namespaces that outlives the command,
+//! and the hidden `testbed agent` entry point the testbed runs inside its namespaces.
+
+use crate::TestbedCommand;
+use crate::input::{InputArgs, build_engine};
+use anyhow::Context;
+use std::io::Write;
+use tierwall_testbed::{AgentCommand, Testbed, TestbedOptions};
+
+/// The agent of this binary: `tierwall testbed agent ...`.
+pub fn agent_command() -> anyhow::Result<AgentCommand> {
+    let program = std::env::current_exe().context("locating the tierwall executable")?;
+    Ok(AgentCommand {
+        program,
+        args: vec!["testbed".into(), "agent".into()],
+    })
+}
+
+pub fn run(
+    command: TestbedCommand,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    match command {
+        TestbedCommand::Up { input, prefix } => up(&input, prefix, out, err),
+        TestbedCommand::Down { prefix, all } => {
+            if all {
+                let removed = tierwall_testbed::down_all().context("removing testbeds")?;
+                writeln!(
+                    out,
+                    "removed {} testbed(s){}",
+                    removed.len(),
+                    if removed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", removed.join(", "))
+                    }
+                )?;
+            } else {
+                let prefix = prefix
+                    .context("give the testbed prefix (see `tierwall testbed list`) or --all")?;
+                tierwall_testbed::down_by_prefix(&prefix)
+                    .with_context(|| format!("removing testbed {prefix}"))?;
+                writeln!(out, "removed testbed {prefix}")?;
+            }
+            Ok(0)
+        }
+        TestbedCommand::List => {
+            for p in tierwall_testbed::list().context("listing testbeds")? {
+                writeln!(out, "{p}")?;
+            }
+            Ok(0)
+        }
+        TestbedCommand::Agent { args } => {
+            let code = tierwall_testbed::agent::main(&args);
+            Ok(if code == std::process::ExitCode::SUCCESS {
+                0
+            } else {
+                1
+            })
+        }
+    }
+}
+
+fn up(
+    input: &InputArgs,
+    prefix: Option<String>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let engine = build_engine(input, err)?;
+    let options = TestbedOptions {
+        prefix,
+        agent: Some(agent_command()?),
+        ..TestbedOptions::default()
+    };
+    let testbed = Testbed::up(engine.cluster(), options)
+        .context("building the testbed (needs root, ip and nft)")?;
+    for note in testbed.notes() {
+        writeln!(err, "note: {note}")?;
+    }
+    let prefix = testbed.detach();
+    writeln!(out, "{prefix}")?;
+    writeln!(
+        err,
+        "testbed {prefix} is up; `tierwall testbed down {prefix}` removes it"
+    )?;
+    Ok(0)
+}
