@@ -1,6 +1,7 @@
 //! tierwall conformance scenarios: the scenario file format (`../shared/scenarios/FORMAT.md`, v1),
 //! the standard cluster, the probe-line notation, and the engine-mode runner.
 
+pub mod backend;
 pub mod cluster;
 pub mod format;
 pub mod probe_line;

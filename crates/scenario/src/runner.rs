@@ -2,6 +2,7 @@
 //! actions and checks its expectations against `tierwall_engine`. A file that needs a capability
 //! this runner lacks is skipped with the reason, never passed.
 
+use crate::backend::{Backend, MakeBackend, ProbeRequest};
 use crate::cluster::ClusterModel;
 use crate::format::{LabelChange, ScenarioFile, Step};
 use crate::probe_line::{Destination, DestinationKind, Endpoint, split_line};
@@ -180,14 +181,30 @@ pub fn run_scenario_observed(
     if file.kind.as_deref() == Some("validation") {
         return run_validation(file);
     }
-    let mut run = Run::new(file);
-    if let Err(e) = run.setup(file) {
-        return FileResult::Failed(vec![e]);
-    }
+    let mut make: Box<MakeBackend> = Box::new(|engine, _| Ok(Box::new(engine) as Box<dyn Backend>));
+    run_steps(file, &mut *make, observe)
+}
+
+/// Runs the steps of a (non-validation) scenario against the backend `make_backend` builds.
+pub fn run_steps(
+    file: &ScenarioFile,
+    make_backend: &mut MakeBackend,
+    observe: &mut dyn FnMut(&str, &Engine),
+) -> FileResult {
+    let mut run = match Run::start(file, make_backend) {
+        Ok(r) => r,
+        Err(e) => return FileResult::Failed(vec![e]),
+    };
     for (i, step) in file.steps.iter().enumerate() {
         run.step(i, step);
-        observe(&step_label(i, step), &run.engine);
+        let label = step_label(i, step);
+        let mut extra = Vec::new();
+        run.backend
+            .check_dataplane_expectations(&label, step, &mut extra);
+        run.failures.extend(extra);
+        observe(&label, run.engine());
     }
+    run.backend.finish();
     if run.failures.is_empty() {
         FileResult::Passed
     } else {
@@ -230,10 +247,10 @@ fn run_validation(file: &ScenarioFile) -> FileResult {
 }
 
 /// Applies every object of a manifest text; the first failure is returned (objects before it stay).
-fn apply_text(engine: &mut Engine, text: &str, source: &str) -> Result<(), String> {
+fn apply_text(backend: &mut dyn Backend, text: &str, source: &str) -> Result<(), String> {
     let objects = tierwall_model::load_str(source, text).map_err(|e| e.to_string())?;
     for o in objects {
-        engine.apply(o.object).map_err(|e| e.to_string())?;
+        backend.apply(o.object)?;
     }
     Ok(())
 }
@@ -246,31 +263,41 @@ fn step_label(index: usize, step: &Step) -> String {
 }
 
 struct Run {
-    engine: Engine,
+    backend: Box<dyn Backend>,
     model: ClusterModel,
     failures: Vec<String>,
 }
 
 impl Run {
-    fn new(file: &ScenarioFile) -> Self {
-        Run {
-            engine: Engine::new(),
-            model: ClusterModel::from_overrides(file.cluster.as_ref()),
-            failures: vec![],
-        }
-    }
-
-    fn setup(&mut self, file: &ScenarioFile) -> Result<(), String> {
-        for o in self.model.objects() {
+    /// Builds the cluster and applies the manifests in an engine, then hands the engine to
+    /// `make_backend` (the engine itself, or a live cluster built from it).
+    fn start(file: &ScenarioFile, make_backend: &mut MakeBackend) -> Result<Self, String> {
+        let model = ClusterModel::from_overrides(file.cluster.as_ref());
+        let mut engine = Engine::new();
+        for o in model.objects() {
             let key = o.key();
-            self.engine
+            engine
                 .apply(o)
                 .map_err(|e| format!("cluster setup: {key}: {e}"))?;
         }
         if let Some(m) = &file.manifests {
-            apply_text(&mut self.engine, m, "manifests").map_err(|e| format!("manifests: {e}"))?;
+            apply_text(&mut engine, m, "manifests").map_err(|e| format!("manifests: {e}"))?;
         }
-        Ok(())
+        let externals = model
+            .externals
+            .iter()
+            .filter_map(|(n, ip)| Some((n.clone(), ip.parse().ok()?)))
+            .collect();
+        let backend = make_backend(engine, externals)?;
+        Ok(Run {
+            backend,
+            model,
+            failures: vec![],
+        })
+    }
+
+    fn engine(&self) -> &Engine {
+        self.backend.engine()
     }
 
     fn step(&mut self, index: usize, step: &Step) {
@@ -323,7 +350,7 @@ impl Run {
             record(self.delete(d));
         }
         if let Some(text) = &step.apply {
-            record(apply_text(&mut self.engine, text, "apply"));
+            record(apply_text(self.backend.as_mut(), text, "apply"));
         }
         for l in &step.label {
             record(self.relabel(l, false));
@@ -338,16 +365,13 @@ impl Run {
         if let Some(kind_text) = text.strip_suffix("/*") {
             let kind = Kind::from_cli_name(kind_text)
                 .ok_or_else(|| format!("unknown resource type {kind_text:?}"))?;
-            for key in self.engine.keys_of(kind) {
-                self.engine.delete(&key).map_err(|e| e.to_string())?;
+            for key in self.engine().keys_of(kind) {
+                self.backend.delete(&key)?;
             }
             return Ok(());
         }
         let key = ObjectKey::parse(text)?;
-        self.engine
-            .delete(&key)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        self.backend.delete(&key)
     }
 
     fn relabel(&mut self, change: &LabelChange, annotations: bool) -> Result<(), String> {
@@ -359,7 +383,7 @@ impl Run {
             &change.name,
         );
         let mut object: Object = self
-            .engine
+            .engine()
             .store()
             .get(&key)
             .cloned()
@@ -382,10 +406,7 @@ impl Run {
         if kind == Kind::Namespace && !annotations {
             map.insert("kubernetes.io/metadata.name".into(), change.name.clone());
         }
-        self.engine
-            .apply(object)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        self.backend.apply(object)
     }
 
     fn transports(&self, step: &Step) -> Result<Vec<ProbeTransport>, String> {
@@ -448,7 +469,7 @@ impl Run {
                         .map(|(a, b)| (a.to_string(), b.to_string()))
                 })
                 .collect(),
-            None => self.engine.cluster().pods.keys().cloned().collect(),
+            None => self.engine().cluster().pods.keys().cloned().collect(),
         };
         let mut expected = std::collections::BTreeMap::new();
         for line in &step.expect {
@@ -470,6 +491,8 @@ impl Run {
                 Err(e) => self.failures.push(format!("{label}: {e}")),
             }
         }
+        let mut requests = Vec::new();
+        let mut wants = Vec::new();
         for src in &pods {
             for dst in &pods {
                 if src == dst {
@@ -480,31 +503,67 @@ impl Run {
                     .copied()
                     .unwrap_or(default);
                 for t in &transports {
-                    let v = self.engine.probe(
-                        &Source::Pod {
+                    requests.push(ProbeRequest {
+                        source: Source::Pod {
                             namespace: src.0.clone(),
                             name: src.1.clone(),
                         },
-                        &Target::Pod {
+                        target: Target::Pod {
                             namespace: dst.0.clone(),
                             name: dst.1.clone(),
                         },
-                        *t,
-                    );
-                    if v.outcome != want {
-                        self.failures.push(format!(
-                            "{label}: {}/{} -> {}/{} {}: expected {}, got {} ({})",
+                        transport: *t,
+                    });
+                    wants.push((
+                        format!(
+                            "{}/{} -> {}/{} {}",
                             src.0,
                             src.1,
                             dst.0,
                             dst.1,
-                            transport_text(t),
-                            want.as_str(),
-                            v.outcome.as_str(),
-                            explain_short(&v)
-                        ));
-                    }
+                            transport_text(t)
+                        ),
+                        want,
+                    ));
                 }
+            }
+        }
+        self.check_requests(label, &requests, &wants);
+    }
+
+    /// Observes the probes through the backend and records every mismatch with the expected
+    /// outcome, and (in dataplane mode) every disagreement between the dataplane and the engine.
+    fn check_requests(
+        &mut self,
+        label: &str,
+        requests: &[ProbeRequest],
+        wants: &[(String, Outcome)],
+    ) {
+        let observed = self.backend.observe(requests);
+        for ((req, (what, want)), got) in requests.iter().zip(wants).zip(observed) {
+            let verdict = self.engine().probe(&req.source, &req.target, req.transport);
+            match got {
+                Err(e) => self
+                    .failures
+                    .push(format!("{label}: {what}: probe failed: {e}")),
+                Ok(got) if got != *want => self.failures.push(format!(
+                    "{label}: {what}: expected {}, got {} ({}{})",
+                    want.as_str(),
+                    got.as_str(),
+                    if self.backend.is_dataplane() {
+                        format!("engine says {}: ", verdict.outcome.as_str())
+                    } else {
+                        String::new()
+                    },
+                    explain_short(&verdict)
+                )),
+                Ok(got) if got != verdict.outcome => self.failures.push(format!(
+                    "{label}: {what}: dataplane {} but engine {} ({})",
+                    got.as_str(),
+                    verdict.outcome.as_str(),
+                    explain_short(&verdict)
+                )),
+                Ok(_) => {}
             }
         }
     }
@@ -531,7 +590,7 @@ impl Run {
     }
 
     fn check_probe_line(&mut self, label: &str, line: &str) {
-        let result = (|| -> Result<(Outcome, Verdict), String> {
+        let result = (|| -> Result<(Outcome, ProbeRequest), String> {
             let (s, d, e) = split_line(line)?;
             let source = self.source(&Endpoint::parse(s)?)?;
             let dest = Destination::parse(d)?;
@@ -564,15 +623,19 @@ impl Run {
                 },
             };
             let want = Outcome::parse(e).ok_or_else(|| format!("bad outcome {e:?}"))?;
-            Ok((want, self.engine.probe(&source, &target, transport)))
+            Ok((
+                want,
+                ProbeRequest {
+                    source,
+                    target,
+                    transport,
+                },
+            ))
         })();
         match result {
-            Ok((want, v)) if v.outcome != want => self.failures.push(format!(
-                "{label}: {line}: got {} ({})",
-                v.outcome.as_str(),
-                explain_short(&v)
-            )),
-            Ok(_) => {}
+            Ok((want, request)) => {
+                self.check_requests(label, &[request], &[(line.to_string(), want)])
+            }
             Err(e) => self.failures.push(format!("{label}: {line}: {e}")),
         }
     }
@@ -582,14 +645,14 @@ impl Run {
             let (s, d, want) = split_line(line)?;
             let pod = |t: &str| -> Result<_, String> {
                 let (ns, name) = t.split_once('/').ok_or_else(|| format!("bad pod {t:?}"))?;
-                self.engine
+                self.engine()
                     .cluster()
                     .pod(ns, name)
                     .ok_or_else(|| format!("no Pod {t}"))
             };
             let row = tierwall_engine::policy_evaluation::evaluate(
-                self.engine.cluster(),
-                self.engine.table(),
+                self.engine().cluster(),
+                self.engine().table(),
                 pod(s)?,
                 pod(d)?,
             );
@@ -630,7 +693,7 @@ impl Run {
             Some(text("namespace").as_deref().unwrap_or("default")),
             &name,
         );
-        let Some(object) = self.engine.store().get(&key) else {
+        let Some(object) = self.engine().store().get(&key) else {
             return self
                 .failures
                 .push(format!("{label}: expectObject: {key} not found"));
