@@ -239,3 +239,8 @@ pub struct ProbeSpec {
     #[serde(default)]
     pub ports: Vec<u16>,
 }
+
+/// Parses a scenario file's text; the error gives line and column.
+pub fn parse(text: &str) -> Result<ScenarioFile, String> {
+    serde_saphyr::from_str(text).map_err(|e| e.without_snippet().to_string())
+}

@@ -1,5 +1,6 @@
 //! `tierwall scenario run`: one line per file (`PASS`, `FAIL` with the mismatches and the rule
-//! that decided each, `SKIP` with the reason), then `N passed, M failed, K skipped`.
+//! that decided each, `SKIP` with the reason), then `N passed, M failed, K skipped`. With
+//! `--dataplane` every file runs on a testbed with real packets (`tierwall_live`).
 
 use anyhow::Context;
 use std::io::Write;
@@ -9,11 +10,29 @@ use tierwall_scenario::{FileResult, Summary, collect_files, run_file};
 /// Mismatch lines shown per failing file unless `--verbose`.
 const MISMATCHES_SHOWN: usize = 20;
 
-pub fn run(paths: &[PathBuf], verbose: bool, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub fn run(
+    paths: &[PathBuf],
+    verbose: bool,
+    dataplane: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<u8> {
     let files = collect_files(paths).context("collecting scenario files")?;
     let mut summary = Summary::default();
+    let agent = if dataplane {
+        Some(super::testbed::agent_command()?)
+    } else {
+        None
+    };
+    let has_sctp = dataplane && tierwall_testbed::agent::sctp_supported();
     for path in files {
-        let report = run_file(&path);
+        let report = match &agent {
+            Some(agent) => tierwall_live::scenario_dataplane::run_file_dataplane(
+                &path,
+                has_sctp,
+                Some(agent.clone()),
+            ),
+            None => run_file(&path),
+        };
         summary.add(&report.result);
         match &report.result {
             FileResult::Passed => writeln!(out, "PASS {}", path.display())?,

@@ -74,6 +74,45 @@ pub fn run(engine: &Engine, opts: &TraceOptions, out: &mut dyn Write) -> anyhow:
     Ok(0)
 }
 
+/// `--live`: one real probe through a testbed, printed after the prediction.
+pub fn run_live(engine: Engine, opts: &TraceOptions, out: &mut dyn Write) -> anyhow::Result<()> {
+    let source = parse_source(&opts.source)?;
+    let target = parse_target(&opts.destination)?;
+    let agent = super::testbed::agent_command()?;
+    let trace =
+        tierwall_live::traceflow::trace(engine, &source, &target, opts.transport, Some(agent))
+            .map_err(anyhow::Error::msg)
+            .context("live trace (needs root, ip and nft)")?;
+    writeln!(out, "\nLive (real packet through a testbed)")?;
+    writeln!(
+        out,
+        "  observed: {} ({})",
+        trace.observed.as_str(),
+        trace.detail
+    )?;
+    if trace.rules_hit.is_empty() {
+        writeln!(
+            out,
+            "  rule counters hit: none (no rule matched: allowed by default)"
+        )?;
+    }
+    for (id, n) in &trace.rules_hit {
+        writeln!(out, "  rule counter hit: {id} (+{n})")?;
+    }
+    let agrees = trace.observed == trace.predicted.outcome;
+    writeln!(
+        out,
+        "  prediction: {} — {}",
+        trace.predicted.outcome.as_str(),
+        if agrees {
+            "the dataplane agrees"
+        } else {
+            "THE DATAPLANE DISAGREES"
+        }
+    )?;
+    Ok(())
+}
+
 /// The trace output in the requested format.
 pub fn render(engine: &Engine, opts: &TraceOptions) -> anyhow::Result<String> {
     let source = parse_source(&opts.source)?;

@@ -1,0 +1,197 @@
+//! `Agent`: programs one Node's network namespace and keeps what it applied, so that each
+//! change is sent as the smallest transaction that makes the table equal to the new rendering.
+//!
+//! ```text
+//!  sync(rules) ── render ──> new Ruleset
+//!      applied? ── yes ──> diff(applied, new) ── empty ──> Unchanged (nothing sent)
+//!         │                    └── apply ── ok ──> Incremental
+//!         │                          └── error (table changed behind our back) ─┐
+//!         no ──> list table ──> full transaction (adopt: keeps named counters,  <┘
+//!                               deletes stale objects) ── ok ──> Full
+//!                                 └── error ──> replace table (counters restart) ──> Replace
+//! ```
+
+use crate::error::Error;
+use crate::nft::{self, CounterStats, NetnsTarget};
+use crate::render::{InterfaceMap, RenderOptions, render_with};
+use crate::ruleset::{LogRef, Ruleset};
+use crate::transaction::{Changes, TableObjects};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tierwall_engine::ruleset::NodeRuleSet;
+
+/// How a sync reached the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SyncMode {
+    /// The rendering equals what is applied: nothing was sent.
+    Unchanged,
+    /// A diff against the previous rendering.
+    Incremental,
+    /// The whole table, adopting the existing one (named counters kept).
+    Full,
+    /// The table was deleted and created again (counters restarted).
+    Replace,
+}
+
+/// What one `Agent::sync` did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncReport {
+    pub node: String,
+    pub mode: SyncMode,
+    /// Commands in the transaction (0 when unchanged).
+    pub commands: usize,
+    /// Size of the JSON document sent.
+    pub bytes: usize,
+    pub changes: Changes,
+    /// Rendering warnings (IPv6 members skipped, Pods without interface).
+    pub warnings: Vec<String>,
+    /// The error of a cheaper transaction that failed before this one repaired the table.
+    pub recovered_from: Option<String>,
+    /// Wall time of the sync, rendering included.
+    pub elapsed: Duration,
+}
+
+/// The dataplane agent of one Node.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    node: String,
+    netns: NetnsTarget,
+    ifaces: InterfaceMap,
+    options: RenderOptions,
+    /// What the table holds, as far as this agent knows (`None` until the first sync).
+    applied: Option<Ruleset>,
+}
+
+impl Agent {
+    pub fn new(node: impl Into<String>, netns: NetnsTarget, ifaces: InterfaceMap) -> Self {
+        Agent {
+            node: node.into(),
+            netns,
+            ifaces,
+            options: RenderOptions::default(),
+            applied: None,
+        }
+    }
+
+    pub fn with_options(mut self, options: RenderOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    pub fn netns(&self) -> &NetnsTarget {
+        &self.netns
+    }
+
+    /// Replaces the Pod interface map; takes effect at the next `sync`.
+    pub fn set_interfaces(&mut self, ifaces: InterfaceMap) {
+        self.ifaces = ifaces;
+    }
+
+    /// The rendering last applied.
+    pub fn applied(&self) -> Option<&Ruleset> {
+        self.applied.as_ref()
+    }
+
+    /// Log prefix → rule, for the NFLOG (np.log) writer.
+    pub fn log_rules(&self) -> BTreeMap<String, LogRef> {
+        self.applied
+            .as_ref()
+            .map(|r| r.logs.clone())
+            .unwrap_or_default()
+    }
+
+    /// Forgets what was applied: the next sync sends the whole table (keeping counters).
+    pub fn invalidate(&mut self) {
+        self.applied = None;
+    }
+
+    /// Makes the Node's table enforce `rules`.
+    pub fn sync(&mut self, rules: &NodeRuleSet) -> Result<SyncReport, Error> {
+        if rules.node != self.node {
+            return Err(Error::WrongNode {
+                agent: self.node.clone(),
+                rules: rules.node.clone(),
+            });
+        }
+        let start = Instant::now();
+        let new = render_with(rules, &self.ifaces, &self.options);
+        let report = |mode, doc: Option<&crate::Document>, changes, recovered| SyncReport {
+            node: self.node.clone(),
+            mode,
+            commands: doc.map_or(0, |d| d.commands()),
+            bytes: doc.map_or(0, |d| d.to_json_string().len()),
+            changes,
+            warnings: new.warnings.clone(),
+            recovered_from: recovered,
+            elapsed: start.elapsed(),
+        };
+        let mut recovered = None;
+        if let Some(old) = &self.applied {
+            match old.diff(&new) {
+                Ok(tx) if tx.document.is_empty() => {
+                    return Ok(report(SyncMode::Unchanged, None, Changes::default(), None));
+                }
+                Ok(tx) => match nft::apply(&self.netns, &tx.document) {
+                    Ok(()) => {
+                        let r = report(SyncMode::Incremental, Some(&tx.document), tx.changes, None);
+                        self.applied = Some(new);
+                        return Ok(r);
+                    }
+                    Err(e) => recovered = Some(e.to_string()),
+                },
+                Err(why) => recovered = Some(format!("cannot diff: {why:?}")),
+            }
+        }
+        self.applied = None;
+        let existing = nft::list_table(&self.netns)?.map(|l| TableObjects::from_listing(&l));
+        let tx = new.full_transaction(existing.as_ref());
+        match nft::apply(&self.netns, &tx.document) {
+            Ok(()) => {
+                let r = report(SyncMode::Full, Some(&tx.document), tx.changes, recovered);
+                self.applied = Some(new);
+                Ok(r)
+            }
+            Err(e) => {
+                let doc = new.replace_document();
+                nft::apply(&self.netns, &doc)?;
+                let r = report(
+                    SyncMode::Replace,
+                    Some(&doc),
+                    tx.changes,
+                    Some(e.to_string()),
+                );
+                self.applied = Some(new);
+                Ok(r)
+            }
+        }
+    }
+
+    /// Per-rule statistics by rule id (isolation drops under `names::isolation_rule_id`).
+    pub fn counters(&self) -> Result<BTreeMap<String, CounterStats>, Error> {
+        let Some(applied) = &self.applied else {
+            return Ok(BTreeMap::new());
+        };
+        let by_name = nft::list_counters(&self.netns)?;
+        let mut out: BTreeMap<String, CounterStats> = BTreeMap::new();
+        for (name, stats) in by_name {
+            if let Some(id) = applied.rule_id_of_counter(&name) {
+                let e = out.entry(id.to_string()).or_default();
+                e.packets += stats.packets;
+                e.bytes += stats.bytes;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the table from the Node's namespace.
+    pub fn remove(&mut self) -> Result<(), Error> {
+        nft::delete_table(&self.netns)?;
+        self.applied = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,17 @@
+//! tierwall on real packets. `LiveCluster` is a testbed (network namespaces) whose Nodes are
+//! enforced by nftables agents that the controller feeds with per-Node rule sets; every Node's
+//! NFLOG group is read into an np.log file, and named counters give per-rule statistics.
+//!
+//! ```text
+//!  Engine ──> Controller ──NodeRuleSet──> NodeHandle (dataplane::Agent) ──nft -j──> node netns
+//!                                              │ log_rules (prefix → rule)
+//!  node netns NFLOG ──nflog::spawn_reader──> AuditWriter ──np.log format──> <dir>/<node>/np.log
+//! ```
+
+pub mod audit_writer;
+pub mod demo;
+pub mod live;
+pub mod scenario_dataplane;
+pub mod traceflow;
+
+pub use live::{LiveCluster, LiveError, LiveOptions, RuleStats};

@@ -1,0 +1,48 @@
+//! Privileged: `tierwall demo` measures the quickstart matrix with real packets, agrees with the
+//! engine on every pair, writes np.log lines for the logged rules and removes its testbed.
+
+#[test]
+fn demo_runs_on_real_packets_and_cleans_up() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED demo_runs_on_real_packets_and_cleans_up: needs root");
+        return;
+    }
+    let agent = tierwall_testbed::AgentCommand::locate().ok();
+    if agent.is_none() {
+        eprintln!(
+            "SKIPPED demo_runs_on_real_packets_and_cleans_up: tierwall-testbed-agent not built"
+        );
+        return;
+    }
+    let mut out = Vec::new();
+    let report = tierwall_live::demo::run(&mut out, agent)
+        .unwrap_or_else(|e| panic!("demo failed: {e}\n{}", String::from_utf8_lossy(&out)));
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        report.disagreements.is_empty(),
+        "{:?}",
+        report.disagreements
+    );
+    assert_eq!(report.cells.len(), 72);
+    use tierwall_engine::Outcome::*;
+    assert_eq!(
+        report.cells[&("x/a".to_string(), "y/b".to_string())],
+        Rejected
+    );
+    assert_eq!(
+        report.cells[&("x/c".to_string(), "x/a".to_string())],
+        Dropped
+    );
+    assert_eq!(
+        report.cells[&("x/b".to_string(), "x/a".to_string())],
+        Connected
+    );
+    assert!(report.log_lines >= 3, "{text}");
+    assert!(text.contains("reject-to-y Egress Reject"), "{text}");
+    let left = tierwall_testbed::list().unwrap_or_default();
+    assert!(
+        !left.contains(&report.prefix),
+        "the demo left its testbed {} behind",
+        report.prefix
+    );
+}
