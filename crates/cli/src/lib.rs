@@ -8,6 +8,8 @@
 //!  tierwall matrix --port 80/TCP                      Pod-to-Pod reachability and blocking rules
 //!  tierwall scenario run PATH...                      conformance scenarios (engine mode)
 //!  tierwall testbed up|down|list                      a cluster of network namespaces (root)
+//!  tierwall apply|delete --testbed P ...              change a running testbed's policies (root)
+//!  tierwall get stats --testbed P / metrics           per-rule counters, Prometheus (root)
 //!  tierwall demo                                      the whole system on real packets (root)
 //! ```
 //!
@@ -84,6 +86,13 @@ pub enum Command {
         /// `effectivePriority` (antctl view), or a JSONPath (`.spec.priority`, `.metadata.name`).
         #[arg(long = "sort-by", value_name = "FIELD")]
         sort_by: Option<String>,
+        /// `get stats` only: the testbed (built by `tierwall testbed up`) whose counters to read.
+        /// `get stats` prints KIND NAMESPACE NAME RULE SESSIONS PACKETS BYTES per policy (total
+        /// row) and rule, summed over Nodes. SESSIONS are the connections the rule decided;
+        /// PACKETS and BYTES count only each session's first packet (established traffic is
+        /// accepted before policy, so rule counters never see the rest of a session).
+        #[arg(long, value_name = "PREFIX")]
+        testbed: Option<String>,
     },
     /// Decide one flow and explain which tier, policy and rule decided each direction.
     ///
@@ -136,6 +145,42 @@ pub enum Command {
     /// quickstart policies, measure the reachability matrix with real packets, show np.log lines
     /// and per-rule statistics, tear down.
     Demo,
+    /// Apply manifests to a running testbed (needs root): admission on top of its stored objects
+    /// (nothing changes when any object is rejected), then every Node is programmed. Named rule
+    /// counters keep their values.
+    Apply {
+        /// The testbed prefix (`tierwall testbed up -f ...` stores the objects it was built with).
+        #[arg(long, value_name = "PREFIX")]
+        testbed: String,
+        /// Manifest file, directory or `-` for stdin; repeatable.
+        #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Delete objects (`acnp/NAME`, `annp/NS/NAME`, `netpol/NS/NAME`, ...) from a running
+    /// testbed and program its Nodes (needs root).
+    Delete {
+        /// The testbed prefix.
+        #[arg(long, value_name = "PREFIX")]
+        testbed: String,
+        /// Objects to delete: `acnp/NAME`, `annp/NS/NAME`, `netpol/NS/NAME`, `cg/NAME`, ...
+        #[arg(value_name = "KEY", required = true)]
+        keys: Vec<String>,
+    },
+    /// Serve a testbed's rule counters as Prometheus metrics on `/metrics` (needs root):
+    /// tierwall_rule_{sessions,packets,bytes}_total{policy_kind,namespace,policy,rule,direction,node},
+    /// read from nftables on every scrape. Packets and bytes are those of each session's first
+    /// packet (the only one a rule counter sees).
+    Metrics {
+        /// The testbed prefix.
+        #[arg(long, value_name = "PREFIX")]
+        testbed: String,
+        /// Address the HTTP endpoint listens on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9100")]
+        listen: std::net::SocketAddr,
+        /// Print the exposition once to stdout and exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// A cluster built from Linux network namespaces on this machine (needs root).
     Testbed {
         #[command(subcommand)]
@@ -146,7 +191,8 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum TestbedCommand {
     /// Build a testbed (the standard cluster unless -f gives Nodes and Pods) and leave it running;
-    /// prints its name prefix.
+    /// prints its name prefix. Its Nodes enforce the policies of -f, which are stored with the
+    /// testbed for `apply`, `delete`, `get stats` and `metrics`.
     Up {
         #[command(flatten)]
         input: InputArgs,
@@ -232,7 +278,13 @@ fn dispatch(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyho
             input,
             output,
             sort_by,
+            testbed,
         } => {
+            if resource == "stats" {
+                let prefix =
+                    testbed.ok_or_else(|| anyhow::anyhow!("get stats needs --testbed PREFIX"))?;
+                return commands::stats::run(&prefix, output, out);
+            }
             // Check the resource type before loading anything.
             commands::get::parse_resource(&resource)?;
             let engine = input::build_engine(&input, err)?;
@@ -294,6 +346,13 @@ fn dispatch(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyho
                     dataplane,
                 },
         } => commands::scenario::run(&paths, verbose, dataplane, out),
+        Command::Apply { testbed, files } => commands::apply::apply(&testbed, &files, out, err),
+        Command::Delete { testbed, keys } => commands::apply::delete(&testbed, &keys, out, err),
+        Command::Metrics {
+            testbed,
+            listen,
+            once,
+        } => commands::metrics::run(&testbed, listen, once, out, err),
         Command::Testbed { command } => commands::testbed::run(command, out, err),
         Command::Demo => {
             let agent = commands::testbed::agent_command()?;

@@ -11,7 +11,10 @@
 pub mod audit_writer;
 pub mod demo;
 pub mod live;
+pub mod metrics;
+pub mod persisted;
 pub mod scenario_dataplane;
+pub mod stats;
 pub mod traceflow;
 
 pub use live::{LiveCluster, LiveError, LiveOptions, RuleStats};

@@ -60,6 +60,12 @@ pub fn state_path(prefix: &str) -> PathBuf {
     Path::new(STATE_DIR).join(format!("{prefix}.json"))
 }
 
+/// A directory other crates keep per-testbed data in (`<prefix>.d/`, e.g. the desired state
+/// `tierwall apply` works on); removed with the testbed.
+pub fn data_dir(prefix: &str) -> PathBuf {
+    Path::new(STATE_DIR).join(format!("{prefix}.d"))
+}
+
 /// Agents' stderr, for debugging.
 pub fn log_path(prefix: &str) -> PathBuf {
     Path::new(STATE_DIR).join(format!("{prefix}.log"))
@@ -126,8 +132,14 @@ pub fn read(prefix: &str) -> Result<State, TestbedError> {
     Ok(state)
 }
 
-/// Removes the state and log files of a prefix (missing files are fine).
+/// Removes the state and log files and the data directory of a prefix (missing ones are fine).
 pub fn remove(prefix: &str) -> Result<(), TestbedError> {
+    let dir = data_dir(prefix);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(TestbedError::io(format!("remove {}", dir.display()), e)),
+    }
     for path in [
         state_path(prefix),
         state_path(prefix).with_extension("json.tmp"),

@@ -79,6 +79,12 @@ fn up(
     for note in testbed.notes() {
         writeln!(err, "note: {note}")?;
     }
+    // The desired state stays with the testbed (for `apply`, `delete`, `get stats`, `metrics`)
+    // and the Nodes enforce it. A failure here drops (tears down) the testbed.
+    tierwall_live::persisted::save(testbed.prefix(), &engine)
+        .context("storing the testbed's objects")?;
+    tierwall_live::persisted::enforce(&testbed, &engine, false)
+        .context("programming the testbed's Nodes")?;
     let prefix = testbed.detach();
     writeln!(out, "{prefix}")?;
     writeln!(

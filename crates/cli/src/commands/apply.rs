@@ -1,0 +1,190 @@
+//! `tierwall apply --testbed PREFIX -f PATH...` and `tierwall delete --testbed PREFIX KEY...`:
+//! change the desired state of a testbed built by `tierwall testbed up` and program its Nodes.
+//!
+//! ```text
+//!  <prefix>.d/objects.json ──load──> Engine ──apply -f objects / delete keys (admission)──┐
+//!     any rejection: print `<file>:<line>: <Kind ns/name>: <field>: <message>`, change nothing
+//!  └─ok─> store objects.json ──> every Node: NodeRuleSet ──Agent::sync──> nftables
+//!                                (fresh agent: full transaction adopting the table; counters kept)
+//! ```
+//!
+//! Nodes and Pods are fixed when the testbed is built: an apply that adds, moves or re-addresses
+//! one is refused. Service changes re-render the testbed's Service tables.
+
+use crate::input::{self, Problem};
+use anyhow::{Context, bail};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use tierwall_engine::Engine;
+use tierwall_engine::admission::Operation;
+use tierwall_live::persisted;
+use tierwall_model::{Kind, Object, ObjectKey};
+use tierwall_testbed::Testbed;
+
+/// `clusternetworkpolicy.crd.antrea.io/name`, `pod/name`: kubectl's resource/name.
+fn resource_name(key: &ObjectKey) -> String {
+    let kind = key.kind.kind_name().to_ascii_lowercase();
+    match key.kind.api_version().split_once('/') {
+        Some((group, _)) => format!("{kind}.{group}"),
+        None => kind,
+    }
+}
+
+fn load_testbed(prefix: &str) -> anyhow::Result<(Testbed, Engine)> {
+    tierwall_testbed::options::validate_prefix(prefix)?;
+    let testbed =
+        Testbed::attach(prefix).with_context(|| format!("attaching to testbed {prefix}"))?;
+    let engine =
+        persisted::load(prefix).with_context(|| format!("loading the objects of {prefix}"))?;
+    Ok((testbed, engine))
+}
+
+/// Stores the new desired state and programs every Node; prints one line per Node to `err`.
+fn commit(
+    prefix: &str,
+    testbed: &Testbed,
+    engine: &Engine,
+    services: bool,
+    err: &mut dyn Write,
+) -> anyhow::Result<()> {
+    persisted::check_cluster(testbed, engine)?;
+    persisted::save(prefix, engine)?;
+    let reports = persisted::enforce(testbed, engine, services)
+        .with_context(|| format!("programming the Nodes of {prefix}"))?;
+    for r in reports {
+        writeln!(
+            err,
+            "{}: {:?} sync, {} commands{}",
+            r.node,
+            r.mode,
+            r.commands,
+            r.recovered_from
+                .as_deref()
+                .map_or_else(String::new, |e| format!(" (recovered from: {e})"))
+        )?;
+        for w in r.warnings {
+            writeln!(err, "warning: {}: {w}", r.node)?;
+        }
+    }
+    Ok(())
+}
+
+/// `tierwall apply`.
+pub fn apply(
+    prefix: &str,
+    files: &[PathBuf],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    if files.is_empty() {
+        bail!("nothing to apply: give manifest files or directories (-f PATH)");
+    }
+    let (testbed, mut engine) = load_testbed(prefix)?;
+    let loaded = input::load(files);
+    let total = loaded.total();
+    let mut texts: BTreeMap<String, Option<String>> = BTreeMap::new();
+    if let Some(t) = &loaded.stdin {
+        texts.insert("<stdin>".into(), Some(t.clone()));
+    }
+    let mut problems: Vec<(usize, Problem)> = loaded.problems;
+    let mut objects = loaded.objects;
+    objects.sort_by_key(|(index, o)| (persisted::apply_rank(o.object.kind()), *index));
+    let mut lines: Vec<(usize, String)> = Vec::new();
+    let mut warnings: Vec<(usize, String)> = Vec::new();
+    let mut services = false;
+    for (index, o) in objects {
+        let key = o.object.key();
+        let before: Option<Object> = engine.store().get(&key).cloned();
+        match engine.apply(o.object.clone()) {
+            Ok(applied) => {
+                services |= matches!(key.kind, Kind::Service | Kind::Pod);
+                let verb = match applied.operation {
+                    Operation::Create => "created",
+                    _ if before.as_ref() == Some(&applied.object) => "unchanged",
+                    _ => "configured",
+                };
+                lines.push((
+                    index,
+                    format!("{}/{} {verb}", resource_name(&key), key.name),
+                ));
+                for w in &applied.warnings {
+                    warnings.push((index, format!("warning: {}:{}: {w}", o.source, o.line)));
+                }
+            }
+            Err(e) => {
+                let text = texts
+                    .entry(o.source.clone())
+                    .or_insert_with(|| std::fs::read_to_string(&o.source).ok());
+                problems.push((index, Problem::from_admission(&o, &e, text.as_deref())));
+            }
+        }
+    }
+    warnings.sort_by_key(|(i, _)| *i);
+    for (_, w) in &warnings {
+        writeln!(err, "{w}")?;
+    }
+    if !problems.is_empty() {
+        problems.sort_by_key(|(i, _)| *i);
+        for (_, p) in &problems {
+            writeln!(err, "{p}")?;
+        }
+        bail!(
+            "{} of {total} input objects invalid (see above): nothing applied to testbed {prefix}",
+            problems.len()
+        );
+    }
+    if total == 0 {
+        bail!("no objects found in the inputs");
+    }
+    commit(prefix, &testbed, &engine, services, err)?;
+    lines.sort_by_key(|(i, _)| *i);
+    for (_, l) in lines {
+        writeln!(out, "{l}")?;
+    }
+    Ok(0)
+}
+
+/// `tierwall delete`.
+pub fn delete(
+    prefix: &str,
+    keys: &[String],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    if keys.is_empty() {
+        bail!("nothing to delete: give keys such as acnp/NAME, annp/NAMESPACE/NAME");
+    }
+    let parsed = keys
+        .iter()
+        .map(|k| ObjectKey::parse(k).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (testbed, mut engine) = load_testbed(prefix)?;
+    let mut lines = Vec::new();
+    let mut failures = Vec::new();
+    let mut services = false;
+    for key in &parsed {
+        match engine.delete(key) {
+            Ok(_) => {
+                services |= matches!(key.kind, Kind::Service | Kind::Pod);
+                lines.push(format!("{} \"{}\" deleted", resource_name(key), key.name));
+            }
+            Err(e) => failures.push(format!("{key}: {}", e.message)),
+        }
+    }
+    if !failures.is_empty() {
+        for f in &failures {
+            writeln!(err, "{f}")?;
+        }
+        bail!(
+            "{} of {} deletions refused (see above): nothing deleted from testbed {prefix}",
+            failures.len(),
+            parsed.len()
+        );
+    }
+    commit(prefix, &testbed, &engine, services, err)?;
+    for l in lines {
+        writeln!(out, "{l}")?;
+    }
+    Ok(0)
+}
