@@ -184,11 +184,16 @@ fn stats_count_sessions_per_rule_and_survive_apply() {
     let allow = row(&table, "cnp1", "allow-80").unwrap_or_else(|| panic!("{table}"));
     let dropped = row(&table, "cnp1", "drop-81").unwrap_or_else(|| panic!("{table}"));
     assert_eq!((allow.0, allow.1), (n, n), "{table}");
-    assert_eq!((dropped.0, dropped.1), (n, n), "{table}");
+    // A dropped SYN is never committed to conntrack, so a retransmission (Linux resends after
+    // about 1 s, the probe's timeout) is a new packet the rule decides again: every dropped
+    // packet counts as a session, and a loaded machine may resend some of them.
+    assert_eq!(dropped.0, dropped.1, "{table}");
+    assert!((n..=3 * n).contains(&dropped.0), "{table}");
+    let dropped_sessions = dropped.0;
     assert!(allow.2 >= 40 * n, "bytes of the first packets: {table}");
     assert_eq!(
         row(&table, "cnp1", "(total)").map(|t| t.0),
-        Some(2 * n),
+        Some(n + dropped_sessions),
         "{table}"
     );
 
@@ -198,7 +203,7 @@ fn stats_count_sessions_per_rule_and_survive_apply() {
             .unwrap_or_else(|e| panic!("{e}"));
     let item = &json["items"][0];
     assert_eq!(item["kind"], "AntreaClusterNetworkPolicyStats");
-    assert_eq!(item["trafficStats"]["sessions"], 2 * n);
+    assert_eq!(item["trafficStats"]["sessions"], n + dropped_sessions);
     assert_eq!(item["ruleTrafficStats"][0]["name"], "allow-80");
     assert_eq!(item["ruleTrafficStats"][0]["trafficStats"]["sessions"], n);
 
@@ -240,7 +245,7 @@ fn stats_count_sessions_per_rule_and_survive_apply() {
     );
     assert_eq!(
         row(&table, "cnp1", "drop-81").map(|t| t.0),
-        Some(n),
+        Some(dropped_sessions),
         "{table}"
     );
     assert_eq!(
@@ -289,7 +294,10 @@ fn stats_count_sessions_per_rule_and_survive_apply() {
         text.contains(&series("sessions", "allow-80", n + 2)),
         "{text}"
     );
-    assert!(text.contains(&series("packets", "drop-81", n)), "{text}");
+    assert!(
+        text.contains(&series("packets", "drop-81", dropped_sessions)),
+        "{text}"
+    );
     assert!(
         text.contains(&series("sessions", "reject-8080", 3)),
         "{text}"
@@ -322,7 +330,7 @@ fn stats_count_sessions_per_rule_and_survive_apply() {
         "{response}"
     );
     assert!(
-        response.contains(&series("sessions", "drop-81", n)),
+        response.contains(&series("sessions", "drop-81", dropped_sessions)),
         "{response}"
     );
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");

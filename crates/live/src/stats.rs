@@ -12,7 +12,8 @@
 //! so a rule's counter sees only the first packet of each connection it decides: `sessions` is
 //! that count, and `packets`/`bytes` are the packets and bytes of those first packets, NOT of
 //! whole sessions (the dataplane has no per-rule accounting of established traffic, e.g. through
-//! a ct mark). Counters are named after the rule id `<policy key>/<direction>/<index>`: they
+//! a ct mark). A Drop rule's packet is never committed to conntrack, so each dropped packet,
+//! including a client's retransmitted SYN, counts as a session. Counters are named after the rule id `<policy key>/<direction>/<index>`: they
 //! survive rule-set changes (a full or incremental sync keeps named counters), and a rule keeps
 //! its counts as long as its policy, direction and index stay the same.
 
