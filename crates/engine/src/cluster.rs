@@ -163,11 +163,17 @@ impl Cluster {
             }
             Object::Pod(pod) => {
                 let info = pod_info(pod, &self.nodes);
-                self.delete_pod(&info.key());
-                if let (Some(ip), false) = (info.ip, info.host_network) {
-                    self.pod_by_ip.insert(ip, info.key());
+                let key = info.key();
+                let ip = info.ip.filter(|_| !info.host_network);
+                // Replace first, then move the address index from the old to the new address.
+                if let Some(old_ip) = self.pods.insert(key.clone(), info).and_then(|old| old.ip)
+                    && self.pod_by_ip.get(&old_ip) == Some(&key)
+                {
+                    self.pod_by_ip.remove(&old_ip);
                 }
-                self.pods.insert(info.key(), info);
+                if let Some(ip) = ip {
+                    self.pod_by_ip.insert(ip, key);
+                }
             }
             Object::Node(node) => {
                 let info = node_info(node);

@@ -1,6 +1,7 @@
 //! `Engine`: one cluster's desired state behind admission. Every change goes through
-//! `apply` / `delete`: admission first (nothing is changed on rejection), then the store, the
-//! cluster index and the rule table are updated for that one object only.
+//! `apply` (or `ingest`, the same without handing back a copy of the stored object) / `delete`:
+//! admission first (nothing is changed on rejection), then the store, the cluster index and the
+//! rule table are updated for that one object only.
 
 use crate::admission::{self, AdmissionError, Operation};
 use crate::cluster::Cluster;
@@ -8,6 +9,7 @@ use crate::compile::{compile_antrea, compile_k8s};
 use crate::evaluate::{Evaluator, ProbeTransport, Source, Target, Verdict};
 use crate::store::{DEFAULT_TIER, Store};
 use crate::table::RuleTable;
+use std::collections::btree_map::Entry;
 use std::net::{IpAddr, Ipv4Addr};
 use tierwall_model::k8s::PodStatus;
 use tierwall_model::{Kind, Object, ObjectKey};
@@ -22,6 +24,14 @@ pub struct Applied {
     pub object: Object,
 }
 
+/// What an accepted change did, without the stored object (`Engine::ingest`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ingested {
+    pub key: ObjectKey,
+    pub operation: Operation,
+    pub warnings: Vec<String>,
+}
+
 /// First address allocated to Pods that do not give one.
 const POD_POOL_START: Ipv4Addr = Ipv4Addr::new(10, 244, 128, 1);
 /// First ClusterIP allocated to Services that do not give one.
@@ -33,9 +43,14 @@ pub struct Engine {
     store: Store,
     cluster: Cluster,
     table: RuleTable,
-    /// Allocation cursors of the address pools (0 = pool start).
-    next_pod_address: u32,
-    next_service_address: u32,
+    pools: AddressCursors,
+}
+
+/// Allocation cursors of the address pools (0 = pool start).
+#[derive(Debug, Clone, Copy, Default)]
+struct AddressCursors {
+    pods: u32,
+    services: u32,
 }
 
 impl Engine {
@@ -50,8 +65,7 @@ impl Engine {
             store,
             cluster,
             table: RuleTable::default(),
-            next_pod_address: 0,
-            next_service_address: 0,
+            pools: AddressCursors::default(),
         }
     }
 
@@ -83,22 +97,60 @@ impl Engine {
             .insert(name.trim_end_matches('.').to_ascii_lowercase(), ips);
     }
 
-    /// Create-or-replace one object through admission.
+    /// Create-or-replace one object through admission; returns the object as stored.
     pub fn apply(&mut self, object: Object) -> Result<Applied, AdmissionError> {
-        let mut object = object;
-        object.normalize_type_meta();
-        let admitted = admission::admit_apply(&self.store, object)?;
-        let mut object = admitted.object;
-        let key = object.key();
-        let old = self.store.get(&key).cloned();
-        self.default_runtime_fields(&mut object, old);
-        self.store.put(object.clone());
-        self.index(&object);
+        let ingested = self.ingest(object)?;
+        let object = self
+            .store
+            .get(&ingested.key)
+            .cloned()
+            .ok_or_else(|| AdmissionError {
+                object: ingested.key.clone(),
+                field: String::new(),
+                message: "object missing from the store after apply".to_string(),
+            })?;
         Ok(Applied {
+            key: ingested.key,
+            operation: ingested.operation,
+            warnings: ingested.warnings,
+            object,
+        })
+    }
+
+    /// `apply` without handing back a copy of the stored object (read it with
+    /// `store().get(&key)` if needed): what a bulk load or an informer stream uses.
+    pub fn ingest(&mut self, object: Object) -> Result<Ingested, AdmissionError> {
+        let mut object = object;
+        if !type_meta_normalized(&object) {
+            object.normalize_type_meta();
+        }
+        let admitted = admission::admit_apply(&self.store, object)?;
+        let (mut object, key) = (admitted.object, admitted.key);
+        let Engine {
+            store,
+            cluster,
+            table,
+            pools,
+        } = self;
+        // One map search for reading the old object and storing the new one.
+        let slot = store.slot(key.clone());
+        let previous = match &slot {
+            Entry::Occupied(old) => Some(Previous::of(old.get(), &object)),
+            Entry::Vacant(_) => None,
+        };
+        default_runtime_fields(cluster, pools, &mut object, previous);
+        index(cluster, table, &object);
+        match slot {
+            // Reuses the old object's allocation.
+            Entry::Occupied(mut old) => **old.get_mut() = object,
+            Entry::Vacant(free) => {
+                free.insert(Box::new(object));
+            }
+        }
+        Ok(Ingested {
             key,
             operation: admitted.operation,
             warnings: admitted.warnings,
-            object,
         })
     }
 
@@ -122,91 +174,82 @@ impl Engine {
     pub fn keys_of(&self, kind: Kind) -> Vec<ObjectKey> {
         self.store.of_kind(kind).map(Object::key).collect()
     }
+}
 
-    fn index(&mut self, object: &Object) {
-        self.cluster.apply(object);
-        match object {
-            Object::AntreaPolicy(kind, p) => {
-                let compiled = compile_antrea(*kind, p);
-                let tiers = &self.cluster.tiers;
-                self.table.upsert(compiled, |t| {
-                    tiers
-                        .get(t)
-                        .copied()
-                        .or_else(|| tiers.get(DEFAULT_TIER).copied())
-                        .unwrap_or(250)
-                });
-            }
-            Object::NetworkPolicy(np) => {
-                self.table.upsert(compile_k8s(np), |_| 0);
-            }
-            _ => {}
+/// Indexes an accepted object in the cluster and, for a policy, compiles it into the table.
+fn index(cluster: &mut Cluster, table: &mut RuleTable, object: &Object) {
+    cluster.apply(object);
+    match object {
+        Object::AntreaPolicy(kind, p) => {
+            let compiled = compile_antrea(*kind, p);
+            let tiers = &cluster.tiers;
+            table.upsert(compiled, |t| {
+                tiers
+                    .get(t)
+                    .copied()
+                    .or_else(|| tiers.get(DEFAULT_TIER).copied())
+                    .unwrap_or(250)
+            });
         }
-    }
-
-    /// Fields a real cluster fills in: generation, Pod IPs and ClusterIPs (allocated
-    /// deterministically from fixed pools, skipping addresses in use).
-    fn default_runtime_fields(&mut self, object: &mut Object, old: Option<Object>) {
-        let old_generation = old
-            .as_ref()
-            .and_then(|o| o.metadata().generation)
-            .unwrap_or(0);
-        let spec_changed = old
-            .as_ref()
-            .is_none_or(|o| spec_json(o) != spec_json(object));
-        let generation = if spec_changed {
-            old_generation + 1
-        } else {
-            old_generation.max(1)
-        };
-        object.metadata_mut().generation = Some(generation);
-        match object {
-            Object::Pod(pod) if !pod.spec.host_network => {
-                let has_ip = pod
-                    .status
-                    .as_ref()
-                    .is_some_and(|s| s.pod_ip.is_some() || !s.pod_i_ps.is_empty());
-                if !has_ip {
-                    let previous = match &old {
-                        Some(Object::Pod(p)) => p.status.as_ref().and_then(|s| s.pod_ip.clone()),
-                        _ => None,
-                    };
-                    let ip = previous
-                        .unwrap_or_else(|| self.free_address(AddressPool::Pods).to_string());
-                    let status = pod.status.get_or_insert_with(PodStatus::default);
-                    status.pod_ip = Some(ip);
-                }
-            }
-            Object::Service(svc) if svc.spec.cluster_ip.is_none() => {
-                let previous = match &old {
-                    Some(Object::Service(s)) => s.spec.cluster_ip.clone(),
-                    _ => None,
-                };
-                svc.spec.cluster_ip = Some(
-                    previous
-                        .unwrap_or_else(|| self.free_address(AddressPool::Services).to_string()),
-                );
-            }
-            _ => {}
+        Object::NetworkPolicy(np) => {
+            table.upsert(compile_k8s(np), |_| 0);
         }
+        _ => {}
     }
+}
 
-    /// The first address at or after the pool cursor that nothing uses; advances the cursor so
-    /// that allocating n addresses costs O(n) overall.
-    fn free_address(&mut self, pool: AddressPool) -> IpAddr {
-        let (start, cursor) = match pool {
-            AddressPool::Pods => (POD_POOL_START, &mut self.next_pod_address),
-            AddressPool::Services => (SERVICE_POOL_START, &mut self.next_service_address),
-        };
-        let mut n = (*cursor).max(u32::from(start));
-        loop {
-            let ip = IpAddr::V4(Ipv4Addr::from(n));
-            n = n.wrapping_add(1);
-            let last_octet = n.wrapping_sub(1) & 0xff;
-            if last_octet != 0 && last_octet != 255 && !self.cluster.address_in_use(ip) {
-                *cursor = n;
-                return ip;
+/// Fields a real cluster fills in: generation, Pod IPs and ClusterIPs (allocated
+/// deterministically from fixed pools, skipping addresses in use).
+fn default_runtime_fields(
+    cluster: &Cluster,
+    pools: &mut AddressCursors,
+    object: &mut Object,
+    previous: Option<Previous>,
+) {
+    let generation = match &previous {
+        None => 1,
+        Some(p) if p.spec_changed => p.generation + 1,
+        Some(p) => p.generation.max(1),
+    };
+    object.metadata_mut().generation = Some(generation);
+    let previous_address = previous.and_then(|p| p.address);
+    match object {
+        Object::Pod(pod) if !pod.spec.host_network => {
+            let has_ip = pod
+                .status
+                .as_ref()
+                .is_some_and(|s| s.pod_ip.is_some() || !s.pod_i_ps.is_empty());
+            if !has_ip {
+                let ip = previous_address
+                    .unwrap_or_else(|| free_address(cluster, pools, AddressPool::Pods).to_string());
+                let status = pod.status.get_or_insert_with(PodStatus::default);
+                status.pod_ip = Some(ip);
             }
+        }
+        Object::Service(svc) if svc.spec.cluster_ip.is_none() => {
+            svc.spec.cluster_ip = Some(previous_address.unwrap_or_else(|| {
+                free_address(cluster, pools, AddressPool::Services).to_string()
+            }));
+        }
+        _ => {}
+    }
+}
+
+/// The first address at or after the pool cursor that nothing uses; advances the cursor so
+/// that allocating n addresses costs O(n) overall.
+fn free_address(cluster: &Cluster, pools: &mut AddressCursors, pool: AddressPool) -> IpAddr {
+    let (start, cursor) = match pool {
+        AddressPool::Pods => (POD_POOL_START, &mut pools.pods),
+        AddressPool::Services => (SERVICE_POOL_START, &mut pools.services),
+    };
+    let mut n = (*cursor).max(u32::from(start));
+    loop {
+        let ip = IpAddr::V4(Ipv4Addr::from(n));
+        n = n.wrapping_add(1);
+        let last_octet = n.wrapping_sub(1) & 0xff;
+        if last_octet != 0 && last_octet != 255 && !cluster.address_in_use(ip) {
+            *cursor = n;
+            return ip;
         }
     }
 }
@@ -217,8 +260,65 @@ enum AddressPool {
     Services,
 }
 
-/// The `spec` of an object as JSON, for generation bumps (labels and status do not count).
-fn spec_json(object: &Object) -> serde_json::Value {
-    let mut v = serde_json::to_value(object).unwrap_or_default();
-    v.get_mut("spec").map(std::mem::take).unwrap_or_default()
+/// Whether `normalize_type_meta` would change nothing (it allocates, so skip it when possible).
+fn type_meta_normalized(object: &Object) -> bool {
+    let kind = object.kind();
+    if kind.is_namespaced() && object.metadata().namespace.is_none() {
+        return false;
+    }
+    let (api_version, kind_name) = match object {
+        Object::Tier(o) => (&o.api_version, &o.kind),
+        Object::AntreaPolicy(_, o) => (&o.api_version, &o.kind),
+        Object::AntreaGroup(_, o) => (&o.api_version, &o.kind),
+        Object::NetworkPolicy(o) => (&o.api_version, &o.kind),
+        Object::Namespace(o) => (&o.api_version, &o.kind),
+        Object::Pod(o) => (&o.api_version, &o.kind),
+        Object::Service(o) => (&o.api_version, &o.kind),
+        Object::Node(o) => (&o.api_version, &o.kind),
+        Object::ServiceAccount(o) => (&o.api_version, &o.kind),
+    };
+    api_version == kind.api_version() && kind_name == kind.kind_name()
+}
+
+/// What `apply` keeps of the object it replaces.
+struct Previous {
+    generation: i64,
+    spec_changed: bool,
+    /// The Pod IP or ClusterIP it had been given (kept across updates that omit it).
+    address: Option<String>,
+}
+
+impl Previous {
+    fn of(old: &Object, new: &Object) -> Previous {
+        let address = match (old, new) {
+            (Object::Pod(p), Object::Pod(_)) => p.status.as_ref().and_then(|s| s.pod_ip.clone()),
+            (Object::Service(s), Object::Service(_)) => s.spec.cluster_ip.clone(),
+            _ => None,
+        };
+        Previous {
+            generation: old.metadata().generation.unwrap_or(0),
+            spec_changed: !same_spec(old, new),
+            address,
+        }
+    }
+}
+
+/// Whether two objects have the same `spec` (what bumps the generation; labels and status do
+/// not count). Objects without a `spec` field compare equal, as their JSON `spec` is absent.
+fn same_spec(a: &Object, b: &Object) -> bool {
+    let null = serde_json::Value::Null;
+    match (a, b) {
+        (Object::Tier(a), Object::Tier(b)) => a.spec == b.spec,
+        (Object::AntreaPolicy(_, a), Object::AntreaPolicy(_, b)) => a.spec == b.spec,
+        (Object::AntreaGroup(_, a), Object::AntreaGroup(_, b)) => a.spec == b.spec,
+        (Object::NetworkPolicy(a), Object::NetworkPolicy(b)) => a.spec == b.spec,
+        (Object::Namespace(a), Object::Namespace(b)) => {
+            a.spec.as_deref().unwrap_or(&null) == b.spec.as_deref().unwrap_or(&null)
+        }
+        (Object::Pod(a), Object::Pod(b)) => a.spec == b.spec,
+        (Object::Service(a), Object::Service(b)) => a.spec == b.spec,
+        (Object::Node(a), Object::Node(b)) => a.spec == b.spec,
+        (Object::ServiceAccount(_), Object::ServiceAccount(_)) => true,
+        _ => false,
+    }
 }

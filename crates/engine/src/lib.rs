@@ -10,6 +10,7 @@
 //! ```
 
 pub mod admission;
+pub mod classifier;
 pub mod cluster;
 pub mod compile;
 pub mod engine;
@@ -21,6 +22,6 @@ pub mod status;
 pub mod store;
 pub mod table;
 
-pub use engine::{Applied, Engine};
+pub use engine::{Applied, Engine, Ingested};
 pub use evaluate::{Decision, Outcome, ProbeTransport, Source, Target, Verdict};
 pub use store::Store;

@@ -2,6 +2,7 @@
 //! Antrea system Tiers present from the start. Admission reads it; the engine's index is fed from it.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use tierwall_model::antrea::{Tier, TierSpec};
 use tierwall_model::{Kind, Object, ObjectKey, ObjectMeta};
 
@@ -20,10 +21,11 @@ pub const DEFAULT_TIER: &str = "application";
 /// Name of the Tier enforced after Kubernetes NetworkPolicies.
 pub const BASELINE_TIER: &str = "baseline";
 
-/// All objects of a cluster, ordered by key (so listings are deterministic).
+/// All objects of a cluster, ordered by key (so listings are deterministic). Objects are boxed:
+/// an `Object` is a few kilobytes inline, and the map moves its values when its nodes split.
 #[derive(Debug, Clone)]
 pub struct Store {
-    objects: BTreeMap<ObjectKey, Object>,
+    objects: BTreeMap<ObjectKey, Box<Object>>,
 }
 
 impl Default for Store {
@@ -40,7 +42,7 @@ impl Store {
         };
         for (name, priority) in SYSTEM_TIERS {
             let tier = Object::Tier(system_tier(name, priority));
-            store.objects.insert(tier.key(), tier);
+            store.objects.insert(tier.key(), Box::new(tier));
         }
         store
     }
@@ -53,7 +55,7 @@ impl Store {
     }
 
     pub fn get(&self, key: &ObjectKey) -> Option<&Object> {
-        self.objects.get(key)
+        self.objects.get(key).map(|o| &**o)
     }
 
     pub fn contains(&self, key: &ObjectKey) -> bool {
@@ -62,16 +64,23 @@ impl Store {
 
     /// Inserts or replaces; returns the previous object.
     pub fn put(&mut self, object: Object) -> Option<Object> {
-        self.objects.insert(object.key(), object)
+        self.objects
+            .insert(object.key(), Box::new(object))
+            .map(|o| *o)
+    }
+
+    /// The map slot of `key` (one search to read the old object and store the new one).
+    pub(crate) fn slot(&mut self, key: ObjectKey) -> Entry<'_, ObjectKey, Box<Object>> {
+        self.objects.entry(key)
     }
 
     pub fn remove(&mut self, key: &ObjectKey) -> Option<Object> {
-        self.objects.remove(key)
+        self.objects.remove(key).map(|o| *o)
     }
 
     /// All objects, ordered by key.
     pub fn iter(&self) -> impl Iterator<Item = &Object> {
-        self.objects.values()
+        self.objects.values().map(|o| &**o)
     }
 
     /// All objects of one kind, ordered by namespace and name.
@@ -84,7 +93,7 @@ impl Store {
         self.objects
             .range(start..)
             .take_while(move |(k, _)| k.kind == kind)
-            .map(|(_, o)| o)
+            .map(|(_, o)| &**o)
     }
 
     pub fn len(&self) -> usize {
@@ -97,7 +106,7 @@ impl Store {
 
     /// The Tier object named `name`, if any.
     pub fn tier(&self, name: &str) -> Option<&Tier> {
-        match self.objects.get(&ObjectKey::cluster(Kind::Tier, name)) {
+        match self.get(&ObjectKey::cluster(Kind::Tier, name)) {
             Some(Object::Tier(t)) => Some(t),
             _ => None,
         }

@@ -20,7 +20,7 @@ pub struct NetworkPolicy {
     #[serde(default)]
     pub spec: NetworkPolicySpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<Value>,
+    pub status: Option<Box<Value>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -95,9 +95,9 @@ pub struct Namespace {
     pub kind: String,
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spec: Option<Value>,
+    pub spec: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<Value>,
+    pub status: Option<Box<Value>>,
 }
 
 /// `v1` ServiceAccount.
@@ -110,11 +110,11 @@ pub struct ServiceAccount {
     pub kind: String,
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secrets: Option<Value>,
+    pub secrets: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_pull_secrets: Option<Value>,
+    pub image_pull_secrets: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub automount_service_account_token: Option<Value>,
+    pub automount_service_account_token: Option<Box<Value>>,
 }
 
 /// `v1` Pod.
@@ -149,35 +149,35 @@ pub struct PodSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init_containers: Vec<Container>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub volumes: Option<Value>,
+    pub volumes: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restart_policy: Option<Value>,
+    pub restart_policy: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub termination_grace_period_seconds: Option<Value>,
+    pub termination_grace_period_seconds: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dns_policy: Option<Value>,
+    pub dns_policy: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node_selector: Option<Value>,
+    pub node_selector: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tolerations: Option<Value>,
+    pub tolerations: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub affinity: Option<Value>,
+    pub affinity: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub security_context: Option<Value>,
+    pub security_context: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheduler_name: Option<Value>,
+    pub scheduler_name: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<Value>,
+    pub priority: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enable_service_links: Option<Value>,
+    pub enable_service_links: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preemption_policy: Option<Value>,
+    pub preemption_policy: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hostname: Option<Value>,
+    pub hostname: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subdomain: Option<Value>,
+    pub subdomain: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_pull_secrets: Option<Value>,
+    pub image_pull_secrets: Option<Box<Value>>,
 }
 
 /// A container; only `ports` matters (named ports are resolved against it).
@@ -191,33 +191,33 @@ pub struct Container {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ContainerPort>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<Value>,
+    pub command: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub args: Option<Value>,
+    pub args: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub env: Option<Value>,
+    pub env: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub env_from: Option<Value>,
+    pub env_from: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<Value>,
+    pub resources: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_pull_policy: Option<Value>,
+    pub image_pull_policy: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub security_context: Option<Value>,
+    pub security_context: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub volume_mounts: Option<Value>,
+    pub volume_mounts: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub readiness_probe: Option<Value>,
+    pub readiness_probe: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub liveness_probe: Option<Value>,
+    pub liveness_probe: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub startup_probe: Option<Value>,
+    pub startup_probe: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub working_dir: Option<Value>,
+    pub working_dir: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub termination_message_path: Option<Value>,
+    pub termination_message_path: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub termination_message_policy: Option<Value>,
+    pub termination_message_policy: Option<Box<Value>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -246,15 +246,15 @@ pub struct PodStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conditions: Option<Value>,
+    pub conditions: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container_statuses: Option<Value>,
+    pub container_statuses: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_i_ps: Option<Value>,
+    pub host_i_ps: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub qos_class: Option<Value>,
+    pub qos_class: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_time: Option<Value>,
+    pub start_time: Option<Box<Value>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -275,7 +275,7 @@ pub struct Service {
     #[serde(default)]
     pub spec: ServiceSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<Value>,
+    pub status: Option<Box<Value>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -301,19 +301,19 @@ pub struct ServiceSpec {
     )]
     pub load_balancer_ip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip_families: Option<Value>,
+    pub ip_families: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip_family_policy: Option<Value>,
+    pub ip_family_policy: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_affinity: Option<Value>,
+    pub session_affinity: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_traffic_policy: Option<Value>,
+    pub external_traffic_policy: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub internal_traffic_policy: Option<Value>,
+    pub internal_traffic_policy: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub publish_not_ready_addresses: Option<Value>,
+    pub publish_not_ready_addresses: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_name: Option<Value>,
+    pub external_name: Option<Box<Value>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -361,9 +361,9 @@ pub struct NodeSpec {
     )]
     pub provider_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub taints: Option<Value>,
+    pub taints: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unschedulable: Option<Value>,
+    pub unschedulable: Option<Box<Value>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -372,17 +372,17 @@ pub struct NodeStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<NodeAddress>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capacity: Option<Value>,
+    pub capacity: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allocatable: Option<Value>,
+    pub allocatable: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conditions: Option<Value>,
+    pub conditions: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node_info: Option<Value>,
+    pub node_info: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub daemon_endpoints: Option<Value>,
+    pub daemon_endpoints: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub images: Option<Value>,
+    pub images: Option<Box<Value>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

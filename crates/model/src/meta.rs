@@ -33,11 +33,11 @@ pub struct ObjectMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generate_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finalizers: Option<serde_json::Value>,
+    pub finalizers: Option<Box<serde_json::Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner_references: Option<serde_json::Value>,
+    pub owner_references: Option<Box<serde_json::Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub managed_fields: Option<serde_json::Value>,
+    pub managed_fields: Option<Box<serde_json::Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_timestamp: Option<String>,
 }

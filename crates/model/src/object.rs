@@ -34,6 +34,22 @@ pub const ANTREA_API_VERSIONS: &[&str] = &[
 ];
 
 impl Kind {
+    /// Position of the kind in the apply order: what others refer to goes first (Nodes,
+    /// Namespaces, ServiceAccounts, Pods, Services, Tiers, groups, then policies); deletes go in
+    /// the reverse order.
+    pub fn apply_rank(self) -> u8 {
+        match self {
+            Kind::Node => 0,
+            Kind::Namespace => 1,
+            Kind::ServiceAccount => 2,
+            Kind::Pod => 3,
+            Kind::Service => 4,
+            Kind::Tier => 5,
+            Kind::ClusterGroup | Kind::Group => 6,
+            Kind::ClusterNetworkPolicy | Kind::AntreaNetworkPolicy | Kind::NetworkPolicy => 7,
+        }
+    }
+
     pub const ALL: [Kind; 11] = [
         Kind::Tier,
         Kind::ClusterNetworkPolicy,
@@ -249,10 +265,6 @@ impl fmt::Display for ObjectKey {
 
 /// Any object tierwall loads. Serializes as the wrapped Kubernetes object.
 #[derive(Debug, Clone, PartialEq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "objects live in the store's map; boxing would only add an indirection to every access"
-)]
 pub enum Object {
     Tier(Tier),
     /// ClusterNetworkPolicy or Antrea NetworkPolicy (see `AntreaPolicy::kind`).

@@ -78,6 +78,8 @@ impl fmt::Display for AdmissionError {
 pub struct Admitted {
     /// The object after defaulting and mutation: what gets stored.
     pub object: Object,
+    /// `object.key()`.
+    pub key: ObjectKey,
     pub operation: Operation,
     /// Warnings returned with the admission response (the object is still accepted).
     pub warnings: Vec<String>,
@@ -157,8 +159,10 @@ pub fn admit_apply_with(
         Object::Service(svc) => objects::validate_service(svc).map_err(reject)?,
         Object::Namespace(_) | Object::Node(_) | Object::ServiceAccount(_) => {}
     }
+    debug_assert_eq!(key, object.key());
     Ok(Admitted {
         object,
+        key,
         operation,
         warnings,
     })

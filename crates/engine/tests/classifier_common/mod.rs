@@ -1,0 +1,784 @@
+//! Shared by the classifier property tests: random small clusters and policies as JSON
+//! objects, and the comparison of `Classifier::decide` with the oracle `Evaluator` over every
+//! pair of endpoints (Pods, Node addresses, Pod addresses, outside addresses, a ClusterIP).
+
+#![allow(dead_code)]
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use std::net::IpAddr;
+use tierwall_engine::classifier::{
+    Classifier, DirectionDecision, Endpoint, FastDecision, NotCovered, PodId,
+};
+use tierwall_engine::cluster::L4Protocol;
+use tierwall_engine::compile::Direction;
+use tierwall_engine::evaluate::{Decision, DirectionVerdict};
+use tierwall_engine::{Engine, ProbeTransport, Source, Target};
+use tierwall_model::load::object_from_value;
+use tierwall_model::{Kind, Object, ObjectKey};
+
+pub const NAMESPACES: [&str; 3] = ["x", "y", "z"];
+pub const PODS: [&str; 3] = ["a", "b", "c"];
+pub const APPS: [&str; 3] = ["web", "db", "api"];
+pub const TIERS: [&str; 5] = [
+    "emergency",
+    "securityops",
+    "application",
+    "baseline",
+    "custom",
+];
+pub const ACTIONS: [&str; 4] = ["Allow", "Drop", "Reject", "Pass"];
+
+/// Number of proptest cases: `PROPTEST_CASES` when set, else `default`.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn obj(kind: Kind, v: Value) -> Object {
+    object_from_value(kind, v).expect("test object is well-formed")
+}
+
+pub fn namespace(name: &str, env: &str, org: &str) -> Object {
+    obj(
+        Kind::Namespace,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {"env": env, "org": org}}}),
+    )
+}
+
+/// Pod `p` of namespace `ns`: labels `app`, service account, named ports `http` (80 or 81/TCP)
+/// and `dns` (53/UDP). Pod `c` of namespace `z` is hostNetwork when `host` is set.
+pub fn pod(ns: usize, p: usize, app: &str, sa: &str, alt_port: bool, host: bool) -> Object {
+    let http = if alt_port { 81 } else { 80 };
+    let mut spec = json!({"nodeName": format!("node-{}", (ns + p) % 2), "serviceAccountName": sa,
+        "containers": [{"name": "c", "ports": [
+            {"name": "http", "containerPort": http}, {"name": "dns", "containerPort": 53, "protocol": "UDP"}]}]});
+    let mut status = json!({"podIP": format!("10.1.{ns}.{}", p + 10)});
+    if host {
+        spec["hostNetwork"] = json!(true);
+        status = json!({});
+    }
+    obj(
+        Kind::Pod,
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": PODS[p], "namespace": NAMESPACES[ns], "labels": {"app": app, "tier": if p == 0 {"front"} else {"back"}}},
+            "spec": spec, "status": status}),
+    )
+}
+
+pub fn node(i: usize, zone: &str) -> Object {
+    obj(
+        Kind::Node,
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": format!("node-{i}"), "labels": {"zone": zone}},
+            "status": {"addresses": [{"type": "InternalIP", "address": format!("172.18.0.{}", i + 2)}]}}),
+    )
+}
+
+pub fn service(app: &str, node_port: bool) -> Object {
+    let mut spec = json!({"clusterIP": "10.96.0.10", "selector": {"app": app}, "ports": [{"port": 8080, "targetPort": 80}]});
+    if node_port {
+        spec["type"] = json!("NodePort");
+        spec["ports"] = json!([{"port": 8080, "targetPort": 80, "nodePort": 30080}]);
+    }
+    obj(
+        Kind::Service,
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc", "namespace": "x"}, "spec": spec}),
+    )
+}
+
+pub fn tier_custom() -> Object {
+    obj(
+        Kind::Tier,
+        json!({"apiVersion": "crd.antrea.io/v1beta1", "kind": "Tier", "metadata": {"name": "custom"}, "spec": {"priority": 120}}),
+    )
+}
+
+/// A label selector over `app` (index 3 = `{}`, 4 = `app In (web, db)`, 5 = `app NotIn (web)`,
+/// 6 = `tier Exists`).
+pub fn selector(choice: u8) -> Value {
+    match choice % 7 {
+        c @ 0..=2 => json!({"matchLabels": {"app": APPS[c as usize]}}),
+        3 => json!({}),
+        4 => {
+            json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["web", "db"]}]})
+        }
+        5 => json!({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]}),
+        _ => {
+            json!({"matchExpressions": [{"key": "tier", "operator": "Exists"}], "matchLabels": {"tier": "back"}})
+        }
+    }
+}
+
+pub fn ns_selector(choice: u8) -> Value {
+    match choice % 4 {
+        0 => json!({"matchLabels": {"env": "prod"}}),
+        1 => json!({"matchLabels": {"env": "dev"}}),
+        2 => json!({}),
+        _ => json!({"matchLabels": {"kubernetes.io/metadata.name": "y"}}),
+    }
+}
+
+pub fn ip_block(choice: u8) -> Value {
+    match choice % 5 {
+        0 => json!({"cidr": "10.1.0.0/16", "except": ["10.1.1.0/24"]}),
+        1 => json!({"cidr": "10.1.0.0/22", "except": ["10.1.0.10/32", "10.1.2.0/25"]}),
+        2 => json!({"cidr": "172.18.0.0/24"}),
+        3 => json!({"cidr": "0.0.0.0/0", "except": ["10.1.2.0/24"]}),
+        _ => json!({"cidr": "192.0.2.0/24"}),
+    }
+}
+
+/// An Antrea peer.
+pub fn antrea_peer(kind: u8, a: u8, b: u8) -> Value {
+    match kind % 11 {
+        0 => json!({"podSelector": selector(a)}),
+        1 => json!({"namespaceSelector": ns_selector(b)}),
+        2 => json!({"podSelector": selector(a), "namespaceSelector": ns_selector(b)}),
+        3 => json!({"ipBlock": ip_block(a)}),
+        4 => json!({"group": if b.is_multiple_of(2) {"g1"} else {"g2"}}),
+        5 => json!({"podSelector": selector(a), "namespaces": {"match": "Self"}}),
+        6 => json!({"namespaces": {"sameLabels": ["env"]}}),
+        7 => {
+            json!({"nodeSelector": {"matchLabels": {"zone": if a.is_multiple_of(2) {"a"} else {"b"}}}})
+        }
+        8 => {
+            json!({"serviceAccount": {"name": if a.is_multiple_of(2) {"sa1"} else {"default"}, "namespace": NAMESPACES[(b % 3) as usize]}})
+        }
+        9 => {
+            json!({"fqdn": if a.is_multiple_of(2) {"svc.x.svc.cluster.local"} else {"*.example.com"}})
+        }
+        _ => json!({"podSelector": selector(a), "namespaceSelector": {}}),
+    }
+}
+
+/// Antrea ports/protocols of a rule.
+pub fn antrea_ports(choice: u8) -> (Value, Value) {
+    match choice % 9 {
+        0 => (json!([]), json!([])),
+        1 => (json!([{"protocol": "TCP", "port": 80}]), json!([])),
+        2 => (json!([{"protocol": "TCP", "port": "http"}]), json!([])),
+        3 => (
+            json!([{"protocol": "UDP", "port": 50, "endPort": 60}]),
+            json!([]),
+        ),
+        4 => (
+            json!([{"protocol": "TCP", "port": 80, "sourcePort": 1000, "sourceEndPort": 2000}]),
+            json!([]),
+        ),
+        5 => (json!([]), json!([{"icmp": {"icmpType": 8, "icmpCode": 0}}])),
+        6 => (json!([]), json!([{"icmp": {}}])),
+        7 => (
+            json!([{"protocol": "SCTP"}, {"protocol": "UDP", "port": "dns"}]),
+            json!([]),
+        ),
+        _ => (
+            json!([{"protocol": "TCP", "port": 79, "endPort": 81}]),
+            json!([]),
+        ),
+    }
+}
+
+pub fn k8s_ports(choice: u8) -> Value {
+    match choice % 5 {
+        0 => json!([]),
+        1 => json!([{"protocol": "TCP", "port": 80}]),
+        2 => json!([{"port": "http"}]),
+        3 => json!([{"protocol": "UDP", "port": 50, "endPort": 60}]),
+        _ => json!([{"protocol": "UDP", "port": "dns"}, {"protocol": "SCTP", "port": 80}]),
+    }
+}
+
+pub fn k8s_peer(kind: u8, a: u8, b: u8) -> Value {
+    match kind % 4 {
+        0 => json!({"podSelector": selector(a)}),
+        1 => json!({"namespaceSelector": ns_selector(b)}),
+        2 => json!({"podSelector": selector(a), "namespaceSelector": ns_selector(b)}),
+        _ => json!({"ipBlock": ip_block(a)}),
+    }
+}
+
+/// Parameters of one random rule.
+#[derive(Debug, Clone)]
+pub struct RuleSpec {
+    pub ingress: bool,
+    pub action: u8,
+    pub peers: Vec<(u8, u8, u8)>,
+    pub ports: u8,
+    pub applied: Option<u8>,
+}
+
+pub fn rule_spec() -> impl Strategy<Value = RuleSpec> {
+    (
+        any::<bool>(),
+        0..4u8,
+        prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>()), 0..3),
+        any::<u8>(),
+        prop::option::weighted(0.2, any::<u8>()),
+    )
+        .prop_map(|(ingress, action, peers, ports, applied)| RuleSpec {
+            ingress,
+            action,
+            peers,
+            ports,
+            applied,
+        })
+}
+
+/// One Kubernetes NetworkPolicy rule: ingress?, peers (kind, a, b), ports choice.
+pub type K8sRuleSpec = (bool, Vec<(u8, u8, u8)>, u8);
+
+/// Parameters of one random policy.
+#[derive(Debug, Clone)]
+pub enum PolicySpec {
+    Acnp {
+        name: u8,
+        tier: u8,
+        priority: u8,
+        applied: u8,
+        rules: Vec<RuleSpec>,
+    },
+    Annp {
+        name: u8,
+        ns: u8,
+        priority: u8,
+        applied: u8,
+        rules: Vec<RuleSpec>,
+    },
+    K8s {
+        name: u8,
+        ns: u8,
+        selector: u8,
+        types: u8,
+        rules: Vec<K8sRuleSpec>,
+    },
+}
+
+pub fn policy_spec() -> impl Strategy<Value = PolicySpec> {
+    prop_oneof![
+        (
+            0..6u8,
+            0..5u8,
+            1..6u8,
+            any::<u8>(),
+            prop::collection::vec(rule_spec(), 1..4)
+        )
+            .prop_map(|(name, tier, priority, applied, rules)| PolicySpec::Acnp {
+                name,
+                tier,
+                priority,
+                applied,
+                rules
+            }),
+        (
+            0..3u8,
+            0..3u8,
+            1..6u8,
+            any::<u8>(),
+            prop::collection::vec(rule_spec(), 1..3)
+        )
+            .prop_map(|(name, ns, priority, applied, rules)| PolicySpec::Annp {
+                name,
+                ns,
+                priority,
+                applied,
+                rules
+            }),
+        (
+            0..3u8,
+            0..3u8,
+            any::<u8>(),
+            0..4u8,
+            prop::collection::vec(
+                (
+                    any::<bool>(),
+                    prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>()), 0..3),
+                    any::<u8>()
+                ),
+                0..3
+            )
+        )
+            .prop_map(|(name, ns, selector, types, rules)| PolicySpec::K8s {
+                name,
+                ns,
+                selector,
+                types,
+                rules
+            }),
+    ]
+}
+
+fn applied_to(choice: u8, cluster: bool) -> Value {
+    if cluster {
+        match choice % 6 {
+            0 => json!([{"podSelector": selector(choice / 6)}]),
+            1 => json!([{"namespaceSelector": ns_selector(choice / 6)}]),
+            2 => {
+                json!([{"podSelector": selector(choice / 6), "namespaceSelector": ns_selector(choice / 7)}])
+            }
+            3 => json!([{"group": "g1"}]),
+            4 => json!([{"nodeSelector": {"matchLabels": {"zone": "a"}}}]),
+            _ => json!([{"serviceAccount": {"name": "sa1", "namespace": "x"}}]),
+        }
+    } else {
+        match choice % 3 {
+            0 => json!([{"podSelector": selector(choice / 3)}]),
+            1 => json!([{"group": "gx"}]),
+            _ => json!([{"podSelector": {}}]),
+        }
+    }
+}
+
+fn antrea_rule(r: &RuleSpec, cluster: bool, per_rule_applied: Option<u8>) -> (bool, Value) {
+    let (ports, protocols) = antrea_ports(r.ports);
+    // Antrea NetworkPolicies have no `namespaces`, `serviceAccount`, `nodeSelector` peers.
+    const ANNP_PEERS: [u8; 6] = [0, 1, 2, 3, 4, 10];
+    let peers: Vec<Value> = r
+        .peers
+        .iter()
+        .map(|&(k, a, b)| {
+            antrea_peer(
+                if cluster {
+                    k
+                } else {
+                    ANNP_PEERS[k as usize % 6]
+                },
+                a,
+                b,
+            )
+        })
+        .collect();
+    let key = if r.ingress { "from" } else { "to" };
+    let mut rule = json!({"action": ACTIONS[r.action as usize % 4], key: peers});
+    if ports.as_array().is_some_and(|a| !a.is_empty()) {
+        rule["ports"] = ports;
+    }
+    if protocols.as_array().is_some_and(|a| !a.is_empty()) {
+        rule["protocols"] = protocols;
+    }
+    if let (Some(a), true) = (per_rule_applied, cluster) {
+        rule["appliedTo"] = applied_to(r.applied.unwrap_or(a), true);
+    }
+    (r.ingress, rule)
+}
+
+/// The object of a policy spec.
+pub fn policy_object(p: &PolicySpec) -> Object {
+    match p {
+        PolicySpec::Acnp {
+            name,
+            tier,
+            priority,
+            applied,
+            rules,
+        } => {
+            let (mut ingress, mut egress) = (vec![], vec![]);
+            // Either every rule has its own appliedTo or none has (admission).
+            let per_rule = rules.first().is_some_and(|r| r.applied.is_some());
+            for r in rules {
+                let (is_in, rule) = antrea_rule(r, true, per_rule.then_some(*applied));
+                if is_in {
+                    ingress.push(rule)
+                } else {
+                    egress.push(rule)
+                }
+            }
+            let mut spec = json!({"tier": TIERS[*tier as usize % 5], "priority": priority, "ingress": ingress, "egress": egress});
+            if !per_rule {
+                spec["appliedTo"] = applied_to(*applied, true);
+            }
+            obj(
+                Kind::ClusterNetworkPolicy,
+                json!({"apiVersion": "crd.antrea.io/v1beta1", "kind": "ClusterNetworkPolicy", "metadata": {"name": format!("p{name}")}, "spec": spec}),
+            )
+        }
+        PolicySpec::Annp {
+            name,
+            ns,
+            priority,
+            applied,
+            rules,
+        } => {
+            let (mut ingress, mut egress) = (vec![], vec![]);
+            for r in rules {
+                let (is_in, rule) = antrea_rule(r, false, None);
+                if is_in {
+                    ingress.push(rule)
+                } else {
+                    egress.push(rule)
+                }
+            }
+            let spec = json!({"priority": priority, "appliedTo": applied_to(*applied, false), "ingress": ingress, "egress": egress});
+            obj(
+                Kind::AntreaNetworkPolicy,
+                json!({"apiVersion": "crd.antrea.io/v1beta1", "kind": "NetworkPolicy",
+                    "metadata": {"name": format!("a{name}"), "namespace": NAMESPACES[*ns as usize % 3]}, "spec": spec}),
+            )
+        }
+        PolicySpec::K8s {
+            name,
+            ns,
+            selector: sel,
+            types,
+            rules,
+        } => {
+            let mut spec = json!({"podSelector": selector(*sel)});
+            let (mut ingress, mut egress) = (vec![], vec![]);
+            for (is_in, peers, ports) in rules {
+                let peers: Vec<Value> = peers.iter().map(|&(k, a, b)| k8s_peer(k, a, b)).collect();
+                if *is_in {
+                    ingress.push(json!({"from": peers, "ports": k8s_ports(*ports)}));
+                } else {
+                    egress.push(json!({"to": peers, "ports": k8s_ports(*ports)}));
+                }
+            }
+            spec["ingress"] = json!(ingress);
+            spec["egress"] = json!(egress);
+            match types % 4 {
+                0 => {}
+                1 => spec["policyTypes"] = json!(["Ingress"]),
+                2 => spec["policyTypes"] = json!(["Egress"]),
+                _ => spec["policyTypes"] = json!(["Ingress", "Egress"]),
+            }
+            obj(
+                Kind::NetworkPolicy,
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                    "metadata": {"name": format!("k{name}"), "namespace": NAMESPACES[*ns as usize % 3]}, "spec": spec}),
+            )
+        }
+    }
+}
+
+pub fn group_object(choice: u8) -> Object {
+    let spec = match choice % 6 {
+        0 => json!({"podSelector": selector(choice / 6)}),
+        1 => json!({"namespaceSelector": ns_selector(choice / 6)}),
+        2 => json!({"ipBlocks": [ip_block(choice / 6)]}),
+        3 => json!({"childGroups": ["g2"]}),
+        4 => json!({"serviceReference": {"name": "svc", "namespace": "x"}}),
+        _ => json!({"nodeSelector": {"matchLabels": {"zone": "b"}}}),
+    };
+    obj(
+        Kind::ClusterGroup,
+        json!({"apiVersion": "crd.antrea.io/v1beta1", "kind": "ClusterGroup", "metadata": {"name": "g1"}, "spec": spec}),
+    )
+}
+
+pub fn group2_object(choice: u8) -> Object {
+    let spec = match choice % 3 {
+        0 => json!({"podSelector": selector(choice / 3)}),
+        1 => json!({"ipBlocks": [ip_block(choice / 3)]}),
+        _ => {
+            json!({"podSelector": selector(choice / 3), "namespaceSelector": ns_selector(choice / 5)})
+        }
+    };
+    obj(
+        Kind::ClusterGroup,
+        json!({"apiVersion": "crd.antrea.io/v1beta1", "kind": "ClusterGroup", "metadata": {"name": "g2"}, "spec": spec}),
+    )
+}
+
+/// Group `gx` in namespace x (appliedTo of ANNPs; a namespace selector makes it reach outside).
+pub fn group_x_object(choice: u8) -> Object {
+    let spec = match choice % 3 {
+        0 => json!({"podSelector": selector(choice / 3)}),
+        1 => {
+            json!({"podSelector": selector(choice / 3), "namespaceSelector": ns_selector(choice / 5)})
+        }
+        _ => json!({"ipBlocks": [ip_block(choice / 3)]}),
+    };
+    obj(
+        Kind::Group,
+        json!({"apiVersion": "crd.antrea.io/v1beta1", "kind": "Group", "metadata": {"name": "gx", "namespace": "x"}, "spec": spec}),
+    )
+}
+
+/// Parameters of the base cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    pub ns_env: [u8; 3],
+    pub apps: Vec<u8>,
+    pub sas: Vec<bool>,
+    pub alt_ports: Vec<bool>,
+    pub host_pod: bool,
+    pub node_port: bool,
+    pub zones: [bool; 2],
+    pub groups: (u8, u8, u8),
+}
+
+pub fn cluster_spec() -> impl Strategy<Value = ClusterSpec> {
+    (
+        [0..3u8, 0..3u8, 0..3u8],
+        prop::collection::vec(0..3u8, 9),
+        prop::collection::vec(any::<bool>(), 9),
+        prop::collection::vec(prop::bool::weighted(0.2), 9),
+        prop::bool::weighted(0.3),
+        any::<bool>(),
+        [any::<bool>(), any::<bool>()],
+        (any::<u8>(), any::<u8>(), any::<u8>()),
+    )
+        .prop_map(
+            |(ns_env, apps, sas, alt_ports, host_pod, node_port, zones, groups)| ClusterSpec {
+                ns_env,
+                apps,
+                sas,
+                alt_ports,
+                host_pod,
+                node_port,
+                zones,
+                groups,
+            },
+        )
+}
+
+pub fn env_name(e: u8) -> &'static str {
+    ["prod", "dev", "test"][e as usize % 3]
+}
+
+/// The base cluster of a spec: 2 Nodes, 3 namespaces × 3 Pods, a Service, groups, a custom Tier.
+pub fn base_objects(c: &ClusterSpec) -> Vec<Object> {
+    let mut out = vec![
+        node(0, if c.zones[0] { "a" } else { "b" }),
+        node(1, if c.zones[1] { "a" } else { "b" }),
+    ];
+    for (i, ns) in NAMESPACES.iter().enumerate() {
+        out.push(namespace(
+            ns,
+            env_name(c.ns_env[i]),
+            if i < 2 { "o1" } else { "o2" },
+        ));
+    }
+    for ns in 0..3 {
+        for p in 0..3 {
+            let k = ns * 3 + p;
+            let host = c.host_pod && ns == 2 && p == 2;
+            out.push(pod(
+                ns,
+                p,
+                APPS[c.apps[k] as usize % 3],
+                if c.sas[k] { "sa1" } else { "default" },
+                c.alt_ports[k],
+                host,
+            ));
+        }
+    }
+    out.push(service("web", c.node_port));
+    out.push(tier_custom());
+    out.push(group2_object(c.groups.1));
+    out.push(group_object(c.groups.0));
+    out.push(group_x_object(c.groups.2));
+    out
+}
+
+pub fn transports() -> Vec<ProbeTransport> {
+    vec![
+        ProbeTransport::L4 {
+            protocol: L4Protocol::Tcp,
+            port: 80,
+            src_port: 40000,
+        },
+        ProbeTransport::L4 {
+            protocol: L4Protocol::Tcp,
+            port: 81,
+            src_port: 1500,
+        },
+        ProbeTransport::L4 {
+            protocol: L4Protocol::Udp,
+            port: 53,
+            src_port: 40000,
+        },
+        ProbeTransport::L4 {
+            protocol: L4Protocol::Udp,
+            port: 55,
+            src_port: 40000,
+        },
+        ProbeTransport::L4 {
+            protocol: L4Protocol::Sctp,
+            port: 80,
+            src_port: 40000,
+        },
+        ProbeTransport::L4 {
+            protocol: L4Protocol::Tcp,
+            port: 30080,
+            src_port: 40000,
+        },
+        ProbeTransport::Icmp {
+            icmp_type: 8,
+            icmp_code: 0,
+        },
+        ProbeTransport::Icmp {
+            icmp_type: 0,
+            icmp_code: 0,
+        },
+    ]
+}
+
+/// Endpoints compared: every Pod by name, plus addresses (Nodes, a Pod address, outside
+/// addresses, the Service ClusterIP).
+fn endpoints(engine: &Engine, cl: &Classifier) -> Vec<(Source, Target, Option<Endpoint>)> {
+    let mut out = Vec::new();
+    for ((ns, name), _) in engine.cluster().pods.iter() {
+        let id = cl.pod_id(ns, name).map(Endpoint::Pod);
+        out.push((
+            Source::Pod {
+                namespace: ns.clone(),
+                name: name.clone(),
+            },
+            Target::Pod {
+                namespace: ns.clone(),
+                name: name.clone(),
+            },
+            id,
+        ));
+    }
+    for ip in [
+        "172.18.0.2",
+        "172.18.0.3",
+        "10.1.1.11",
+        "10.1.0.10",
+        "192.0.2.7",
+        "8.8.8.8",
+        "10.96.0.10",
+        "10.1.2.200",
+    ] {
+        let ip: IpAddr = ip.parse().expect("test address");
+        out.push((Source::Ip(ip), Target::Ip(ip), Some(Endpoint::Ip(ip))));
+    }
+    out
+}
+
+fn pod_of(cl: &Classifier, enforced_for: &Option<String>) -> Option<PodId> {
+    let s = enforced_for.as_deref()?;
+    let (ns, name) = s.split_once('/')?;
+    cl.pod_id(ns, name)
+}
+
+fn direction_matches(
+    cl: &Classifier,
+    f: &DirectionDecision,
+    o: &DirectionVerdict,
+    dir: Direction,
+) -> Result<(), String> {
+    let passed = f.passed.and_then(|r| cl.rule_hit(r)).cloned();
+    if passed.as_ref() != o.passed.first() || o.passed.len() > 1 {
+        return Err(format!("passed: fast {passed:?} oracle {:?}", o.passed));
+    }
+    let ok = match (&f.decision, &o.decision) {
+        (FastDecision::NotEnforced, Decision::NotEnforced { .. }) => true,
+        (FastDecision::Default, Decision::Default) => true,
+        (FastDecision::Rule(r), Decision::Rule(h))
+        | (FastDecision::K8sAllow(r), Decision::K8sAllow(h)) => cl.rule_hit(*r) == Some(h),
+        (FastDecision::K8sIsolation, Decision::K8sIsolation { policies }) => {
+            pod_of(cl, &o.enforced_for).is_some_and(|p| cl.isolating_policies(p, dir) == *policies)
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        let f_hit = match f.decision {
+            FastDecision::Rule(r) | FastDecision::K8sAllow(r) => cl.rule_hit(r).cloned(),
+            _ => None,
+        };
+        Err(format!(
+            "decision: fast {:?} {f_hit:?} oracle {:?}",
+            f.decision, o.decision
+        ))
+    }
+}
+
+/// Compares the classifier with the oracle on every endpoint pair and transport. Returns the
+/// number of flows decided on the fast path.
+pub fn compare(engine: &Engine, cl: &Classifier) -> Result<usize, String> {
+    let eps = endpoints(engine, cl);
+    let mut covered = 0;
+    for (src, _, fs) in &eps {
+        for (_, dst, fd) in &eps {
+            for t in transports() {
+                let oracle = engine.probe(src, dst, t);
+                let (Some(fs), Some(fd)) = (fs, fd) else {
+                    continue;
+                };
+                match cl.decide(*fs, *fd, t) {
+                    // Service addresses and NodePorts are left to the oracle by design.
+                    Err(NotCovered::ServiceAddress(_) | NotCovered::NodePort(..)) => {}
+                    Err(e) => {
+                        if oracle.service.is_none() && oracle.unresolved.is_none() {
+                            return Err(format!(
+                                "{src:?} -> {dst:?} {t:?}: fast path refused ({e}) a flow the oracle decided without DNAT: {oracle:?}"
+                            ));
+                        }
+                    }
+                    Ok(v) => {
+                        if oracle.service.is_some() || oracle.unresolved.is_some() {
+                            return Err(format!(
+                                "{src:?} -> {dst:?} {t:?}: fast path decided a DNAT/unresolved flow: {oracle:?}"
+                            ));
+                        }
+                        covered += 1;
+                        let ctx = |what: String| {
+                            format!("{src:?} -> {dst:?} {t:?}: {what}\noracle: {oracle:#?}")
+                        };
+                        if v.outcome != oracle.outcome {
+                            return Err(ctx(format!(
+                                "outcome fast {:?} oracle {:?} (fast {v:?})",
+                                v.outcome, oracle.outcome
+                            )));
+                        }
+                        direction_matches(cl, &v.egress, &oracle.egress, Direction::Egress)
+                            .map_err(|e| ctx(format!("egress {e}")))?;
+                        direction_matches(cl, &v.ingress, &oracle.ingress, Direction::Ingress)
+                            .map_err(|e| ctx(format!("ingress {e}")))?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(covered)
+}
+
+/// Spans of every policy: classifier vs `status::policy_span`.
+pub fn compare_spans(engine: &Engine, cl: &Classifier) -> Result<(), String> {
+    for p in engine.table().policies() {
+        let want: Vec<String> = tierwall_engine::status::policy_span(engine.cluster(), p)
+            .into_iter()
+            .collect();
+        let got = cl
+            .policy_span(&p.key)
+            .ok_or_else(|| format!("no span for {:?}", p.key))?;
+        if want != got {
+            return Err(format!("span of {:?}: fast {got:?} oracle {want:?}", p.key));
+        }
+    }
+    Ok(())
+}
+
+/// Applies an object; rejections by admission are fine (they change nothing).
+pub fn apply(engine: &mut Engine, cl: Option<&mut Classifier>, o: Object) -> bool {
+    let key = o.key();
+    match engine.apply(o) {
+        Ok(_) => {
+            if let Some(cl) = cl {
+                cl.update(engine.cluster(), engine.table(), &key);
+            }
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+pub fn delete(engine: &mut Engine, cl: Option<&mut Classifier>, key: &ObjectKey) -> bool {
+    if !engine.store().contains(key) {
+        return false;
+    }
+    match engine.delete(key) {
+        Ok(_) => {
+            if let Some(cl) = cl {
+                cl.update(engine.cluster(), engine.table(), key);
+            }
+            true
+        }
+        Err(_) => false,
+    }
+}
