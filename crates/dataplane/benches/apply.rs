@@ -1,140 +1,119 @@
 //! Apply-time benchmarks of the dataplane (issue 3, item 8), in a throwaway network namespace:
 //!
-//! * `apply_10k_rules_full`: a Node rule set with 10,000 Antrea rules (1,000 ACNPs × 10 rules,
-//!   each with its own /32 ipBlock peer and port, applied to the Node's Pods) programmed into a
-//!   fresh table — one `nft -j -f -` transaction.
-//! * `apply_10k_rules_one_pod_change`: at that size, one Pod relabel that moves it into the
-//!   appliedTo of one policy; the agent sends only the element-level diff.
+//! * `apply_10k_rules_full`: node-0's rule set with 9,990 Antrea rule entries (1,000 ACNPs ×
+//!   10 rules, each with its own /32 ipBlock peer and port, applied to the Node's `app: a`
+//!   Pods) programmed into a fresh table — one `nft -j -f -` transaction.
+//! * `apply_10k_rules_one_pod_change`: at that size, Pod x/a is relabelled `app: bench-target`
+//!   (it leaves the appliedTo of 999 policies and becomes the only member of bench-0's, whose
+//!   10 rules appear) and back; the agent sends the diff (set elements, 10 rules inserted or
+//!   deleted by handle).
+//! * `..._unmerged`: the same with `RenderOptions::merge_runs` off (one nft rule per entry).
 //!
 //! Needs root and nft; without them it prints a note and measures nothing.
-//! Run: `cargo bench -p tierwall-dataplane --bench apply`.
+//! Run: `cargo bench -p tierwall-dataplane --bench apply` (`TIERWALL_BENCH_POLICIES=n` for
+//! another size).
+
+#[path = "support/mod.rs"]
+mod support;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use std::process::Command;
 use std::time::{Duration, Instant};
-use tierwall_dataplane::{Agent, InterfaceMap, NetnsTarget};
-use tierwall_engine::Engine;
+use support::{Netns, engine_with, interfaces, policies, privileged};
+use tierwall_dataplane::{Agent, RenderOptions, SyncMode};
 use tierwall_engine::ruleset::node_rule_set;
-use tierwall_model::Object;
-use tierwall_scenario::cluster::ClusterModel;
-
-fn policies() -> usize {
-    std::env::var("TIERWALL_BENCH_POLICIES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000)
-}
-const RULES_PER_POLICY: usize = 10;
-
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn policy(i: usize) -> Object {
-    let rules: Vec<serde_json::Value> = (0..RULES_PER_POLICY)
-        .map(|r| {
-            let n = i * RULES_PER_POLICY + r;
-            serde_json::json!({
-                "action": if r.is_multiple_of(3) { "Drop" } else { "Allow" },
-                "from": [{"ipBlock": {"cidr": format!("192.168.{}.{}/32", n / 250, n % 250 + 1)}}],
-                "ports": [{"protocol": "TCP", "port": 1000 + (n % 5000)}],
-            })
-        })
-        .collect();
-    let app = if i == 0 { "bench-target" } else { "a" };
-    tierwall_model::load::object_from_value(
-        tierwall_model::Kind::ClusterNetworkPolicy,
-        serde_json::json!({
-            "apiVersion": "crd.antrea.io/v1beta1", "kind": "ClusterNetworkPolicy",
-            "metadata": {"name": format!("bench-{i}")},
-            "spec": {"priority": 1 + (i % 100), "tier": if i.is_multiple_of(2) {"securityops"} else {"application"},
-                     "appliedTo": [{"podSelector": {"matchLabels": {"app": app}}}],
-                     "ingress": rules}}),
-    )
-    .expect("bench policy")
-}
 
 fn bench(c: &mut Criterion) {
-    if !nix::unistd::geteuid().is_root() || Command::new("nft").arg("--version").output().is_err() {
-        eprintln!("dataplane apply benchmarks need root and nft: skipped");
+    if !privileged() {
         return;
     }
-    let mut engine = Engine::new();
-    for o in ClusterModel::standard().objects() {
-        engine.apply(o).expect("cluster");
-    }
-    for i in 0..policies() {
-        engine.apply(policy(i)).expect("policy");
-    }
-    let ns = Netns(format!("tw-bench-{}", std::process::id()));
-    assert!(
-        Command::new("ip")
-            .args(["netns", "add", &ns.0])
-            .status()
-            .expect("ip")
-            .success()
-    );
+    let engine = engine_with(policies());
+    let ns = Netns::new("apply");
     let rules = node_rule_set(engine.cluster(), engine.table(), "node-0");
-    let count = rules.rules().count();
-    eprintln!("node-0 rule set: {count} rule entries");
-    let ifaces: InterfaceMap = rules
-        .pods
-        .iter()
-        .map(|p| (p.ip, format!("tw{}", p.name)))
-        .collect();
-    let target = NetnsTarget::Named(ns.0.clone());
+    eprintln!("node-0 rule set: {} rule entries", rules.rules().count());
+    let ifaces = interfaces(&rules);
+    let target = ns.target();
+
+    // One Pod relabel: x/a leaves `app: a` and joins bench-0's appliedTo.
+    let mut pod = engine
+        .store()
+        .get(&tierwall_model::ObjectKey::namespaced(
+            tierwall_model::Kind::Pod,
+            "x",
+            "a",
+        ))
+        .cloned()
+        .expect("x/a");
+    pod.metadata_mut()
+        .labels
+        .insert("app".into(), "bench-target".into());
+    let mut relabelled = engine.clone();
+    relabelled.apply(pod).expect("relabel");
+    let changed = node_rule_set(relabelled.cluster(), relabelled.table(), "node-0");
 
     let mut group = c.benchmark_group("dataplane_apply");
     group
         .sample_size(10)
-        .measurement_time(Duration::from_secs(20))
+        .measurement_time(Duration::from_secs(15))
         .warm_up_time(Duration::from_secs(1));
-    group.bench_function("apply_10k_rules_full", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let mut agent = Agent::new("node-0", target.clone(), ifaces.clone());
-                let _ = agent.remove();
-                let start = Instant::now();
-                agent.sync(&rules).expect("full sync");
-                total += start.elapsed();
-            }
-            total
-        })
-    });
+    for (suffix, merge_runs) in [("", true), ("_unmerged", false)] {
+        let options = RenderOptions {
+            merge_runs,
+            ..RenderOptions::default()
+        };
+        group.bench_function(format!("apply_10k_rules_full{suffix}"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let mut agent =
+                        Agent::new("node-0", target.clone(), ifaces.clone()).with_options(options);
+                    let _ = agent.remove();
+                    let start = Instant::now();
+                    agent.sync(&rules).expect("full sync");
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
 
-    // One Pod relabel: x/a joins (and leaves) the appliedTo of bench-0.
-    let mut agent = Agent::new("node-0", target.clone(), ifaces.clone());
-    agent.sync(&rules).expect("initial sync");
-    let pod = |app: &str| {
-        let mut o = engine
-            .store()
-            .get(&tierwall_model::ObjectKey::namespaced(
-                tierwall_model::Kind::Pod,
-                "x",
-                "a",
-            ))
-            .cloned()
-            .expect("x/a");
-        o.metadata_mut().labels.insert("app".into(), app.into());
-        o
-    };
-    let mut relabelled = engine.clone();
-    relabelled.apply(pod("bench-target")).expect("relabel");
-    let changed = node_rule_set(relabelled.cluster(), relabelled.table(), "node-0");
-    let mut flip = false;
-    group.bench_function("apply_10k_rules_one_pod_change", |b| {
-        b.iter(|| {
-            flip = !flip;
-            agent
-                .sync(if flip { &changed } else { &rules })
-                .expect("incremental sync")
-        })
-    });
+        let mut agent = Agent::new("node-0", target.clone(), ifaces.clone()).with_options(options);
+        let _ = agent.remove();
+        let first = agent.sync(&rules).expect("initial sync");
+        eprintln!(
+            "full{suffix}: {} nft rules, {} sets/maps, {} elements, {} commands, {} bytes",
+            agent.applied().map_or(0, |r| r.rule_count()),
+            agent.applied().map_or(0, |r| r.sets.len()),
+            agent.applied().map_or(0, |r| r.element_count()),
+            first.commands,
+            first.bytes
+        );
+        // The first patch of a chain after a full sync reads its handles once.
+        for (i, r) in [&changed, &rules].into_iter().enumerate() {
+            let report = agent.sync(r).expect("first incremental syncs");
+            eprintln!(
+                "change{suffix} #{i}: {:?} in {:?} (render+diff {:?}), {} commands: {:?}",
+                report.mode, report.elapsed, report.render, report.commands, report.changes
+            );
+        }
+        let mut flip = false;
+        let mut renders = Vec::new();
+        group.bench_function(format!("apply_10k_rules_one_pod_change{suffix}"), |b| {
+            b.iter(|| {
+                flip = !flip;
+                let report = agent
+                    .sync(if flip { &changed } else { &rules })
+                    .expect("incremental sync");
+                assert_eq!(report.mode, SyncMode::Incremental);
+                renders.push((report.elapsed, report.render));
+            })
+        });
+        renders.sort();
+        if let Some((total, render)) = renders.get(renders.len() / 2) {
+            eprintln!(
+                "one_pod_change{suffix}: median sync {total:?}, of which render+diff {render:?} \
+                 (the rest is nft)"
+            );
+        }
+    }
     group.finish();
 }
 

@@ -3,8 +3,8 @@
 //!
 //! ```text
 //!  sync(rules) ── render ──> new Ruleset
-//!      applied? ── yes ──> diff(applied, new) ── empty ──> Unchanged (nothing sent)
-//!         │                    └── apply ── ok ──> Incremental
+//!      applied? ── yes ──> diff(applied, new, rule handles) ── empty ──> Unchanged (nothing sent)
+//!         │                    └── apply (echo: handles of added rules) ── ok ──> Incremental
 //!         │                          └── error (table changed behind our back) ─┐
 //!         no ──> list table ──> full transaction (adopt: keeps named counters,  <┘
 //!                               deletes stale objects) ── ok ──> Full
@@ -13,9 +13,9 @@
 
 use crate::error::Error;
 use crate::nft::{self, CounterStats, NetnsTarget};
-use crate::render::{InterfaceMap, RenderOptions, render_with};
+use crate::render::{InterfaceMap, RenderOptions, render_after};
 use crate::ruleset::{LogRef, Ruleset};
-use crate::transaction::{Changes, TableObjects};
+use crate::transaction::{Changes, RuleHandles, TableObjects, echoed_rule_handles};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -50,6 +50,8 @@ pub struct SyncReport {
     pub recovered_from: Option<String>,
     /// Wall time of the sync, rendering included.
     pub elapsed: Duration,
+    /// Of which rendering and diffing (the rest is nft).
+    pub render: Duration,
 }
 
 /// The dataplane agent of one Node.
@@ -61,7 +63,18 @@ pub struct Agent {
     options: RenderOptions,
     /// What the table holds, as far as this agent knows (`None` until the first sync).
     applied: Option<Ruleset>,
+    /// Kernel handles of the applied rules, for the chains where they are known (learnt from
+    /// nft's echo of incremental transactions, or read when a chain is first patched).
+    handles: RuleHandles,
+    /// Chains with fewer rules are rebuilt (flush + add) rather than patched by handle.
+    patch_min_rules: usize,
 }
+
+/// Chains with at least this many rules are patched rule by rule (by handle) when they
+/// change; smaller ones are flushed and rebuilt, which needs no handles and no echo. Patching
+/// costs nft a read of the whole table (the positioned insert and the echo), about 0.15–0.3 s
+/// at 10,000 rules or 20,000 map elements; rebuilding costs about 70 µs per rule.
+pub const PATCH_MIN_RULES: usize = 500;
 
 impl Agent {
     pub fn new(node: impl Into<String>, netns: NetnsTarget, ifaces: InterfaceMap) -> Self {
@@ -71,11 +84,20 @@ impl Agent {
             ifaces,
             options: RenderOptions::default(),
             applied: None,
+            handles: RuleHandles::new(),
+            patch_min_rules: PATCH_MIN_RULES,
         }
     }
 
     pub fn with_options(mut self, options: RenderOptions) -> Self {
         self.options = options;
+        self
+    }
+
+    /// Chains with at least `n` rules are patched by handle, smaller ones rebuilt
+    /// (`PATCH_MIN_RULES` by default; 0 patches every chain).
+    pub fn with_patch_min_rules(mut self, n: usize) -> Self {
+        self.patch_min_rules = n;
         self
     }
 
@@ -108,6 +130,12 @@ impl Agent {
     /// Forgets what was applied: the next sync sends the whole table (keeping counters).
     pub fn invalidate(&mut self) {
         self.applied = None;
+        self.handles.clear();
+    }
+
+    /// Kernel handles of the applied rules, for the chains where the agent knows them.
+    pub fn rule_handles(&self) -> &RuleHandles {
+        &self.handles
     }
 
     /// Makes the Node's table enforce `rules`.
@@ -119,40 +147,96 @@ impl Agent {
             });
         }
         let start = Instant::now();
-        let new = render_with(rules, &self.ifaces, &self.options);
-        let report = |mode, doc: Option<&crate::Document>, changes, recovered| SyncReport {
-            node: self.node.clone(),
-            mode,
-            commands: doc.map_or(0, |d| d.commands()),
-            bytes: doc.map_or(0, |d| d.to_json_string().len()),
-            changes,
-            warnings: new.warnings.clone(),
-            recovered_from: recovered,
-            elapsed: start.elapsed(),
-        };
+        let new = render_after(rules, &self.ifaces, &self.options, self.applied.as_ref());
+        let mut rendered = start.elapsed();
+        let report =
+            |mode, doc: Option<&crate::Document>, changes, recovered, rendered| SyncReport {
+                node: self.node.clone(),
+                mode,
+                commands: doc.map_or(0, |d| d.commands()),
+                bytes: doc.map_or(0, |d| d.to_json_string().len()),
+                changes,
+                warnings: new.warnings.clone(),
+                recovered_from: recovered,
+                elapsed: start.elapsed(),
+                render: rendered,
+            };
         let mut recovered = None;
         if let Some(old) = &self.applied {
-            match old.diff(&new) {
-                Ok(tx) if tx.document.is_empty() => {
-                    return Ok(report(SyncMode::Unchanged, None, Changes::default(), None));
+            // Chains about to be patched whose handles are unknown (after a full sync): read
+            // them once; later patches learn the handles of the rules they add from the echo.
+            let big = |name: &str| {
+                old.chain(name)
+                    .is_some_and(|c| c.rules.len() >= self.patch_min_rules)
+            };
+            for c in &new.chains {
+                if let Some(o) = old.chain(&c.name)
+                    && o.rules != c.rules
+                    && big(&c.name)
+                    && !self.handles.contains_key(&c.name)
+                    && let Ok(hs) = nft::list_rule_handles(&self.netns, &c.name)
+                    && hs.len() == o.rules.len()
+                {
+                    self.handles.insert(c.name.clone(), hs);
                 }
-                Ok(tx) => match nft::apply(&self.netns, &tx.document) {
-                    Ok(()) => {
-                        let r = report(SyncMode::Incremental, Some(&tx.document), tx.changes, None);
-                        self.applied = Some(new);
-                        return Ok(r);
+            }
+            let patchable: RuleHandles = self
+                .handles
+                .iter()
+                .filter(|(name, _)| big(name))
+                .map(|(n, h)| (n.clone(), h.clone()))
+                .collect();
+            let diffed = old.diff_with_handles(&new, &patchable);
+            rendered = start.elapsed();
+            match diffed {
+                Ok(tx) if tx.document.is_empty() => {
+                    return Ok(report(
+                        SyncMode::Unchanged,
+                        None,
+                        Changes::default(),
+                        None,
+                        rendered,
+                    ));
+                }
+                Ok(tx) => {
+                    let applied = if tx.layout.patched_with_new_rules {
+                        nft::apply_echo(&self.netns, &tx.document)
+                            .map(|echo| Some(echoed_rule_handles(&echo)))
+                    } else {
+                        nft::apply(&self.netns, &tx.document).map(|()| None)
+                    };
+                    match applied {
+                        Ok(echoed) => {
+                            tx.layout.resolve(echoed.as_deref(), &mut self.handles);
+                            let r = report(
+                                SyncMode::Incremental,
+                                Some(&tx.document),
+                                tx.changes,
+                                None,
+                                rendered,
+                            );
+                            self.applied = Some(new);
+                            return Ok(r);
+                        }
+                        Err(e) => recovered = Some(e.to_string()),
                     }
-                    Err(e) => recovered = Some(e.to_string()),
-                },
+                }
                 Err(why) => recovered = Some(format!("cannot diff: {why:?}")),
             }
         }
         self.applied = None;
+        self.handles.clear();
         let existing = nft::list_table(&self.netns)?.map(|l| TableObjects::from_listing(&l));
         let tx = new.full_transaction(existing.as_ref());
         match nft::apply(&self.netns, &tx.document) {
             Ok(()) => {
-                let r = report(SyncMode::Full, Some(&tx.document), tx.changes, recovered);
+                let r = report(
+                    SyncMode::Full,
+                    Some(&tx.document),
+                    tx.changes,
+                    recovered,
+                    rendered,
+                );
                 self.applied = Some(new);
                 Ok(r)
             }
@@ -164,6 +248,7 @@ impl Agent {
                     Some(&doc),
                     tx.changes,
                     Some(e.to_string()),
+                    rendered,
                 );
                 self.applied = Some(new);
                 Ok(r)
@@ -192,6 +277,7 @@ impl Agent {
     pub fn remove(&mut self) -> Result<(), Error> {
         nft::delete_table(&self.netns)?;
         self.applied = None;
+        self.handles.clear();
         Ok(())
     }
 }

@@ -42,7 +42,9 @@
 //!
 //! Module map: `names` (every name in the table), `json` (nft JSON builders), `ruleset` (the
 //! rendered table as data), `render` (`NodeRuleSet` → `Ruleset`; `render::base` holds the static
-//! chains, `render::entry` one rule entry), `transaction` (full, replace and diff documents),
+//! chains, `render::entry` one rule entry, `render::merge` runs of entries as one rule with a
+//! verdict map and a counter map), `transaction` (full, replace and diff documents, rule-level
+//! patches by handle),
 //! `nft` (running nft in a namespace), `agent` (`Agent::sync`).
 //!
 //! Why JSON values built here rather than the `nftables` crate's typed schema: the rendering
@@ -62,9 +64,14 @@ pub mod render;
 pub mod ruleset;
 pub mod transaction;
 
-pub use agent::{Agent, SyncMode, SyncReport};
+pub use agent::{Agent, PATCH_MIN_RULES, SyncMode, SyncReport};
 pub use error::Error;
-pub use nft::{CounterStats, NetnsTarget, apply, delete_table, list_counters, list_table};
-pub use render::{DEFAULT_LOG_GROUP, InterfaceMap, RenderOptions, render, render_with};
+pub use nft::{
+    CounterStats, NetnsTarget, apply, apply_echo, delete_table, list_counters, list_rule_handles,
+    list_table,
+};
+pub use render::{
+    DEFAULT_LOG_GROUP, InterfaceMap, RenderOptions, render, render_after, render_with,
+};
 pub use ruleset::{LogRef, LogStage, Ruleset};
-pub use transaction::{Changes, Document, Transaction};
+pub use transaction::{Changes, Document, RuleHandles, Transaction};

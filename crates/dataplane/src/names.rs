@@ -7,7 +7,8 @@
 //!    counter  acnp_deny_z_egress_0_3f2a9c1d            (shared by every entry of the id)
 //!    entry    acnp_deny_z_egress_0_3f2a9c1d[_2, _3…]   (one per entry; `_n` when the id repeats,
 //!    sets     <entry>_l  <entry>_p  <entry>_n<k>        e.g. one entry per namespace)
-//!             <entry>_svc_<proto>  <entry>_np_<proto>
+//!             <entry>_svc_<proto>  <entry>_np_<proto>   (a set is shared by every later rule
+//!                                                       with the same content, see `render`)
 //!    log      prefix "tw:3f2a9c1d0b "                  (see `LogRef`; unique per id)
 //! ```
 //!
@@ -38,6 +39,14 @@ pub const SET_POD_IFACES: &str = "pod_ifaces";
 pub const SET_POD_HAIRPIN: &str = "pod_hairpin";
 /// Set of the Node's own IPv4 addresses.
 pub const SET_NODE_IPS: &str = "node_ips";
+
+/// Whether `name` is one of the table's fixed sets (not a rule's shared set).
+pub fn is_fixed_set(name: &str) -> bool {
+    [SET_POD_IFACES, SET_POD_HAIRPIN, SET_NODE_IPS].contains(&name)
+        || [Direction::Egress, Direction::Ingress]
+            .iter()
+            .any(|d| name == isolated_set(*d) || name == isolated_logged_set(*d))
+}
 
 /// The pseudo rule id under which Kubernetes NetworkPolicy isolation drops are counted.
 pub fn isolation_rule_id(direction: Direction) -> &'static str {

@@ -1,5 +1,5 @@
-//! Running `nft` inside a network namespace: `apply` (one `nft -j -f -` transaction), table
-//! and counter listings, table removal.
+//! Running `nft` inside a network namespace: `apply` (one `nft -j -f -` transaction, with or
+//! without echo of the rule handles), table, chain-handle and counter listings, table removal.
 //!
 //! ```text
 //!  NetnsTarget::Current      nft …                    (the agent runs inside the Node netns)
@@ -207,6 +207,40 @@ pub fn apply(netns: &NetnsTarget, doc: &Document) -> Result<(), Error> {
     } else {
         Err(failed(netns, &args, f))
     }
+}
+
+/// `apply`, with nft's echo (`nft -j -e -f -`): the document as applied, every added rule
+/// with its kernel handle. An empty document is not sent (and echoes nothing).
+pub fn apply_echo(netns: &NetnsTarget, doc: &Document) -> Result<Value, Error> {
+    if doc.is_empty() {
+        return Ok(Value::Null);
+    }
+    let args = ["-j", "-e", "-f", "-"];
+    let f = run(netns, &args, Some(&doc.to_json_string()))?;
+    if !f.success {
+        return Err(failed(netns, &args, f));
+    }
+    if f.stdout.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    parse(netns, &args, &f.stdout)
+}
+
+/// Handles of the rules of one chain of the table, in chain order (`nft -j list chain`).
+pub fn list_rule_handles(netns: &NetnsTarget, chain: &str) -> Result<Vec<u64>, Error> {
+    let args = ["-j", "list", "chain", FAMILY, TABLE, chain];
+    let f = run(netns, &args, None)?;
+    if !f.success {
+        return Err(failed(netns, &args, f));
+    }
+    let v = parse(netns, &args, &f.stdout)?;
+    Ok(v["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|item| item["rule"]["chain"].as_str() == Some(chain))
+        .filter_map(|item| item["rule"]["handle"].as_u64())
+        .collect())
 }
 
 /// Whether a failed listing failed because the table is not there.

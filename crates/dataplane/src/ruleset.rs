@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  Ruleset ─┬─ chains   [Chain { name, hook?, rules: [Rule { expr: [nft JSON statements] }] }]
-//!           ├─ sets     name → Set { kind (type + flags), elements (sorted) }
+//!           ├─ sets     name → Set { kind (type + flags; sets and maps), elements (sorted) }
 //!           ├─ counters name → CounterRef (rule id it counts)
 //!           └─ logs     prefix → LogRef (rule the NFLOG writer prints)
 //! ```
@@ -124,6 +124,12 @@ pub enum SetKind {
     AddrProtoPort,
     /// `type ipv4_addr . ipv4_addr`.
     AddrPair,
+    /// `map … { type ipv4_addr . inet_service : verdict }` (`flags interval` when `true`): the
+    /// verdicts of a merged run of rules (see `render`).
+    VerdictMap(bool),
+    /// `map … { type ipv4_addr . inet_service : counter }` (`flags interval` when `true`): the
+    /// named counter of each key of a merged run of rules.
+    CounterMap(bool),
 }
 
 impl SetKind {
@@ -139,8 +145,56 @@ impl SetKind {
                 json!({"type": ["ipv4_addr", "inet_proto", "inet_service"]})
             }
             SetKind::AddrPair => json!({"type": ["ipv4_addr", "ipv4_addr"]}),
+            SetKind::VerdictMap(interval) | SetKind::CounterMap(interval) => {
+                let data = if matches!(self, SetKind::VerdictMap(_)) {
+                    "verdict"
+                } else {
+                    "counter"
+                };
+                let mut v = json!({"type": ["ipv4_addr", "inet_service"], "map": data});
+                if interval {
+                    v["flags"] = json!(["interval"]);
+                }
+                v
+            }
         }
     }
+
+    /// The nft object kind: `set` or `map`.
+    pub fn object(self) -> &'static str {
+        match self {
+            SetKind::VerdictMap(_) | SetKind::CounterMap(_) => "map",
+            _ => "set",
+        }
+    }
+}
+
+/// The verdict of a verdict-map element.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MapVerdict {
+    Return,
+    Drop,
+    Jump(String),
+    Goto(String),
+}
+
+impl MapVerdict {
+    pub fn to_json(&self) -> Value {
+        match self {
+            MapVerdict::Return => json!({"return": null}),
+            MapVerdict::Drop => json!({"drop": null}),
+            MapVerdict::Jump(t) => json!({"jump": {"target": t}}),
+            MapVerdict::Goto(t) => json!({"goto": {"target": t}}),
+        }
+    }
+}
+
+/// The data of a map element.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MapData {
+    Verdict(MapVerdict),
+    /// A named counter.
+    Counter(String),
 }
 
 /// A set element.
@@ -153,12 +207,29 @@ pub enum Element {
     AddrPort(Ipv4Addr, u16),
     AddrProtoPort(Ipv4Addr, L4Protocol, u16),
     AddrPair(Ipv4Addr, Ipv4Addr),
+    /// `prefix . port-range` (a plain address / port when exact), the key of a merged run.
+    NetPorts(Ipv4Net, u16, u16),
+    /// A map element: key → data.
+    Mapped(Box<Element>, MapData),
 }
 
 impl Element {
+    /// The key of the element as nft JSON (what `delete element` needs).
+    pub fn key_json(&self) -> Value {
+        match self {
+            Element::Mapped(k, _) => k.to_json(),
+            e => e.to_json(),
+        }
+    }
+
     /// The element as nft JSON (a `/32` prefix is written as a plain address, as nft lists it).
     pub fn to_json(&self) -> Value {
         match self {
+            Element::NetPorts(n, lo, hi) => {
+                json!({"concat": [Element::Net(*n).to_json(), crate::json::port_range(*lo, *hi)]})
+            }
+            Element::Mapped(k, MapData::Verdict(v)) => json!([k.to_json(), v.to_json()]),
+            Element::Mapped(k, MapData::Counter(c)) => json!([k.to_json(), c]),
             Element::Ifname(s) => json!(s),
             Element::Ipv4(a) => json!(a.to_string()),
             Element::Net(n) if n.prefix_len() == 32 => json!(n.addr().to_string()),

@@ -40,7 +40,7 @@ fn observed(listing: &Value) -> Observed {
         counters: BTreeSet::new(),
     };
     for item in listing["nftables"].as_array().unwrap() {
-        if let Some(s) = item.get("set") {
+        if let Some(s) = item.get("set").or_else(|| item.get("map")) {
             let elems = s["elem"]
                 .as_array()
                 .map(|a| a.iter().map(Value::to_string).collect())
@@ -100,6 +100,27 @@ fn assert_table_is(ns: &NetnsTarget, r: &Ruleset, context: &str) {
             "{context}: table differs from the rendering\nchains kernel {:?}\nchains rendering {:?}",
             got.chains, want.chains
         );
+    }
+}
+
+/// The rule handles the agent records are the kernel's, chain by chain and in order.
+fn assert_handles_are_the_kernels(agent: &Agent, context: &str) {
+    let listing = list_table(agent.netns())
+        .unwrap()
+        .expect("the table exists");
+    let mut kernel: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for item in listing["nftables"].as_array().unwrap() {
+        if let Some(r) = item.get("rule") {
+            kernel
+                .entry(r["chain"].as_str().unwrap().to_string())
+                .or_default()
+                .push(r["handle"].as_u64().unwrap());
+        }
+    }
+    for (chain, handles) in agent.rule_handles() {
+        let empty = Vec::new();
+        let got = kernel.get(chain).unwrap_or(&empty);
+        assert_eq!(got, handles, "{context}: rule handles of chain {chain}");
     }
 }
 
@@ -169,7 +190,12 @@ fn sync_all(node: &str, states: &[(String, Engine)]) -> [usize; 5] {
     let ns = common::Netns::new("sc");
     // By path (`nsenter --net=…`); the other tests use the name (`ip netns exec …`).
     let path = NetnsTarget::Path(format!("/run/netns/{}", ns.name).into());
+    // Half the Nodes patch every chain by handle, the others use the default threshold.
+    let patch_all = node.ends_with(['0', '2', '4', '6', '8']);
     let mut agent = Agent::new(node, path, InterfaceMap::new());
+    if patch_all {
+        agent = agent.with_patch_min_rules(0);
+    }
     let mut t = [0; 5];
     for (label, engine) in states {
         if !engine.cluster().nodes.contains_key(node) {
@@ -196,6 +222,7 @@ fn sync_all(node: &str, states: &[(String, Engine)]) -> [usize; 5] {
             SyncMode::Replace => panic!("{context}: replaced the table"),
         }
         assert_table_is(&ns.target(), agent.applied().unwrap(), &context);
+        assert_handles_are_the_kernels(&agent, &context);
     }
     agent.remove().unwrap();
     assert!(list_table(agent.netns()).unwrap().is_none());
@@ -273,13 +300,14 @@ fn node0_states() -> Vec<NodeRuleSet> {
         .collect()
 }
 
-/// A change of members costs its elements only; a new rule rebuilds its chain only.
+/// A change of members costs its elements only; a new rule costs one `add rule` at its place.
 #[test]
 fn member_changes_are_element_level_and_rule_changes_rebuild_one_chain() {
     require_root!();
     let ns = common::Netns::new("diff");
     let states = node0_states();
-    let mut agent = Agent::new("node-0", ns.target(), ifaces(&states[0]));
+    // Every chain patched by handle, however small (the default rebuilds small chains).
+    let mut agent = Agent::new("node-0", ns.target(), ifaces(&states[0])).with_patch_min_rules(0);
     let first = agent.sync(&states[0]).unwrap();
     assert_eq!(first.mode, SyncMode::Full);
 
@@ -293,15 +321,48 @@ fn member_changes_are_element_level_and_rule_changes_rebuild_one_chain() {
     assert_eq!(members.commands, 1, "{members:?}");
     assert_table_is(&ns.target(), agent.applied().unwrap(), "members");
 
+    // A new rule: its chain is patched (one rule added at its place), not rebuilt.
     let structure = agent.sync(&states[2]).unwrap();
     assert_eq!(structure.mode, SyncMode::Incremental);
-    assert_eq!(structure.changes.chains_rebuilt, vec!["egress_tiers"]);
+    assert!(structure.changes.chains_rebuilt.is_empty(), "{structure:?}");
+    assert_eq!(structure.changes.chains_patched, vec!["egress_tiers"]);
+    assert_eq!(structure.changes.rules_written, 1, "{structure:?}");
+    assert_eq!(structure.changes.rules_deleted, 0, "{structure:?}");
     assert_eq!(structure.changes.counters_added.len(), 1);
     assert_table_is(&ns.target(), agent.applied().unwrap(), "structure");
+    assert_handles_are_the_kernels(&agent, "structure");
+
+    // And back: the rule is deleted by its handle (learnt from nft's echo).
+    let back = agent.sync(&states[1]).unwrap();
+    assert_eq!(
+        back.changes.chains_patched,
+        vec!["egress_tiers"],
+        "{back:?}"
+    );
+    assert_eq!(back.changes.rules_deleted, 1, "{back:?}");
+    assert_eq!(back.changes.rules_written, 0, "{back:?}");
+    assert_table_is(&ns.target(), agent.applied().unwrap(), "back");
+    assert_handles_are_the_kernels(&agent, "back");
+    let structure = agent.sync(&states[2]).unwrap();
+    assert_eq!(structure.changes.rules_written, 1, "{structure:?}");
+    assert_handles_are_the_kernels(&agent, "structure again");
 
     let again = agent.sync(&states[2]).unwrap();
     assert_eq!(again.mode, SyncMode::Unchanged);
     assert_eq!(again.commands, 0);
+
+    // With the default threshold the small chain is rebuilt instead, without echo.
+    let ns2 = common::Netns::new("diff2");
+    let mut agent = Agent::new("node-0", ns2.target(), ifaces(&states[0]));
+    agent.sync(&states[1]).unwrap();
+    let rebuilt = agent.sync(&states[2]).unwrap();
+    assert_eq!(
+        rebuilt.changes.chains_rebuilt,
+        vec!["egress_tiers"],
+        "{rebuilt:?}"
+    );
+    assert!(rebuilt.changes.chains_patched.is_empty(), "{rebuilt:?}");
+    assert_table_is(&ns2.target(), agent.applied().unwrap(), "rebuilt");
 }
 
 /// A new agent adopts the table another left (stale objects deleted, counters kept); a table
@@ -362,4 +423,34 @@ fn errors_carry_program_netns_and_hint() {
         "{text}"
     );
     assert!(text.contains("network namespace does not exist"), "{text}");
+}
+
+/// Merged runs (verdict and counter maps, `render::merge`) are accepted by nft, read back
+/// exactly, and change element by element: rule sets of many overlapping and disjoint rules,
+/// one after the other in the same table.
+#[test]
+fn merged_runs_apply_and_change_by_elements() {
+    require_root!();
+    let ns = common::Netns::new("merge");
+    let mut agent: Option<Agent> = None;
+    let mut maps_seen = 0;
+    for seed in 1..=6u64 {
+        let engines = common::scenario_engines(&common::many_rules_scenario(seed * 7919, 40));
+        let (_, engine) = engines.last().unwrap();
+        let rules = node_rule_set(engine.cluster(), engine.table(), "node-0");
+        let a = agent.get_or_insert_with(|| {
+            Agent::new("node-0", ns.target(), ifaces(&rules)).with_patch_min_rules(0)
+        });
+        let report = a.sync(&rules).unwrap();
+        assert!(report.recovered_from.is_none(), "seed {seed}: {report:?}");
+        let applied = a.applied().unwrap();
+        maps_seen += applied
+            .sets
+            .values()
+            .filter(|s| s.kind.object() == "map")
+            .count();
+        assert_table_is(&ns.target(), applied, &format!("seed {seed}"));
+        assert_handles_are_the_kernels(a, &format!("seed {seed}"));
+    }
+    assert!(maps_seen >= 12, "only {maps_seen} maps");
 }

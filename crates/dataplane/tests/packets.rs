@@ -368,7 +368,7 @@ fn real_packets_follow_the_rule_set() {
     let counters = agent.counters().unwrap();
     assert_eq!(
         counters[allow_c].packets, 2,
-        "the counter survived the chain rebuild: {counters:?}"
+        "the counter survived the chain change: {counters:?}"
     );
     assert!(
         counters["acnp/drop-a-b/ingress/0"].packets >= 1,

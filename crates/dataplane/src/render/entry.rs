@@ -16,11 +16,18 @@ use tierwall_engine::ruleset::{PortRule, RuleEntry};
 
 impl Renderer {
     /// Unique key of an entry: the sanitized id, `_<n>` from its second occurrence on.
-    fn entry_key(&mut self, id: &str) -> String {
+    /// (unique entry key, counter name) of an entry: the counter is `names::counter(id)`, i.e.
+    /// the sanitized id, computed once.
+    pub(super) fn entry_key(&mut self, id: &str) -> (String, String) {
         let n = self.occurrences.entry(id.to_string()).or_insert(0);
         *n += 1;
         let base = names::sanitized_id(id);
-        if *n == 1 { base } else { format!("{base}_{n}") }
+        let key = if *n == 1 {
+            base.clone()
+        } else {
+            format!("{base}_{n}")
+        };
+        (key, base)
     }
 
     /// The log prefix of a rule id, unique among the ids of this rendering.
@@ -46,8 +53,7 @@ impl Renderer {
         verdict: Value,
         chain: &mut Vec<Rule>,
     ) {
-        let key = self.entry_key(&e.id);
-        let counter = names::counter(&e.id);
+        let (key, counter) = self.entry_key(&e.id);
         self.out.counters.insert(
             counter.clone(),
             CounterRef {
@@ -94,10 +100,9 @@ impl Renderer {
         e: &RuleEntry,
         key: &str,
     ) -> Vec<Vec<Value>> {
-        let local_set = format!("{key}_l");
         let applied = self.v4(e.applied.iter().copied());
-        self.add_set(
-            &local_set,
+        let local_set = self.shared_set(
+            &format!("{key}_l"),
             SetKind::Ipv4,
             applied.into_iter().map(Element::Ipv4),
         );
@@ -110,8 +115,11 @@ impl Renderer {
             by_proto.entry(*p).or_default().push(Element::Port(*port));
         }
         for (p, ports) in by_proto {
-            let set = format!("{key}_np_{}", names::proto(p));
-            self.add_set(&set, SetKind::Port, ports);
+            let set = self.shared_set(
+                &format!("{key}_np_{}", names::proto(p)),
+                SetKind::Port,
+                ports,
+            );
             out.push(vec![
                 flags(ct("status"), json!("dnat")),
                 eq(ct_original("ip daddr"), set_ref(names::SET_NODE_IPS)),
@@ -142,8 +150,11 @@ impl Renderer {
                 }
             }
             for (p, members) in by_proto {
-                let set = format!("{key}_svc_{}", names::proto(p));
-                self.add_set(&set, SetKind::AddrPort, members);
+                let set = self.shared_set(
+                    &format!("{key}_svc_{}", names::proto(p)),
+                    SetKind::AddrPort,
+                    members,
+                );
                 // `meta l4proto` first: it gives `ct original proto-dst` its type.
                 out.push(vec![
                     eq(meta("l4proto"), json!(names::proto(p))),
@@ -161,10 +172,15 @@ impl Renderer {
         let peer = if e.peers.any && !to_services {
             vec![]
         } else {
-            let set = format!("{key}_p");
             let members = self.peer_elements(e);
-            self.add_set(&set, SetKind::Ipv4Intervals, members);
-            vec![eq(payload("ip", remote_field(direction)), set_ref(&set))]
+            let right = match members.as_slice() {
+                // Addresses only (no Pod members) that make one prefix: a literal, no set.
+                [single] if e.peers.pods.is_empty() => single.to_json(),
+                _ => {
+                    set_ref(&self.shared_set(&format!("{key}_p"), SetKind::Ipv4Intervals, members))
+                }
+            };
+            vec![eq(payload("ip", remote_field(direction)), right)]
         };
         if e.ports.is_empty() {
             out.push(peer);
@@ -224,7 +240,7 @@ impl Renderer {
                         IpAddr::V6(_) => self.ipv6_skipped += 1,
                     }
                 }
-                self.add_set(named_set, SetKind::AddrProtoPort, members);
+                let named_set = self.shared_set(named_set, SetKind::AddrProtoPort, members);
                 // The named port is resolved on the destination: the local Pod for
                 // ingress, the remote Pod for egress — `ip daddr` both ways.
                 vec![eq(
@@ -233,7 +249,7 @@ impl Renderer {
                         meta("l4proto"),
                         payload("th", "dport"),
                     ]),
-                    set_ref(named_set),
+                    set_ref(&named_set),
                 )]
             }
             PortRule::Icmp {

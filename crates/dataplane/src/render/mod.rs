@@ -19,22 +19,36 @@
 //!          | meta l4proto igmp [igmp type T]
 //! ```
 //!
+//! Sets are shared: rules that need the same content (the same applied Pods, the same peer
+//! group, …) reference one named set, named after the first rule that needs it (`<e>_l`,
+//! `<e>_p`, … of that rule; see `Renderer::shared_set`). A peer made of addresses only (no Pod
+//! members) that aggregates to one prefix is written inline (`ip saddr 10.0.0.0/8`), with no set.
+//! The kernel looks named sets up by walking a list, so thousands of per-rule sets made a
+//! 10,000-rule table take minutes to load; with sharing the set count follows the number of
+//! distinct groups, not of rules.
+//!
 //! `<local>` is `saddr` for egress and `daddr` for ingress. Only IPv4 is rendered: IPv6
 //! members are skipped (and reported in `Ruleset::warnings`), and IPv6 packets match no
 //! policy rule — IPv6 enforcement is future work (ip6 sets next to the IPv4 ones).
 //!
+//! Runs of simple consecutive entries (address-only peers, plain ports, disjoint keys) become
+//! one rule with a verdict map and a counter map (`merge`), so a packet passes one rule per
+//! run rather than one per entry.
+//!
 //! Module map: `base` (the static chains: hooks and `reject_packet`), this module (the global
-//! sets and the four chains of each direction), `entry` (one `RuleEntry` → nft rules and sets).
+//! sets and the four chains of each direction), `entry` (one `RuleEntry` → nft rules and sets),
+//! `merge` (runs of entries → one rule and two maps).
 
 mod base;
 mod entry;
+mod merge;
 
 use base::{base_forward, base_input, base_output, reject_chain, rule};
 
 use crate::json::{self, eq, payload, set_ref};
 use crate::names::{self, Stage};
 use crate::ruleset::{Chain, CounterRef, Element, LogRef, LogStage, Rule, Ruleset, Set, SetKind};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 use tierwall_engine::compile::{Action, Direction};
 use tierwall_engine::ruleset::NodeRuleSet;
@@ -50,12 +64,16 @@ pub const DEFAULT_LOG_GROUP: u16 = 1;
 pub struct RenderOptions {
     /// NFLOG group logged rules send their first packet to.
     pub log_group: u16,
+    /// Merge runs of simple rules into map lookups (`render::merge`); off renders one nft
+    /// rule per entry and match alternative (the benchmarks compare both).
+    pub merge_runs: bool,
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
         RenderOptions {
             log_group: DEFAULT_LOG_GROUP,
+            merge_runs: true,
         }
     }
 }
@@ -67,7 +85,46 @@ pub fn render(rules: &NodeRuleSet, ifaces: &InterfaceMap) -> Ruleset {
 
 /// Renders `rules`: deterministic (same input, same `Ruleset`, element for element).
 pub fn render_with(rules: &NodeRuleSet, ifaces: &InterfaceMap, opts: &RenderOptions) -> Ruleset {
+    render_after(rules, ifaces, opts, None)
+}
+
+/// `render_with`, keeping the names `previous` gave to shared sets whose content is unchanged
+/// (so a rule added in front of others that share its set does not rename the set).
+/// Deterministic in (`rules`, `previous`).
+pub fn render_after(
+    rules: &NodeRuleSet,
+    ifaces: &InterfaceMap,
+    opts: &RenderOptions,
+    previous: Option<&Ruleset>,
+) -> Ruleset {
+    let mut previous_names = BTreeMap::new();
+    for (name, set) in previous.map(|p| &p.sets).into_iter().flatten() {
+        if names::is_fixed_set(name) || set.kind.object() == "map" {
+            continue;
+        }
+        let content: Vec<Element> = set.elements.iter().cloned().collect();
+        previous_names.insert((set.kind, content), name.clone());
+    }
+    let mut previous_maps = HashMap::new();
+    for (name, set) in previous.map(|p| &p.sets).into_iter().flatten() {
+        let SetKind::CounterMap(interval) = set.kind else {
+            continue;
+        };
+        let Some(base) = name
+            .strip_suffix(if interval { "_cmi" } else { "_cm" })
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        for e in &set.elements {
+            if let Element::Mapped(_, crate::ruleset::MapData::Counter(c)) = e {
+                previous_maps.insert((c.clone(), interval), base.clone());
+            }
+        }
+    }
     let mut r = Renderer {
+        previous_names,
+        previous_maps,
         opts: *opts,
         out: Ruleset {
             node: rules.node.clone(),
@@ -75,6 +132,7 @@ pub fn render_with(rules: &NodeRuleSet, ifaces: &InterfaceMap, opts: &RenderOpti
         },
         occurrences: BTreeMap::new(),
         prefix_owner: BTreeMap::new(),
+        interned: BTreeMap::new(),
         ipv6_skipped: 0,
     };
     r.globals(rules, ifaces);
@@ -115,6 +173,13 @@ struct Renderer {
     occurrences: BTreeMap<String, usize>,
     /// Log prefix → the rule id that owns it.
     prefix_owner: BTreeMap<String, String>,
+    /// Rule sets by content → the name of the one named set that holds that content.
+    interned: BTreeMap<(SetKind, Vec<Element>), String>,
+    /// Sets of the previous rendering by content → their names (`render_after`).
+    previous_names: BTreeMap<(SetKind, Vec<Element>), String>,
+    /// (counter, interval map?) → base name of the merged-run maps that held the counter in
+    /// the previous rendering.
+    previous_maps: HashMap<(String, bool), String>,
     ipv6_skipped: usize,
 }
 
@@ -139,6 +204,88 @@ impl Renderer {
             .entry(name.to_string())
             .or_insert_with(|| Set::new(kind));
         set.elements.extend(elements);
+    }
+
+    /// The named set holding exactly `elements`, shared by every rule that needs the same
+    /// content: the first rule to need it names it `slot` (its own set name), later rules with
+    /// equal content reference that set. A set is named after the first rule that references
+    /// it, in rendering order, so when its members change it keeps its name and the change is
+    /// a change of elements only; a content the previous rendering had keeps that set's name.
+    pub(super) fn shared_set(
+        &mut self,
+        slot: &str,
+        kind: SetKind,
+        elements: impl IntoIterator<Item = Element>,
+    ) -> String {
+        let mut content: Vec<Element> = elements.into_iter().collect();
+        content.sort();
+        content.dedup();
+        let key = (kind, content);
+        if let Some(name) = self.interned.get(&key) {
+            return name.clone();
+        }
+        let free = |n: &String| !self.out.sets.contains_key(n);
+        let name = match self.previous_names.get(&key).filter(|n| free(n)) {
+            Some(n) => n.clone(),
+            None if free(&slot.to_string()) => slot.to_string(),
+            None => (2..)
+                .map(|i| format!("{slot}_{i}"))
+                .find(|n| free(n))
+                .unwrap_or_default(),
+        };
+        self.add_set(&name, kind, key.1.iter().cloned());
+        self.interned.insert(key, name.clone());
+        name
+    }
+
+    /// The rules of one stage, in order: runs of mergeable entries as merged rules (when
+    /// `RenderOptions::merge_runs`), the others one by one. An entry that does not fit the
+    /// current run but cannot match any packet the run's entries so far match (other local
+    /// addresses, another protocol, disjoint keys) is moved in front of the run instead of
+    /// ending it — first match is unchanged, and a rule of other Pods landing between the
+    /// entries of a run does not split the run (nor rename its maps).
+    fn entries(
+        &mut self,
+        direction: Direction,
+        entries: &[&tierwall_engine::ruleset::RuleEntry],
+        stage: LogStage,
+        verdict_of: &dyn Fn(Action) -> serde_json::Value,
+        chain: &mut Vec<Rule>,
+    ) {
+        let mut run: Option<merge::Run<'_>> = None;
+        let mut hoisted = Vec::new();
+        for &e in entries {
+            let verdict = verdict_of(e.action);
+            let shape = if self.opts.merge_runs {
+                merge::shape(direction, e)
+            } else {
+                None
+            };
+            if let Some(r) = &mut run {
+                if let Some(s) = &shape
+                    && r.try_push(e, s, &verdict)
+                {
+                    continue;
+                }
+                if r.commutes_with(e, shape.as_ref()) {
+                    hoisted.push(e);
+                    continue;
+                }
+            }
+            if let Some(done) = run.take() {
+                let moved = std::mem::take(&mut hoisted);
+                self.entries(direction, &moved, stage, verdict_of, chain);
+                self.run(direction, done, stage, chain);
+            }
+            match shape {
+                Some(shape) => run = Some(merge::Run::new(e, shape, verdict)),
+                None => self.entry(direction, e, stage, verdict, chain),
+            }
+        }
+        if let Some(done) = run.take() {
+            self.entries(direction, &hoisted, stage, verdict_of, chain);
+            self.run(direction, done, stage, chain);
+        }
     }
 
     fn globals(&mut self, rules: &NodeRuleSet, ifaces: &InterfaceMap) {
@@ -190,15 +337,19 @@ impl Renderer {
 
         // Stage 1: Antrea-native tiers.
         let mut tier_rules = Vec::new();
-        for e in &d.antrea {
-            let verdict = match e.action {
+        let k8s_target = k8s.clone();
+        self.entries(
+            direction,
+            &d.antrea.iter().collect::<Vec<_>>(),
+            LogStage::Antrea,
+            &|a| match a {
                 Action::Allow => json::ret(),
                 Action::Drop => json::drop(),
                 Action::Reject => json::jump(names::CHAIN_REJECT),
-                Action::Pass => json::goto(&k8s),
-            };
-            self.entry(direction, e, LogStage::Antrea, verdict, &mut tier_rules);
-        }
+                Action::Pass => json::goto(&k8s_target),
+            },
+            &mut tier_rules,
+        );
         tier_rules.push(rule(vec![json::goto(&k8s)], Some("no Antrea rule decided")));
 
         // Stage 2: Kubernetes NetworkPolicies.
@@ -233,15 +384,13 @@ impl Renderer {
             rule(vec![json::goto(&baseline)], None),
         ];
         let mut isolated_rules = Vec::new();
-        for e in &d.k8s_allow {
-            self.entry(
-                direction,
-                e,
-                LogStage::K8sAllow,
-                json::ret(),
-                &mut isolated_rules,
-            );
-        }
+        self.entries(
+            direction,
+            &d.k8s_allow.iter().collect::<Vec<_>>(),
+            LogStage::K8sAllow,
+            &|_| json::ret(),
+            &mut isolated_rules,
+        );
         let iso_counter = names::isolation_counter(direction);
         let iso_id = names::isolation_rule_id(direction);
         let iso_prefix = names::isolation_log_prefix(direction);
@@ -282,20 +431,17 @@ impl Renderer {
 
         // Stage 3: baseline tier; no match = allowed (end of chain returns).
         let mut baseline_rules = Vec::new();
-        for e in &d.baseline {
-            let verdict = match e.action {
+        self.entries(
+            direction,
+            &d.baseline.iter().collect::<Vec<_>>(),
+            LogStage::Baseline,
+            &|a| match a {
                 Action::Allow | Action::Pass => json::ret(),
                 Action::Drop => json::drop(),
                 Action::Reject => json::jump(names::CHAIN_REJECT),
-            };
-            self.entry(
-                direction,
-                e,
-                LogStage::Baseline,
-                verdict,
-                &mut baseline_rules,
-            );
-        }
+            },
+            &mut baseline_rules,
+        );
 
         let chain = |name: String, rules: Vec<Rule>| Chain {
             name,

@@ -6,6 +6,8 @@
 pub mod net;
 pub mod sim;
 
+use std::fmt::Write;
+use std::net::Ipv4Addr;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -115,4 +117,61 @@ impl Drop for Netns {
             .args(["netns", "del", &self.name])
             .output();
     }
+}
+
+/// A small deterministic generator (xorshift).
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// An ACNP with `n` ingress rules to `pod: a`: /32, /30 or /28 ipBlocks in 192.168.0.0/26 and
+/// ports 80–83 or ranges, every action; overlaps are frequent, so runs start and end.
+pub fn many_rules_scenario(seed: u64, n: usize) -> String {
+    let mut rng = Rng(seed);
+    let mut rules = String::new();
+    for i in 0..n {
+        let action = ["Allow", "Drop", "Reject", "Pass"][rng.below(4) as usize];
+        let len = [32, 32, 32, 30, 28][rng.below(5) as usize];
+        let addr = Ipv4Addr::new(
+            192,
+            168,
+            0,
+            (rng.below(64) as u8) & !((1u8 << (32 - len)) - 1),
+        );
+        let ports = match rng.below(4) {
+            0 => "[{protocol: TCP, port: 80, endPort: 82}]".to_string(),
+            1 => "[{protocol: TCP}]".to_string(),
+            _ => format!("[{{protocol: TCP, port: {}}}]", 80 + rng.below(4)),
+        };
+        let _ = write!(
+            rules,
+            "\n    - name: r{i}\n      action: {action}\n      from: [{{ipBlock: {{cidr: {addr}/{len}}}}}]\n      ports: {ports}"
+        );
+    }
+    format!(
+        r#"
+name: dp-merge
+manifests: |
+  apiVersion: crd.antrea.io/v1beta1
+  kind: ClusterNetworkPolicy
+  metadata: {{name: many}}
+  spec:
+    priority: 1
+    appliedTo:
+    - podSelector:
+        matchLabels: {{pod: a}}
+    ingress:{rules}
+steps:
+- name: many rules
+"#
+    )
 }

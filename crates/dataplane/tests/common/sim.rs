@@ -17,7 +17,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use tierwall_dataplane::Ruleset;
-use tierwall_dataplane::ruleset::{Element, Set};
+use tierwall_dataplane::ruleset::{Element, MapData, MapVerdict, Set};
 use tierwall_engine::cluster::L4Protocol;
 
 /// A packet as the hook sees it.
@@ -79,6 +79,7 @@ enum Right {
     Set(String),
     Val(Val),
     Range(u64, u64),
+    Prefix(ipnet::Ipv4Net),
     Flags(Vec<String>),
 }
 
@@ -99,6 +100,10 @@ enum Stmt {
     Reject,
     Jump(String),
     Goto(String),
+    /// `counter name <key> map @m`: a miss ends the rule.
+    CounterMap(Key, String),
+    /// `<key> vmap @m`: a miss ends the rule.
+    Vmap(Key, String),
 }
 
 fn proto_number(name: &str) -> Option<u64> {
@@ -190,6 +195,11 @@ fn right(op: Op, v: &Value) -> Right {
     if let Some(r) = v.get("range") {
         return Right::Range(r[0].as_u64().unwrap(), r[1].as_u64().unwrap());
     }
+    if let Some(p) = v.get("prefix") {
+        let addr: Ipv4Addr = p["addr"].as_str().unwrap().parse().unwrap();
+        let len = p["len"].as_u64().unwrap() as u8;
+        return Right::Prefix(ipnet::Ipv4Net::new(addr, len).unwrap());
+    }
     Right::Val(literal(v))
 }
 
@@ -205,7 +215,18 @@ fn stmt(v: &Value) -> Stmt {
     }
     let obj = v.as_object().unwrap();
     let (k, body) = obj.iter().next().unwrap();
+    let map_name = |m: &Value| {
+        m["data"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches('@')
+            .to_string()
+    };
     match k.as_str() {
+        "counter" if body.get("map").is_some() => {
+            Stmt::CounterMap(key(&body["map"]["key"]), map_name(&body["map"]))
+        }
+        "vmap" => Stmt::Vmap(key(&body["key"]), map_name(body)),
         "counter" | "log" => Stmt::Nop,
         "accept" => Stmt::Accept,
         "drop" => Stmt::Drop,
@@ -272,6 +293,31 @@ impl Sim {
                         }
                     }
                     Stmt::Nop => {}
+                    Stmt::CounterMap(k, m) => {
+                        if self.lookup(k, m, p).is_none() {
+                            continue 'rules;
+                        }
+                    }
+                    Stmt::Vmap(k, m) => {
+                        let Some(MapData::Verdict(v)) = self.lookup(k, m, p) else {
+                            continue 'rules;
+                        };
+                        let target = |t: &str, depth| self.chain(t, p, depth);
+                        match v {
+                            MapVerdict::Return => return Flow::Return,
+                            MapVerdict::Drop => return Flow::Final(Verdict::Drop),
+                            MapVerdict::Jump(t) => match target(&t, depth + 1) {
+                                Flow::Final(v) => return Flow::Final(v),
+                                _ => continue 'rules,
+                            },
+                            MapVerdict::Goto(t) => {
+                                return match target(&t, depth + 1) {
+                                    Flow::Final(v) => Flow::Final(v),
+                                    _ => Flow::Return,
+                                };
+                            }
+                        }
+                    }
                     Stmt::Accept => return Flow::Final(Verdict::Accept),
                     Stmt::Drop => return Flow::Final(Verdict::Drop),
                     Stmt::Reject => return Flow::Final(Verdict::Reject),
@@ -290,6 +336,30 @@ impl Sim {
             }
         }
         Flow::Continue
+    }
+
+    /// The data of the element of map `m` that the packet's `k` hits (at most one: the
+    /// renderer's keys are disjoint, which this checks).
+    fn lookup(&self, k: &Key, m: &str, p: &Packet) -> Option<MapData> {
+        let v = self.value(k, p)?;
+        let map = self
+            .sets
+            .get(m)
+            .unwrap_or_else(|| panic!("sim: no map {m}"));
+        let hits: Vec<&MapData> = map
+            .elements
+            .iter()
+            .filter_map(|e| match e {
+                Element::Mapped(key, data) if element_matches(key, &v) => Some(data),
+                Element::Mapped(..) => None,
+                other => panic!("sim: {other:?} in map {m}"),
+            })
+            .collect();
+        assert!(
+            hits.len() <= 1,
+            "sim: overlapping keys in map {m}: {hits:?}"
+        );
+        hits.first().map(|d| (*d).clone())
     }
 
     fn value(&self, k: &Key, p: &Packet) -> Option<Val> {
@@ -334,6 +404,7 @@ impl Sim {
             }
             Right::Val(x) => *x == v,
             Right::Range(lo, hi) => matches!(v, Val::Num(n) if n >= *lo && n <= *hi),
+            Right::Prefix(net) => matches!(v, Val::Addr(a) if net.contains(&a)),
             Right::Flags(fs) => matches!(&v, Val::Str(s) if fs.iter().any(|f| f == s)),
         };
         match op {
@@ -360,6 +431,12 @@ fn element_matches(e: &Element, v: &Val) -> bool {
                 ]
         }
         (Element::AddrPair(a, b), Tuple(t)) => t.as_slice() == [Addr(*a), Addr(*b)],
+        (Element::NetPorts(n, lo, hi), Tuple(t)) => match t.as_slice() {
+            [Addr(a), Num(port)] => {
+                n.contains(a) && *port >= u64::from(*lo) && *port <= u64::from(*hi)
+            }
+            _ => false,
+        },
         (e, v) => panic!("sim: element {e:?} against {v:?}"),
     }
 }

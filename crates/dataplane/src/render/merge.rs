@@ -1,0 +1,355 @@
+//! Merged runs: consecutive rule entries of one chain that differ only in their peer prefixes,
+//! destination ports and verdicts become ONE nft rule with two maps keyed by
+//! `remote address . destination port`:
+//!
+//! ```text
+//!  ip <local> @<applied> meta l4proto P
+//!      counter name ip <remote> . th dport map @<first>_cm     key → the entry's named counter
+//!      ip <remote> . th dport vmap @<first>_vm                 key → return | drop | jump | goto
+//! ```
+//!
+//! A run holds entries with the same applied addresses and protocol, no logging, no NodePort or
+//! toServices part, address-only peers (no Pod members: those would make element changes of a
+//! Pod move between keys of several runs) and plain port ranges. Its keys (peer prefix × port
+//! range) are pairwise disjoint, so a packet matches at most one entry of the run and the
+//! entries' order inside the run does not matter; an entry whose keys overlap an earlier
+//! entry's ends the run. A lookup that misses ends the rule (nft `NFT_BREAK`), exactly as a
+//! non-matching rule. An entry that does not fit but cannot match a packet of the run's
+//! entries before it is moved in front of the run (see `Renderer::entries`). Exact keys
+//! (`/32 . port`) go to hash maps (`_cm`/`_vm`), the others to interval maps (`_cmi`/`_vmi`),
+//! one rule each, so a name never changes kind and 10,000 exact keys never become pipapo
+//! elements because one range joined the run. A run's maps keep the name most of its entries'
+//! maps had in the previous rendering (`render_after`), so a rule added in front of a run
+//! adds its keys instead of renaming the maps.
+//!
+//! Per packet, a run costs one rule instead of one per entry: with 10,000 rules a new
+//! connection passes a handful of rules, not 10,000.
+
+use super::{Renderer, local_field, remote_field};
+use crate::json::{concat, eq, meta, payload, set_ref};
+use crate::names;
+use crate::ruleset::{CounterRef, Element, MapData, MapVerdict, Rule, SetKind};
+use ipnet::{IpNet, Ipv4Net};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+use tierwall_engine::cluster::L4Protocol;
+use tierwall_engine::compile::Direction;
+use tierwall_engine::ruleset::{PortRule, RuleEntry};
+
+/// Smallest run rendered as a map (shorter runs stay plain rules).
+const MIN_RUN: usize = 2;
+
+/// What a mergeable entry matches, as plain data.
+#[derive(Debug, Clone)]
+pub(super) struct Shape {
+    applied: BTreeSet<Ipv4Addr>,
+    protocol: L4Protocol,
+    /// Peer prefix × destination port range.
+    keys: Vec<(Ipv4Net, u16, u16)>,
+}
+
+/// The shape of an entry that can join a run, or `None`.
+pub(super) fn shape(direction: Direction, e: &RuleEntry) -> Option<Shape> {
+    if e.enable_logging
+        || !e.node_ports.is_empty()
+        || (direction == Direction::Egress && !e.services.is_empty())
+        || !e.peers.pods.is_empty()
+        || e.ports.is_empty()
+    {
+        return None;
+    }
+    let mut applied = BTreeSet::new();
+    for ip in &e.applied {
+        match ip {
+            IpAddr::V4(a) => {
+                applied.insert(*a);
+            }
+            IpAddr::V6(_) => return None,
+        }
+    }
+    let nets: Vec<Ipv4Net> = if e.peers.any {
+        vec![Ipv4Net::default()]
+    } else {
+        let mut v = Vec::new();
+        for c in &e.peers.cidrs {
+            match c {
+                IpNet::V4(n) => v.push(n.trunc()),
+                IpNet::V6(_) => return None,
+            }
+        }
+        Ipv4Net::aggregate(&v)
+    };
+    let mut protocol = None;
+    let mut ranges = Vec::new();
+    for p in &e.ports {
+        let PortRule::L4 {
+            protocol: pr,
+            ports,
+            source_ports: None,
+        } = p
+        else {
+            return None;
+        };
+        if protocol.is_some_and(|x| x != *pr) {
+            return None;
+        }
+        protocol = Some(*pr);
+        ranges.push(ports.unwrap_or((0, u16::MAX)));
+    }
+    let protocol = protocol?;
+    let mut keys = Vec::new();
+    for n in &nets {
+        for (lo, hi) in &ranges {
+            keys.push((*n, *lo, *hi));
+        }
+    }
+    Some(Shape {
+        applied,
+        protocol,
+        keys,
+    })
+}
+
+/// Keys of a run, indexed for the overlap test.
+#[derive(Debug, Default)]
+struct Keys {
+    by_net: BTreeMap<Ipv4Net, Vec<(u16, u16)>>,
+    /// Bit `l` set: some key has a prefix of length `l`.
+    lengths: u64,
+}
+
+impl Keys {
+    fn overlaps(&self, (n, lo, hi): (Ipv4Net, u16, u16)) -> bool {
+        let ports = |v: &Vec<(u16, u16)>| v.iter().any(|(a, b)| *a <= hi && lo <= *b);
+        if n.prefix_len() == 32 || self.lengths >> n.prefix_len() == 0 {
+            // No longer prefix in the run: only `n` itself can lie inside `n`.
+            if self.by_net.get(&n).is_some_and(ports) {
+                return true;
+            }
+        } else {
+            // Nets inside `n` (their address lies in `n`), and `n` itself.
+            let low = Ipv4Net::new(n.network(), 0).unwrap_or(n);
+            let high = Ipv4Net::new(n.broadcast(), 32).unwrap_or(n);
+            if self.by_net.range(low..=high).any(|(_, v)| ports(v)) {
+                return true;
+            }
+        }
+        // Nets around `n`, for the prefix lengths the run has.
+        (0..n.prefix_len())
+            .filter(|len| self.lengths & (1u64 << len) != 0)
+            .any(|len| {
+                Ipv4Net::new(n.network(), len)
+                    .map(|s| s.trunc())
+                    .ok()
+                    .and_then(|s| self.by_net.get(&s))
+                    .is_some_and(ports)
+            })
+    }
+
+    fn insert(&mut self, (n, lo, hi): (Ipv4Net, u16, u16)) {
+        self.lengths |= 1u64 << n.prefix_len();
+        self.by_net.entry(n).or_default().push((lo, hi));
+    }
+}
+
+/// A run being collected.
+pub(super) struct Run<'a> {
+    shape: Shape,
+    keys: Keys,
+    entries: Vec<(&'a RuleEntry, Value)>,
+    /// The keys of each entry, in entry order.
+    keys_of: Vec<Vec<(Ipv4Net, u16, u16)>>,
+}
+
+impl<'a> Run<'a> {
+    pub(super) fn new(e: &'a RuleEntry, shape: Shape, verdict: Value) -> Self {
+        let mut keys = Keys::default();
+        for k in &shape.keys {
+            keys.insert(*k);
+        }
+        let keys_of = vec![shape.keys.clone()];
+        Run {
+            shape,
+            keys,
+            entries: vec![(e, verdict)],
+            keys_of,
+        }
+    }
+
+    /// Adds `e` when it fits the run (same applied addresses and protocol, disjoint keys).
+    pub(super) fn try_push(&mut self, e: &'a RuleEntry, shape: &Shape, verdict: &Value) -> bool {
+        if shape.applied != self.shape.applied || shape.protocol != self.shape.protocol {
+            return false;
+        }
+        let mut fresh = Keys::default();
+        for k in &shape.keys {
+            if self.keys.overlaps(*k) || fresh.overlaps(*k) {
+                return false;
+            }
+            fresh.insert(*k);
+        }
+        for k in &shape.keys {
+            self.keys.insert(*k);
+        }
+        self.shape.keys.extend(shape.keys.iter().copied());
+        self.keys_of.push(shape.keys.clone());
+        self.entries.push((e, verdict.clone()));
+        true
+    }
+
+    /// Whether no packet can match both `e` and an entry of the run: `e` applies to other
+    /// local addresses only, or (for a mergeable `e`) matches another protocol or only keys
+    /// disjoint from the run's.
+    pub(super) fn commutes_with(&self, e: &RuleEntry, shape: Option<&Shape>) -> bool {
+        let disjoint_locals = e.node_ports.is_empty()
+            && e.applied.iter().all(|ip| match ip {
+                IpAddr::V4(a) => !self.shape.applied.contains(a),
+                IpAddr::V6(_) => true,
+            });
+        disjoint_locals
+            || shape.is_some_and(|s| {
+                s.protocol != self.shape.protocol || s.keys.iter().all(|k| !self.keys.overlaps(*k))
+            })
+    }
+
+    pub(super) fn entries(&self) -> impl Iterator<Item = (&'a RuleEntry, &Value)> {
+        self.entries.iter().map(|(e, v)| (*e, v))
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// The exact or the interval half of a merged run.
+#[derive(Default)]
+struct Part {
+    counters: Vec<Element>,
+    targets: Vec<Element>,
+    first_key: Option<String>,
+    ids: Vec<String>,
+    /// Map base name in the previous rendering → entries of this part that were in it.
+    votes: BTreeMap<String, usize>,
+}
+
+/// A rule verdict as map data (`None` for verdicts a map cannot hold).
+fn map_verdict(v: &Value) -> Option<MapVerdict> {
+    if v.get("return").is_some() {
+        Some(MapVerdict::Return)
+    } else if v.get("drop").is_some() {
+        Some(MapVerdict::Drop)
+    } else if let Some(t) = v["jump"]["target"].as_str() {
+        Some(MapVerdict::Jump(t.to_string()))
+    } else {
+        v["goto"]["target"]
+            .as_str()
+            .map(|t| MapVerdict::Goto(t.to_string()))
+    }
+}
+
+impl Renderer {
+    /// Renders a run: one rule and its two maps, or the entries one by one when the run is
+    /// short.
+    pub(super) fn run(
+        &mut self,
+        direction: Direction,
+        run: Run<'_>,
+        stage: crate::ruleset::LogStage,
+        chain: &mut Vec<Rule>,
+    ) {
+        let verdicts: Option<Vec<MapVerdict>> =
+            run.entries().map(|(_, v)| map_verdict(v)).collect();
+        let Some(verdicts) = verdicts.filter(|_| run.len() >= MIN_RUN) else {
+            for (e, v) in run.entries() {
+                self.entry(direction, e, stage, v.clone(), chain);
+            }
+            return;
+        };
+        let applied_slot = format!("{}_l", names::sanitized_id(&run.entries[0].0.id));
+        let applied = self.shared_set(
+            &applied_slot,
+            SetKind::Ipv4,
+            run.shape.applied.iter().map(|a| Element::Ipv4(*a)),
+        );
+        // Exact keys (`/32 . port`) in hash maps, the others in interval maps: one rule each
+        // (the keys of a run are disjoint, so their order does not matter).
+        let mut parts: [Part; 2] = Default::default();
+        for (((e, _), verdict), keys) in run.entries().zip(verdicts).zip(&run.keys_of) {
+            let (key, counter) = self.entry_key(&e.id);
+            self.out.counters.insert(
+                counter.clone(),
+                CounterRef {
+                    rule_id: e.id.clone(),
+                    direction,
+                    action: e.action,
+                },
+            );
+            let mut used = [false; 2];
+            for &(n, lo, hi) in keys {
+                let interval = usize::from(!(n.prefix_len() == 32 && lo == hi));
+                let part = &mut parts[interval];
+                let k = Element::NetPorts(n, lo, hi);
+                part.counters.push(Element::Mapped(
+                    Box::new(k.clone()),
+                    MapData::Counter(counter.clone()),
+                ));
+                part.targets.push(Element::Mapped(
+                    Box::new(k),
+                    MapData::Verdict(verdict.clone()),
+                ));
+                if !used[interval] {
+                    used[interval] = true;
+                    part.first_key.get_or_insert_with(|| key.clone());
+                    part.ids.push(e.id.clone());
+                    if let Some(base) = self.previous_maps.get(&(counter.clone(), interval == 1)) {
+                        *part.votes.entry(base.clone()).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        let key = concat(vec![
+            payload("ip", remote_field(direction)),
+            payload("th", "dport"),
+        ]);
+        for (interval, part) in parts.into_iter().enumerate() {
+            let Some(first) = part.first_key.clone() else {
+                continue;
+            };
+            let interval = interval == 1;
+            let suffix = if interval { "i" } else { "" };
+            let free = |base: &str| {
+                !self.out.sets.contains_key(&format!("{base}_cm{suffix}"))
+                    && !self.out.sets.contains_key(&format!("{base}_vm{suffix}"))
+            };
+            // The maps keep the name most of their entries had in the previous rendering.
+            let mut votes: Vec<(&String, &usize)> = part.votes.iter().collect();
+            votes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let base = votes
+                .iter()
+                .map(|(b, _)| (*b).clone())
+                .find(|b| free(b))
+                .or_else(|| free(&first).then(|| first.clone()))
+                .or_else(|| (2..).map(|i| format!("{first}_{i}")).find(|b| free(b)))
+                .unwrap_or_default();
+            let cm = format!("{base}_cm{suffix}");
+            let vm = format!("{base}_vm{suffix}");
+            self.add_set(&cm, SetKind::CounterMap(interval), part.counters);
+            self.add_set(&vm, SetKind::VerdictMap(interval), part.targets);
+            let comment = match part.ids.as_slice() {
+                [one] => one.clone(),
+                [a, .., b] => format!("{} rules: {a} … {b}", part.ids.len()),
+                [] => String::new(),
+            };
+            chain.push(super::base::rule(
+                vec![
+                    eq(payload("ip", local_field(direction)), set_ref(&applied)),
+                    eq(meta("l4proto"), json!(names::proto(run.shape.protocol))),
+                    json!({"counter": {"map": {"key": key, "data": format!("@{cm}")}}}),
+                    json!({"vmap": {"key": key, "data": format!("@{vm}")}}),
+                ],
+                Some(&comment),
+            ));
+        }
+    }
+}
