@@ -306,20 +306,6 @@ pub fn locate_field(text: &str, start: usize, field: &str) -> Option<usize> {
     found
 }
 
-/// Position of a kind in the apply order: what others refer to goes first.
-pub fn apply_rank(kind: Kind) -> u8 {
-    match kind {
-        Kind::Node => 0,
-        Kind::Namespace => 1,
-        Kind::ServiceAccount => 2,
-        Kind::Pod => 3,
-        Kind::Service => 4,
-        Kind::Tier => 5,
-        Kind::ClusterGroup | Kind::Group => 6,
-        Kind::ClusterNetworkPolicy | Kind::AntreaNetworkPolicy | Kind::NetworkPolicy => 7,
-    }
-}
-
 /// The engine after admitting the inputs, with what admission said.
 #[derive(Debug)]
 pub struct Admission {
@@ -355,7 +341,7 @@ pub fn admit(loaded: Loaded, standard: bool) -> anyhow::Result<Admission> {
         texts.insert("<stdin>".into(), Some(t));
     }
     let mut objects = loaded.objects;
-    objects.sort_by_key(|(index, o)| (apply_rank(o.object.kind()), *index));
+    objects.sort_by_key(|(index, o)| (o.object.kind().apply_rank(), *index));
     let mut problems = loaded.problems;
     let mut warnings = Vec::new();
     let mut valid = 0;

@@ -10,6 +10,9 @@
 //!  tierwall testbed up|down|list                      a cluster of network namespaces (root)
 //!  tierwall apply|delete --testbed P ...              change a running testbed's policies (root)
 //!  tierwall get stats --testbed P / metrics           per-rule counters, Prometheus (root)
+//!  tierwall controller --manifests DIR [--testbed P]  the cluster's controller (HTTP API)
+//!  tierwall adapter --manager URL --cluster-id ID ...  manager policies into a cluster, reports back
+//!  tierwall nsx get groups|policies|rules|stats|clusters --manager URL   what a manager holds
 //!  tierwall demo                                      the whole system on real packets (root)
 //! ```
 //!
@@ -17,6 +20,7 @@
 
 pub mod commands;
 pub mod input;
+pub mod manager_cmd;
 pub mod output;
 
 use clap::{Parser, Subcommand};
@@ -181,6 +185,30 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Run the controller of a cluster over a watched manifest directory (long-running).
+    ///
+    /// Every file change goes through admission (a file that does not load, or an object that
+    /// is rejected, is logged with file:line and the previous version stays in force) and reaches
+    /// the Nodes: with --testbed the in-process nftables agents of a testbed (needs root),
+    /// otherwise no dataplane (engine only). Prints the API URL on stdout; logs one line per
+    /// change on stderr. HTTP API (loopback, JSON): GET /objects /status /inventory /stats
+    /// /healthz, PUT and DELETE /objects/KIND[/NAMESPACE]/NAME (written as files in the
+    /// directory). Stops on SIGINT or SIGTERM.
+    Controller(commands::controller::ControllerArgs),
+    /// The NSX-style central manager: Groups, Security Policies and Rules over the NSX Policy REST
+    /// API (HTTPS, or plain HTTP with --insecure-http), in a fsynced store; `export`/`import`
+    /// move its state as JSON. The user admin's password comes from TIERWALL_ADMIN_PASSWORD.
+    Manager(manager_cmd::ManagerArgs),
+    /// The adapter of one cluster: the manager's policies and groups that span it become Antrea
+    /// objects through the cluster's controller (drift is overwritten within seconds, unmanaged
+    /// objects are never touched); inventory, group members, realization, rule statistics and a
+    /// heartbeat go back to the manager. Authenticates with a client certificate (CN = cluster
+    /// id), or with Basic over --insecure-http. Stops on SIGINT or SIGTERM.
+    Adapter(commands::adapter::AdapterArgs),
+    /// Read a manager over its NSX Policy API: `nsx get groups|policies|rules|stats|clusters`
+    /// as kubectl tables (`-o wide|json|yaml`). The password of --user (default admin) comes from
+    /// TIERWALL_ADMIN_PASSWORD (or the variable named by --password-env).
+    Nsx(commands::nsx::NsxArgs),
     /// A cluster built from Linux network namespaces on this machine (needs root).
     Testbed {
         #[command(subcommand)]
@@ -353,6 +381,10 @@ fn dispatch(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyho
             listen,
             once,
         } => commands::metrics::run(&testbed, listen, once, out, err),
+        Command::Controller(args) => commands::controller::run(&args, out, err),
+        Command::Manager(args) => manager_cmd::run(args, out),
+        Command::Adapter(args) => commands::adapter::run(&args, err),
+        Command::Nsx(args) => commands::nsx::run(&args, output::now(), out, err),
         Command::Testbed { command } => commands::testbed::run(command, out, err),
         Command::Demo => {
             let agent = commands::testbed::agent_command()?;
@@ -368,9 +400,9 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let code = run_with(args, &mut stdout.lock(), &mut stderr.lock());
+    // The unlocked handles lock per write: a long-running command (adapter, controller) also
+    // logs from runtime worker threads, which would block forever on a lock held by this thread.
+    let code = run_with(args, &mut std::io::stdout(), &mut std::io::stderr());
     ExitCode::from(code)
 }
 

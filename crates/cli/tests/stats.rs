@@ -4,6 +4,9 @@
 //! rules; a rejected apply changes nothing; `metrics --once` and the HTTP endpoint expose the
 //! counters; `delete` and `testbed down` clean up (the testbed is removed even on failure).
 
+mod common;
+
+use common::{Guard, is_root, outcomes};
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpStream};
 use std::path::PathBuf;
@@ -29,28 +32,12 @@ fn ok(args: &[&str]) -> String {
     out
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 fn manifest(name: &str, contents: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stats-tests");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let path = dir.join(name);
     std::fs::write(&path, contents).unwrap_or_else(|e| panic!("{e}"));
     path
-}
-
-/// Removes the testbed when the test ends, whatever happens.
-struct Guard(String);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = tierwall_testbed::down_by_prefix(&self.0);
-    }
 }
 
 const BASE: &str = r#"apiVersion: crd.antrea.io/v1beta1
@@ -124,12 +111,7 @@ fn probes(testbed: &Testbed, port: u16, n: usize) -> Vec<tierwall_engine::Outcom
             Probe::new(src, dst, Transport::Tcp(port))
         })
         .collect();
-    testbed
-        .probe_many(&batch)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_iter()
-        .map(|r| r.outcome)
-        .collect()
+    outcomes(testbed, &batch)
 }
 
 fn http_get(addr: std::net::SocketAddr, path: &str) -> String {

@@ -10,6 +10,22 @@
 //!
 //! `NodeAgent` is the seam: agents are in-process today (the dataplane's nftables agent, or a
 //! recorder in tests); a watch stream to separate agent processes plugs in behind the same trait.
+//!
+//! The long-running `tierwall controller` is built from the modules below:
+//!
+//! ```text
+//!  source (StateSource) ── manifest_dir (a watched directory; a Kubernetes watch later)
+//!      └─events─> cluster_state (desired vs in force, admission, status) ──> Controller
+//!                   dataplane (Dataplane: agents, checks, statistics; NoDataplane = engine only)
+//!  daemon (poll loop, stop on SIGINT/SIGTERM) + api (loopback HTTP/JSON for the NSX adapter)
+//! ```
+
+pub mod api;
+pub mod cluster_state;
+pub mod daemon;
+pub mod dataplane;
+pub mod manifest_dir;
+pub mod source;
 
 use std::collections::{BTreeMap, BTreeSet};
 use tierwall_engine::admission::AdmissionError;
@@ -20,7 +36,7 @@ use tierwall_engine::{Applied, Engine};
 use tierwall_model::{Object, ObjectKey};
 
 /// What a Node agent does with its rule set.
-pub trait NodeAgent {
+pub trait NodeAgent: Send {
     /// Programs the rule set; an error message is reported in policy status.
     fn sync(&mut self, rules: &NodeRuleSet) -> Result<(), String>;
 }
@@ -56,6 +72,21 @@ impl Controller {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The engine, for a batch of changes; they reach the agents on the next `sync`.
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// The Nodes with an attached agent.
+    pub fn nodes(&self) -> impl Iterator<Item = &str> {
+        self.agents.keys().map(String::as_str)
+    }
+
+    /// Nodes whose last sync failed, with the message.
+    pub fn failed_nodes(&self) -> &BTreeMap<String, String> {
+        &self.failures
     }
 
     /// Registers the agent of a Node and pushes its current rule set.

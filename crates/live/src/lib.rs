@@ -9,6 +9,7 @@
 //! ```
 
 pub mod audit_writer;
+pub mod controller_dataplane;
 pub mod demo;
 pub mod live;
 pub mod metrics;

@@ -34,20 +34,6 @@ pub fn objects_path(prefix: &str) -> PathBuf {
     tierwall_testbed::state::data_dir(prefix).join(OBJECTS_FILE)
 }
 
-/// Position of a kind in the apply order: what others refer to goes first.
-pub fn apply_rank(kind: Kind) -> u8 {
-    match kind {
-        Kind::Node => 0,
-        Kind::Namespace => 1,
-        Kind::ServiceAccount => 2,
-        Kind::Pod => 3,
-        Kind::Service => 4,
-        Kind::Tier => 5,
-        Kind::ClusterGroup | Kind::Group => 6,
-        Kind::ClusterNetworkPolicy | Kind::AntreaNetworkPolicy | Kind::NetworkPolicy => 7,
-    }
-}
-
 /// The objects of an engine worth storing (everything but the system Tiers), in apply order.
 pub fn objects_of(engine: &Engine) -> Vec<Object> {
     let mut out: Vec<Object> = engine
@@ -56,7 +42,7 @@ pub fn objects_of(engine: &Engine) -> Vec<Object> {
         .filter(|o| !(o.kind() == Kind::Tier && is_system_tier(&o.metadata().name)))
         .cloned()
         .collect();
-    out.sort_by_key(|o| apply_rank(o.kind()));
+    out.sort_by_key(|o| o.kind().apply_rank());
     out
 }
 
@@ -79,7 +65,7 @@ pub fn engine_from_text(source: &str, text: &str) -> Result<Engine, LiveError> {
         let o = r.map_err(|e| LiveError::Other(format!("{source}: {e}")))?;
         objects.push(o.object);
     }
-    objects.sort_by_key(|o| apply_rank(o.kind()));
+    objects.sort_by_key(|o| o.kind().apply_rank());
     let mut engine = Engine::new();
     for o in objects {
         engine.apply(o)?;

@@ -89,7 +89,7 @@ pub fn apply(
     }
     let mut problems: Vec<(usize, Problem)> = loaded.problems;
     let mut objects = loaded.objects;
-    objects.sort_by_key(|(index, o)| (persisted::apply_rank(o.object.kind()), *index));
+    objects.sort_by_key(|(index, o)| (o.object.kind().apply_rank(), *index));
     let mut lines: Vec<(usize, String)> = Vec::new();
     let mut warnings: Vec<(usize, String)> = Vec::new();
     let mut services = false;

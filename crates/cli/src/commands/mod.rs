@@ -1,9 +1,12 @@
 //! One module per subcommand.
 
+pub mod adapter;
 pub mod apply;
+pub mod controller;
 pub mod get;
 pub mod matrix;
 pub mod metrics;
+pub mod nsx;
 pub mod scenario;
 pub mod stats;
 pub mod testbed;

@@ -1,0 +1,115 @@
+//! The adapter's client of its cluster's controller (plain HTTP on loopback; see
+//! `tierwall_controller::api`): the managed objects, writes through admission, status,
+//! inventory and statistics.
+//!
+//! ```text
+//!  GET    /objects?labelSelector=<managed-by>     the managed objects in force
+//!  GET    /objects/KIND/NAME                       one object in force
+//!  PUT    /objects/KIND/NAME   (422: admission rejected it, with the message)
+//!  DELETE /objects/KIND/NAME
+//!  GET    /status  /inventory  /stats
+//! ```
+
+use crate::error::AdapterError;
+use crate::http::{call_json, encode_query_value};
+use serde_json::Value;
+use std::time::Duration;
+use tierwall_model::ObjectKey;
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client of one controller.
+#[derive(Debug, Clone)]
+pub struct ControllerClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl ControllerClient {
+    /// A client of the controller at `base` (`http://127.0.0.1:PORT`).
+    pub fn new(base: &str) -> Result<Self, AdapterError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| AdapterError::Config(format!("controller client: {e}")))?;
+        Ok(ControllerClient {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+        })
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, AdapterError> {
+        let url = format!("{}{path}", self.base);
+        call_json("controller", "GET", &url, self.http.get(&url)).await
+    }
+
+    /// The objects in force whose labels match `selector` (`k=v`), as JSON.
+    pub async fn list_objects(&self, selector: &str) -> Result<Vec<Value>, AdapterError> {
+        let path = format!("/objects?labelSelector={}", encode_query_value(selector));
+        let body = self.get(&path).await?;
+        items(body, &format!("{}{path}", self.base))
+    }
+
+    /// One object in force (`None`: there is none).
+    pub async fn get_object(&self, key: &ObjectKey) -> Result<Option<Value>, AdapterError> {
+        match self.get(&format!("/objects/{key}")).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes one object (admission first: a rejection is a 422 with the message).
+    pub async fn put_object(&self, key: &ObjectKey, object: &Value) -> Result<(), AdapterError> {
+        let url = format!("{}/objects/{key}", self.base);
+        let request = self.http.put(&url).json(object);
+        call_json("controller", "PUT", &url, request)
+            .await
+            .map(|_| ())
+    }
+
+    /// Deletes one object; an object already gone is not an error.
+    pub async fn delete_object(&self, key: &ObjectKey) -> Result<(), AdapterError> {
+        let url = format!("{}/objects/{key}", self.base);
+        match call_json("controller", "DELETE", &url, self.http.delete(&url)).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(404) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /status`: `{"objects": [...], ...}`.
+    pub async fn status(&self) -> Result<Value, AdapterError> {
+        self.get("/status").await
+    }
+
+    /// `GET /inventory`.
+    pub async fn inventory(&self) -> Result<Value, AdapterError> {
+        self.get("/inventory").await
+    }
+
+    /// `GET /stats`: the per-policy entries of `items`.
+    pub async fn stats(&self) -> Result<Vec<Value>, AdapterError> {
+        let body = self.get("/stats").await?;
+        items(body, &format!("{}/stats", self.base))
+    }
+}
+
+fn items(body: Value, url: &str) -> Result<Vec<Value>, AdapterError> {
+    match body {
+        Value::Object(mut m) => match m.remove("items") {
+            Some(Value::Array(items)) => Ok(items),
+            _ => Err(AdapterError::Answer {
+                service: "controller",
+                url: url.to_string(),
+                message: "no \"items\" list".into(),
+            }),
+        },
+        _ => Err(AdapterError::Answer {
+            service: "controller",
+            url: url.to_string(),
+            message: "not a JSON object".into(),
+        }),
+    }
+}

@@ -1,0 +1,101 @@
+//! `tierwall controller --manifests DIR [--testbed PREFIX] [--listen 127.0.0.1:PORT]`: the
+//! long-running controller of one cluster. The watched directory is the desired state; every
+//! change goes through admission, reaches the Nodes' agents (the testbed's in-process nftables
+//! agents with `--testbed`, none in engine-only mode) and shows in the HTTP API.
+//!
+//! ```text
+//!  DIR (*.yaml, *.yml, *.json, polled every 200 ms) ──ManifestDirSource──> ClusterState
+//!     ──admission, per-Node rule sets──> agents (--testbed) ──> status
+//!  http://127.0.0.1:PORT  GET /objects /status /inventory /stats, PUT/DELETE /objects/...
+//!  stderr: one line per change (applied / rejected / deleted / delete refused)
+//!  SIGINT, SIGTERM: stop (the Nodes stay programmed)
+//! ```
+//!
+//! See `tierwall_controller::api` for the API and `tierwall_live::controller_dataplane` for
+//! what `--testbed` adds (inventory from the testbed, np.log files, objects.json kept current).
+
+use anyhow::{Context, bail};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tierwall_controller::cluster_state::ClusterState;
+use tierwall_controller::daemon::{Daemon, DaemonOptions, block_stop_signals};
+use tierwall_controller::dataplane::{Dataplane, NoDataplane};
+use tierwall_controller::manifest_dir::ManifestDirSource;
+use tierwall_live::controller_dataplane::TestbedDataplane;
+
+/// How long a changed file must stay unchanged before it is read (unless the API wrote it).
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// Options of `tierwall controller`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ControllerArgs {
+    /// The watched directory of manifests (recursively: *.yaml, *.yml, *.json): the cluster's
+    /// desired state. API writes land here as files.
+    #[arg(long, value_name = "DIR")]
+    pub manifests: PathBuf,
+    /// Enforce on a testbed built by `tierwall testbed up` (needs root): its Nodes, Pods,
+    /// Namespaces and Services are the inventory; policies, Tiers and groups come from DIR.
+    #[arg(long, value_name = "PREFIX")]
+    pub testbed: Option<String>,
+    /// Address of the HTTP API (loopback only; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9190")]
+    pub listen: SocketAddr,
+    /// With --testbed: directory of the np.log files (`<dir>/<node>/np.log`); default: the
+    /// testbed's data directory.
+    #[arg(long, value_name = "DIR", requires = "testbed")]
+    pub log_dir: Option<PathBuf>,
+    /// How often DIR is polled, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    pub poll_ms: u64,
+}
+
+/// Runs the controller until SIGINT or SIGTERM. Prints the API's URL on `out` (one line), logs
+/// on `err`.
+pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
+    if !args.listen.ip().is_loopback() {
+        bail!(
+            "--listen {}: the API has no authentication, listen on a loopback address",
+            args.listen
+        );
+    }
+    if !args.manifests.is_dir() {
+        bail!("--manifests {}: not a directory", args.manifests.display());
+    }
+    // Before any thread starts, so that every thread has them blocked.
+    let signals = block_stop_signals().context("blocking SIGINT and SIGTERM")?;
+    let dataplane: Box<dyn Dataplane> = match &args.testbed {
+        Some(prefix) => {
+            tierwall_testbed::options::validate_prefix(prefix)?;
+            Box::new(
+                TestbedDataplane::attach(prefix, args.log_dir.clone())
+                    .with_context(|| format!("attaching to testbed {prefix}"))?,
+            )
+        }
+        None => Box::new(NoDataplane),
+    };
+    let source = ManifestDirSource::new(&args.manifests, SETTLE)
+        .with_field_locator(crate::input::locate_field);
+    let state =
+        ClusterState::start(dataplane, Box::new(source)).context("starting the controller")?;
+    let (source, dataplane) = (state.describe_source(), state.describe_dataplane());
+    let daemon = Daemon::start(
+        state,
+        &DaemonOptions {
+            poll_interval: Duration::from_millis(args.poll_ms.max(10)),
+            listen: Some(args.listen),
+        },
+    )?;
+    signals.forward_to(daemon.stop_handle());
+    let addr = daemon.api_addr().unwrap_or(args.listen);
+    writeln!(out, "http://{addr}")?;
+    out.flush()?;
+    writeln!(
+        err,
+        "tierwall controller: watching {source}; {dataplane}; API on http://{addr}"
+    )?;
+    let reason = daemon.run(err);
+    writeln!(err, "tierwall controller: stopped ({reason})")?;
+    Ok(0)
+}
