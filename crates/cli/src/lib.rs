@@ -13,6 +13,7 @@
 //!  tierwall controller --manifests DIR [--testbed P]  the cluster's controller (HTTP API)
 //!  tierwall adapter --manager URL --cluster-id ID ...  manager policies into a cluster, reports back
 //!  tierwall nsx get groups|policies|rules|stats|clusters --manager URL   what a manager holds
+//!  tierwall nsx trace --source IP --destination IP --port 80/TCP --manager URL  a flow through its DFW
 //!  tierwall demo                                      the whole system on real packets (root)
 //! ```
 //!
@@ -206,7 +207,8 @@ pub enum Command {
     /// id), or with Basic over --insecure-http. Stops on SIGINT or SIGTERM.
     Adapter(commands::adapter::AdapterArgs),
     /// Read a manager over its NSX Policy API: `nsx get groups|policies|rules|stats|clusters`
-    /// as kubectl tables (`-o wide|json|yaml`). The password of --user (default admin) comes from
+    /// as kubectl tables (`-o wide|json|yaml`); `nsx trace` explains one flow through its DFW
+    /// rules. The password of --user (default admin) comes from
     /// TIERWALL_ADMIN_PASSWORD (or the variable named by --password-env).
     Nsx(commands::nsx::NsxArgs),
     /// A cluster built from Linux network namespaces on this machine (needs root).

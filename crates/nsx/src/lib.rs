@@ -10,10 +10,12 @@
 //!  validate::validate_security_policy   translate::translate_for_cluster ──> DesiredObjects
 //!  validate::validate_group  (400 body)       (nsx-category-* Tiers, ACNPs, ClusterGroups)
 //!                                        members::resolve_group_members (inventory ──> IPs, IP+port)
+//!                                        dfw_trace::trace_flow (one flow through the DFW, explained)
 //! ```
 //!
 //! Everything here is pure and synchronous: no I/O, no clock, deterministic output.
 
+pub mod dfw_trace;
 pub mod expression;
 pub mod ip;
 pub mod members;

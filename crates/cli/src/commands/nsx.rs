@@ -1,5 +1,6 @@
 //! `tierwall nsx get groups|policies|rules|stats|clusters`: what a manager holds, read over its
-//! NSX Policy REST API and printed as kubectl tables (or the API's own JSON/YAML).
+//! NSX Policy REST API and printed as kubectl tables (or the API's own JSON/YAML); and
+//! `tierwall nsx trace`: how the manager's DFW rules decide one VM↔cluster flow.
 //!
 //! ```text
 //!  tierwall nsx get groups   --manager URL [--user admin] [--password-env VAR]
@@ -8,7 +9,14 @@
 //!  tierwall nsx get rules    [--policy P] ...
 //!  tierwall nsx get stats    [--policy P] [--cluster C] ...
 //!  tierwall nsx get clusters ...
+//!  tierwall nsx trace --source IP --destination IP --port 80/TCP --manager URL ... [-o text|json|yaml]
 //! ```
+//!
+//! `nsx trace` reads the groups, the policies (with rules), the services and the inventory
+//! every registered cluster reported, and evaluates them with
+//! [`tierwall_nsx::dfw_trace::trace_flow`] (category, policy and rule order, first match, the
+//! default ALLOW; see that module for how direction, Applied To and ports are read). The text
+//! names the category, policy, rule and the group member each end matched through.
 //!
 //! Tables (ids are the last segment of a policy path; `Any` is an empty group list):
 //!
@@ -37,12 +45,16 @@
 //! Every list is read page by page (`cursor`) until its end. The user's password comes from the
 //! environment variable named by `--password-env` (default `TIERWALL_ADMIN_PASSWORD`).
 
-use crate::output::{GetFormat, human_duration, kubectl_table, to_json, to_yaml};
+use crate::output::{GetFormat, TraceFormat, human_duration, kubectl_table, to_json, to_yaml};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tierwall_nsx::dfw_trace::{DfwObjects, RuleMatch, TraceDecision, TraceFlow, trace_flow};
+use tierwall_nsx::model::{
+    ClusterInventory, Direction, Group, L4Protocol, RuleAction, SecurityPolicy, Service,
+};
 
 /// The environment variable holding the password by default.
 pub const DEFAULT_PASSWORD_ENV: &str = "TIERWALL_ADMIN_PASSWORD";
@@ -73,6 +85,42 @@ pub enum NsxCommand {
     /// PACKETS BYTES SESSIONS, per rule per cluster), clusters (ID DISPLAY-NAME HEALTH CONTROLLER
     /// REALIZED ERRORS LAST-SEEN). `-o wide` adds columns; `-o json|yaml` prints the API objects.
     Get(NsxGetArgs),
+    /// Explain how the manager's DFW rules decide one flow (source IP → destination IP, port):
+    /// the category, policy and rule that match first, and the group member each end matched
+    /// (an IP, a node IP + nodePort, ...), or the default rule (ALLOW).
+    Trace(NsxTraceArgs),
+}
+
+/// Options of `tierwall nsx trace`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NsxTraceArgs {
+    /// The source IP address of the flow.
+    #[arg(long, value_name = "IP")]
+    pub source: std::net::IpAddr,
+    /// The destination IP address of the flow.
+    #[arg(long, value_name = "IP")]
+    pub destination: std::net::IpAddr,
+    /// The destination port and protocol: `80/TCP`, `53/UDP` (`80` alone is TCP).
+    #[arg(long, value_name = "PORT[/PROTO]")]
+    pub port: String,
+    /// Base URL of the manager (`https://HOST:PORT`, or `http://` with --insecure-http).
+    #[arg(long, value_name = "URL", env = "TIERWALL_MANAGER")]
+    pub manager: String,
+    /// The user (Basic authentication).
+    #[arg(long, value_name = "NAME", default_value = "admin")]
+    pub user: String,
+    /// The environment variable that holds the user's password.
+    #[arg(long, value_name = "VAR", default_value = DEFAULT_PASSWORD_ENV)]
+    pub password_env: String,
+    /// Talk plain HTTP (the manager runs with --insecure-http).
+    #[arg(long, conflicts_with = "ca")]
+    pub insecure_http: bool,
+    /// PEM CA certificate that signs the manager's server certificate (default: the system's).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Output format: text (a traceflow-style explanation), json or yaml (the decision).
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: TraceFormat,
 }
 
 /// What `tierwall nsx get` lists.
@@ -136,6 +184,7 @@ pub fn run(
 ) -> anyhow::Result<u8> {
     match &args.command {
         NsxCommand::Get(get) => run_get(get, now, out, err),
+        NsxCommand::Trace(trace) => run_trace(trace, out),
     }
 }
 
@@ -151,7 +200,13 @@ fn run_get(
     if args.policy.is_some() && !matches!(args.resource, NsxResource::Rules | NsxResource::Stats) {
         bail!("--policy applies to `nsx get rules` and `nsx get stats` only");
     }
-    let client = ManagerApi::new(args)?;
+    let client = ManagerApi::new(&Connection {
+        manager: &args.manager,
+        user: &args.user,
+        password_env: &args.password_env,
+        insecure_http: args.insecure_http,
+        ca: args.ca.as_deref(),
+    })?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -212,6 +267,15 @@ fn envelope(items: Vec<Value>) -> Value {
     json!({"result_count": items.len(), "results": items})
 }
 
+/// Where and as whom to reach the manager (the options `nsx get` and `nsx trace` share).
+struct Connection<'a> {
+    manager: &'a str,
+    user: &'a str,
+    password_env: &'a str,
+    insecure_http: bool,
+    ca: Option<&'a std::path::Path>,
+}
+
 /// A client of one manager as one user.
 struct ManagerApi {
     http: reqwest::Client,
@@ -221,7 +285,7 @@ struct ManagerApi {
 }
 
 impl ManagerApi {
-    fn new(args: &NsxGetArgs) -> anyhow::Result<ManagerApi> {
+    fn new(args: &Connection<'_>) -> anyhow::Result<ManagerApi> {
         let base = args.manager.trim_end_matches('/').to_string();
         if base.starts_with("http://") && !args.insecure_http {
             bail!("{base} is plain HTTP: add --insecure-http (or use https:// with --ca FILE)");
@@ -232,7 +296,7 @@ impl ManagerApi {
         if !base.starts_with("http://") && !base.starts_with("https://") {
             bail!("the manager URL must start with https:// (or http:// with --insecure-http)");
         }
-        let password = std::env::var(&args.password_env).with_context(|| {
+        let password = std::env::var(args.password_env).with_context(|| {
             format!(
                 "the password of {} must be in the environment variable {}",
                 args.user, args.password_env
@@ -241,7 +305,7 @@ impl ManagerApi {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30));
-        if let Some(ca) = &args.ca {
+        if let Some(ca) = args.ca {
             let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
             let cert = reqwest::Certificate::from_pem(&pem)
                 .with_context(|| format!("{}: not a PEM certificate", ca.display()))?;
@@ -250,7 +314,7 @@ impl ManagerApi {
         Ok(ManagerApi {
             http: builder.build().context("cannot build the HTTP client")?,
             base,
-            user: args.user.clone(),
+            user: args.user.to_string(),
             password,
         })
     }
@@ -908,6 +972,197 @@ fn clusters_table(clusters: &[Value], now_ms: i64, wide: bool) -> String {
         })
         .collect();
     kubectl_table(&header, &rows)
+}
+
+// ---- trace ----
+
+fn run_trace(args: &NsxTraceArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let (destination_port, protocol) = parse_port(&args.port)?;
+    let flow = TraceFlow {
+        source: args.source,
+        destination: args.destination,
+        protocol,
+        destination_port,
+    };
+    let client = ManagerApi::new(&Connection {
+        manager: &args.manager,
+        user: &args.user,
+        password_env: &args.password_env,
+        insecure_http: args.insecure_http,
+        ca: args.ca.as_deref(),
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the HTTP runtime")?;
+    let objects = runtime.block_on(read_dfw(&client))?;
+    let decision = trace_flow(
+        &DfwObjects {
+            policies: &objects.policies,
+            groups: &objects.groups,
+            services: &objects.services,
+            inventories: &objects.inventories,
+        },
+        &flow,
+    );
+    match args.output {
+        TraceFormat::Text => out.write_all(trace_text(&decision).as_bytes())?,
+        TraceFormat::Json => out.write_all(to_json(&decision)?.as_bytes())?,
+        TraceFormat::Yaml => out.write_all(to_yaml(&decision)?.as_bytes())?,
+    }
+    Ok(0)
+}
+
+/// `80/TCP`, `53/udp`, `8080` (TCP).
+fn parse_port(text: &str) -> anyhow::Result<(u16, L4Protocol)> {
+    let (port, protocol) = text.split_once('/').unwrap_or((text, "TCP"));
+    let port: u16 = port
+        .trim()
+        .parse()
+        .with_context(|| format!("--port {text}: not a port number (want PORT[/TCP|UDP])"))?;
+    let protocol = match protocol.trim().to_ascii_uppercase().as_str() {
+        "TCP" => L4Protocol::Tcp,
+        "UDP" => L4Protocol::Udp,
+        other => bail!("--port {text}: protocol {other} is not TCP or UDP"),
+    };
+    Ok((port, protocol))
+}
+
+/// What the trace evaluates, read from the manager.
+struct DfwState {
+    policies: Vec<SecurityPolicy>,
+    groups: Vec<Group>,
+    services: Vec<Service>,
+    inventories: Vec<ClusterInventory>,
+}
+
+fn parse_object<T: serde::de::DeserializeOwned>(value: Value, what: &str) -> anyhow::Result<T> {
+    let id = text(&value, "id").to_string();
+    serde_json::from_value(value).with_context(|| format!("{what} {id}: not a valid object"))
+}
+
+async fn read_dfw(client: &ManagerApi) -> anyhow::Result<DfwState> {
+    let groups = client
+        .list(&format!("{DOMAIN}/groups"))
+        .await?
+        .into_iter()
+        .map(|g| parse_object(g, "group"))
+        .collect::<anyhow::Result<Vec<Group>>>()?;
+    let services = client
+        .list(&format!("{INFRA}/services"))
+        .await?
+        .into_iter()
+        .map(|s| parse_object(s, "service"))
+        .collect::<anyhow::Result<Vec<Service>>>()?;
+    let mut policies = Vec::new();
+    for summary in client.list(&format!("{DOMAIN}/security-policies")).await? {
+        let id = text(&summary, "id").to_string();
+        let policy = client
+            .get_optional(&format!("{DOMAIN}/security-policies/{id}"))
+            .await?
+            .unwrap_or(summary);
+        policies.push(parse_object::<SecurityPolicy>(policy, "security policy")?);
+    }
+    let mut inventories = Vec::new();
+    for cluster in client.list(CLUSTER_CONTROL_PLANES).await? {
+        let id = text(&cluster, "id").to_string();
+        let Some(report) = client
+            .get_optional(&format!("{CLUSTER_CONTROL_PLANES}/{id}/inventory"))
+            .await?
+        else {
+            continue;
+        };
+        let mut inventory: ClusterInventory = serde_json::from_value(report)
+            .with_context(|| format!("the inventory of cluster {id} is not valid"))?;
+        if inventory.cluster_id.is_empty() {
+            inventory.cluster_id = id;
+        }
+        inventories.push(inventory);
+    }
+    Ok(DfwState {
+        policies,
+        groups,
+        services,
+        inventories,
+    })
+}
+
+fn action_name(action: RuleAction) -> &'static str {
+    match action {
+        RuleAction::Allow => "ALLOW",
+        RuleAction::Drop => "DROP",
+        RuleAction::Reject => "REJECT",
+        RuleAction::JumpToApplication => "JUMP_TO_APPLICATION",
+    }
+}
+
+fn direction_name(direction: Direction) -> &'static str {
+    match direction {
+        Direction::In => "IN",
+        Direction::Out => "OUT",
+        Direction::InOut => "IN_OUT",
+    }
+}
+
+/// `policy vm-to-k8s "VM to cluster" (sequence 10)`-style lines of one matched rule.
+fn rule_lines(m: &RuleMatch, text: &mut String) {
+    let quoted = |id: &str, name: &str| {
+        if id == name {
+            id.to_string()
+        } else {
+            format!("{id} \"{name}\"")
+        }
+    };
+    text.push_str(&format!("  category:    {}\n", m.category.as_str()));
+    text.push_str(&format!(
+        "  policy:      {} (sequence {})\n",
+        quoted(&m.policy_id, &m.policy_display_name),
+        m.policy_sequence_number
+    ));
+    let number = m
+        .rule_number
+        .map_or(String::new(), |n| format!("rule_id {n}, "));
+    text.push_str(&format!(
+        "  rule:        {} ({number}sequence {}, direction {})\n",
+        quoted(&m.rule_id, &m.rule_display_name),
+        m.rule_sequence_number,
+        direction_name(m.direction)
+    ));
+    text.push_str(&format!("  source:      {}\n", m.source.describe()));
+    text.push_str(&format!("  destination: {}\n", m.destination.describe()));
+    text.push_str(&format!("  service:     {}\n", m.service));
+}
+
+/// The traceflow-style explanation.
+fn trace_text(decision: &TraceDecision) -> String {
+    let flow = &decision.flow;
+    let mut text = format!(
+        "Flow {} -> {} {}/{}\n",
+        flow.source,
+        flow.destination,
+        flow.destination_port,
+        flow.protocol.as_str()
+    );
+    text.push_str(&format!(
+        "Evaluated {} enabled rule(s) in category order Ethernet, Emergency, Infrastructure, \
+         Environment, Application; first match wins\n",
+        decision.rules_evaluated
+    ));
+    for jump in &decision.jumped {
+        text.push_str("Jumped to Application:\n");
+        rule_lines(jump, &mut text);
+    }
+    match &decision.matched {
+        Some(m) => {
+            text.push_str(&format!("Decision: {}\n", action_name(decision.action)));
+            rule_lines(m, &mut text);
+        }
+        None => text.push_str(&format!(
+            "Decision: {} (default rule: no rule matched)\n",
+            action_name(decision.action)
+        )),
+    }
+    text
 }
 
 #[cfg(test)]

@@ -132,9 +132,9 @@ pub struct IpPoolRange {
     pub end: Option<String>,
 }
 
-/// An Antrea `ExternalIPPool` (the source of Egress IPs).
+/// An IP pool as the inventory reports it: its name, ranges and tags.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ExternalIpPool {
+pub struct IpPoolInventory {
     pub display_name: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_ranges: Vec<IpPoolRange>,
@@ -144,17 +144,11 @@ pub struct ExternalIpPool {
     pub extra: ExtraFields,
 }
 
+/// An Antrea `ExternalIPPool` (the source of Egress IPs).
+pub type ExternalIpPool = IpPoolInventory;
+
 /// An Antrea `IPPool` (routable pod IPs).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AntreaIpPool {
-    pub display_name: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ip_ranges: Vec<IpPoolRange>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<Tag>,
-    #[serde(flatten)]
-    pub extra: ExtraFields,
-}
+pub type AntreaIpPool = IpPoolInventory;
 
 /// A Kubernetes `Ingress` with the VIPs its controller assigned.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
