@@ -1,12 +1,14 @@
 //! The cluster's inventory as the manager wants it: the controller's `/inventory` (namespaces,
-//! pods, services, nodes with their labels) turned into NSX container objects, every label a tag
+//! pods, services, nodes, Egresses, ExternalIPPools, IPPools, Ingresses and Gateways with their
+//! labels) turned into NSX container objects, every label a tag
 //! `dis:k8s:<key>` / `<value>` (reported as `dis:k8s:<key>|<value>` in group criteria).
 
 use serde_json::Value;
 use std::collections::BTreeMap;
 use tierwall_nsx::model::{
-    ClusterInventory, ContainerApplication, ContainerApplicationInstance, ContainerClusterNode,
-    ContainerProject, L4Protocol, ServicePortInfo, Tag,
+    AntreaEgress, AntreaIpPool, ClusterInventory, ContainerApplication,
+    ContainerApplicationInstance, ContainerClusterNode, ContainerIngress, ContainerProject,
+    GatewayListener, IpPoolRange, KubernetesGateway, L4Protocol, ServicePortInfo, Tag,
 };
 
 /// The inventory of `cluster_id` from the controller's `/inventory` document. Lists keep the
@@ -97,14 +99,102 @@ pub fn cluster_inventory(cluster_id: &str, document: &Value) -> ClusterInventory
             ..ContainerApplication::default()
         })
         .collect();
+    let egresses = list("egresses")
+        .iter()
+        .map(|e| AntreaEgress {
+            display_name: text(e, "name"),
+            egress_ips: strings(e, "egressIPs"),
+            external_ip_pool: e
+                .get("externalIPPool")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            tags: tags(e),
+            ..AntreaEgress::default()
+        })
+        .collect();
+    let pools = |field: &str| -> Vec<AntreaIpPool> {
+        list(field)
+            .iter()
+            .map(|p| AntreaIpPool {
+                display_name: text(p, "name"),
+                ip_ranges: p
+                    .get("ipRanges")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|r| IpPoolRange {
+                        cidr: optional_text(r, "cidr"),
+                        start: optional_text(r, "start"),
+                        end: optional_text(r, "end"),
+                    })
+                    .collect(),
+                tags: tags(p),
+                ..AntreaIpPool::default()
+            })
+            .collect()
+    };
+    let ingresses = list("ingresses")
+        .iter()
+        .map(|i| ContainerIngress {
+            display_name: text(i, "name"),
+            namespace: text(i, "namespace"),
+            ip_addresses: strings(i, "ips"),
+            tags: tags(i),
+            ..ContainerIngress::default()
+        })
+        .collect();
+    let gateways = list("gateways")
+        .iter()
+        .map(|g| KubernetesGateway {
+            display_name: text(g, "name"),
+            namespace: text(g, "namespace"),
+            ip_addresses: strings(g, "ips"),
+            listeners: g
+                .get("listeners")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|l| {
+                    Some(GatewayListener {
+                        name: text(l, "name"),
+                        protocol: text(l, "protocol"),
+                        port: u16::try_from(l.get("port")?.as_u64()?).ok()?,
+                    })
+                })
+                .collect(),
+            tags: tags(g),
+            ..KubernetesGateway::default()
+        })
+        .collect();
     ClusterInventory {
         cluster_id: cluster_id.to_string(),
         namespaces,
         pods,
         services,
         nodes,
+        egresses,
+        external_ip_pools: pools("externalIPPools"),
+        ip_pools: pools("ipPools"),
+        ingresses,
+        gateways,
         ..ClusterInventory::default()
     }
+}
+
+fn optional_text(v: &Value, field: &str) -> Option<String> {
+    v.get(field).and_then(Value::as_str).map(str::to_string)
+}
+
+/// A list of non-empty strings.
+fn strings(v: &Value, field: &str) -> Vec<String> {
+    v.get(field)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn text(v: &Value, field: &str) -> String {
@@ -186,6 +276,37 @@ mod tests {
         assert_eq!(
             inv.namespaces[0].tags[0].scope,
             "dis:k8s:kubernetes.io/metadata.name"
+        );
+        assert!(inv.egresses.is_empty() && inv.gateways.is_empty());
+    }
+
+    #[test]
+    fn egresses_pools_ingresses_and_gateways_are_reported_with_their_ips() {
+        let doc = json!({
+            "egresses": [{"name": "eg", "labels": {"team": "blue"}, "egressIPs": ["10.10.0.1", "10.10.0.2"], "externalIPPool": "pool"}],
+            "externalIPPools": [{"name": "pool", "labels": {}, "ipRanges": [{"start": "10.10.0.1", "end": "10.10.0.9"}, {"cidr": "10.11.0.0/24"}]}],
+            "ipPools": [{"name": "pods", "labels": {}, "ipRanges": [{"cidr": "10.12.0.0/24"}]}],
+            "ingresses": [{"namespace": "shop", "name": "web", "labels": {}, "ips": ["192.0.2.10"]}],
+            "gateways": [{"namespace": "shop", "name": "gw", "labels": {"app": "gw"}, "ips": ["192.0.2.20"],
+                          "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}],
+        });
+        let inv = cluster_inventory("c1", &doc);
+        let eg = &inv.egresses[0];
+        assert_eq!(eg.egress_ips, vec!["10.10.0.1", "10.10.0.2"]);
+        assert_eq!(eg.external_ip_pool.as_deref(), Some("pool"));
+        assert_eq!(eg.tags, vec![Tag::new("dis:k8s:team", "blue")]);
+        let pool = &inv.external_ip_pools[0];
+        assert_eq!(pool.ip_ranges[0].start.as_deref(), Some("10.10.0.1"));
+        assert_eq!(pool.ip_ranges[0].end.as_deref(), Some("10.10.0.9"));
+        assert_eq!(pool.ip_ranges[1].cidr.as_deref(), Some("10.11.0.0/24"));
+        assert_eq!(inv.ip_pools[0].display_name, "pods");
+        assert_eq!(inv.ingresses[0].ip_addresses, vec!["192.0.2.10"]);
+        assert_eq!(inv.ingresses[0].namespace, "shop");
+        let gw = &inv.gateways[0];
+        assert_eq!(gw.ip_addresses, vec!["192.0.2.20"]);
+        assert_eq!(
+            (gw.listeners[0].port, gw.listeners[0].protocol.as_str()),
+            (80, "HTTP")
         );
     }
 }

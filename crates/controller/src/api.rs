@@ -13,12 +13,13 @@
 //!  DELETE /objects/KIND[/NAMESPACE]/NAME  ──> 200 {"result": "deleted", "file"} | 404 | 409 | 422
 //!  GET    /status[?kind=K]   {"objects": [ObjectStatus], "problems": [...], "nodes": {...}}
 //!  GET    /status/KIND[/NAMESPACE]/NAME   one ObjectStatus
-//!  GET    /inventory         {"namespaces", "nodes", "pods", "services"} with labels
+//!  GET    /inventory         {"namespaces", "nodes", "pods", "services", "egresses",
+//!                             "externalIPPools", "ipPools", "ingresses", "gateways"} with labels
 //!  GET    /stats             {"items": [per policy: trafficStats, ruleTrafficStats]}
 //! ```
 //!
 //! KIND is a kubectl name (`acnp`, `annp`, `tr`, `cg`, `grp`, `netpol`, `ns`, `po`, `svc`,
-//! `no`). `ObjectStatus` (see `crate::cluster_state`): `appliedGeneration`, `phase`
+//! `no`, `eg`, `eip`, `ipp`, `ing`, `gtw`). `ObjectStatus` (see `crate::cluster_state`): `appliedGeneration`, `phase`
 //! (`Realized`/`Realizing`/`Pending`/`Failed`), `error` (admission error with file:line, or the
 //! agents' message), and for policies `observedGeneration`, `desiredNodesRealized`,
 //! `currentNodesRealized`, `conditions`. Errors answer `{"error": message}`. Output is
@@ -333,6 +334,11 @@ pub fn inventory(state: &ClusterState) -> Value {
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v.into_iter().map(|(_, v)| v).collect()
     };
+    let typed_of = |kind: Kind| -> Vec<&Object> {
+        let mut v: Vec<&Object> = store.iter().filter(|o| o.kind() == kind).collect();
+        v.sort_by_key(|o| o.key());
+        v
+    };
     let labels = |v: &Value| v["metadata"]["labels"].clone();
     let or_empty = |v: Value| if v.is_null() { json!({}) } else { v };
     json!({
@@ -362,7 +368,68 @@ pub fn inventory(state: &ClusterState) -> Value {
             "selector": or_empty(v["spec"]["selector"].clone()),
             "ports": v["spec"]["ports"],
         })).collect::<Vec<_>>(),
+        "egresses": typed_of(Kind::Egress).iter().filter_map(|o| match o {
+            Object::Egress(e) => Some(json!({
+                "name": e.metadata.name,
+                "labels": e.metadata.labels,
+                "egressIPs": e.ips(),
+                "externalIPPool": e.spec.external_ip_pool.as_ref()
+                    .or(e.spec.external_ip_pools.first()),
+            })),
+            _ => None,
+        }).collect::<Vec<_>>(),
+        "externalIPPools": of(Kind::ExternalIpPool).iter().map(|v| json!({
+            "name": v["metadata"]["name"],
+            "labels": or_empty(labels(v)),
+            "ipRanges": ip_ranges(v),
+        })).collect::<Vec<_>>(),
+        "ipPools": of(Kind::IpPool).iter().map(|v| json!({
+            "name": v["metadata"]["name"],
+            "labels": or_empty(labels(v)),
+            "ipRanges": ip_ranges(v),
+        })).collect::<Vec<_>>(),
+        "ingresses": typed_of(Kind::Ingress).iter().filter_map(|o| match o {
+            Object::Ingress(i) => Some(json!({
+                "namespace": i.metadata.namespace,
+                "name": i.metadata.name,
+                "labels": i.metadata.labels,
+                "ips": i.ips(),
+            })),
+            _ => None,
+        }).collect::<Vec<_>>(),
+        "gateways": typed_of(Kind::Gateway).iter().filter_map(|o| match o {
+            Object::Gateway(g) => Some(json!({
+                "namespace": g.metadata.namespace,
+                "name": g.metadata.name,
+                "labels": g.metadata.labels,
+                "ips": g.ips(),
+                "listeners": g.spec.listeners.iter().map(|l| json!({
+                    "name": l.name,
+                    "protocol": l.protocol,
+                    "port": l.port,
+                })).collect::<Vec<_>>(),
+            })),
+            _ => None,
+        }).collect::<Vec<_>>(),
     })
+}
+
+/// `spec.ipRanges` of an ExternalIPPool / IPPool: each `{"cidr"}` or `{"start", "end"}`.
+fn ip_ranges(pool: &Value) -> Vec<Value> {
+    pool["spec"]["ipRanges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let mut range = serde_json::Map::new();
+            for field in ["cidr", "start", "end"] {
+                if let Some(text) = r[field].as_str() {
+                    range.insert(field.to_string(), json!(text));
+                }
+            }
+            Value::Object(range)
+        })
+        .collect()
 }
 
 fn percent_decode(text: &str) -> String {

@@ -82,6 +82,9 @@ fn eventually<T>(what: &str, mut f: impl FnMut() -> Result<T, Value>) -> T {
 
 const CLUSTER: &str = "apiVersion: v1\nkind: Node\nmetadata: {name: n0, labels: {zone: a}}\nstatus: {addresses: [{type: InternalIP, address: 172.18.0.2}]}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: InternalIP, address: 172.18.0.3}]}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {team: blue}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, labels: {app: a}}\nspec: {nodeName: n0}\nstatus: {podIP: 10.0.0.1}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: x, labels: {app: b}}\nspec: {nodeName: n1}\nstatus: {podIP: 10.0.0.2}\n";
 
+/// An inventory-only object: stored and reported by `/inventory`, no policy semantics.
+const EGRESS: &str = "apiVersion: crd.antrea.io/v1beta1\nkind: Egress\nmetadata: {name: eg, labels: {team: blue}}\nspec: {appliedTo: {podSelector: {matchLabels: {app: a}}}, externalIPPool: pool}\nstatus: {egressNode: n0, egressIP: 10.10.0.1}\n";
+
 fn policy(tier: &str) -> String {
     format!(
         "apiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {{name: p}}\nspec:\n  priority: 1\n  tier: {tier}\n  appliedTo: [{{podSelector: {{matchLabels: {{app: a}}}}}}]\n  ingress: [{{action: Drop, name: drop-all}}]\n"
@@ -102,6 +105,7 @@ fn status_of(addr: SocketAddr, key: &str) -> Value {
 fn directory_changes_reach_status_and_objects_through_the_api() {
     let dir = temp_dir("engine");
     write(&dir.0, "cluster.yaml", CLUSTER);
+    write(&dir.0, "egress.yaml", EGRESS);
     let policy_file = write(&dir.0, "policy.yaml", &policy("application"));
 
     let source = ManifestDirSource::new(&dir.0, Duration::from_millis(50));
@@ -256,6 +260,15 @@ fn directory_changes_reach_status_and_objects_through_the_api() {
     assert_eq!(inv["namespaces"][0]["labels"]["team"], "blue", "{inv}");
     assert_eq!(inv["pods"][0]["ip"], "10.0.0.1", "{inv}");
     assert_eq!(inv["pods"][1]["node"], "n1", "{inv}");
+    assert_eq!(inv["egresses"][0]["name"], "eg", "{inv}");
+    assert_eq!(
+        inv["egresses"][0]["egressIPs"],
+        serde_json::json!(["10.10.0.1"]),
+        "{inv}"
+    );
+    assert_eq!(inv["egresses"][0]["externalIPPool"], "pool", "{inv}");
+    assert_eq!(inv["egresses"][0]["labels"]["team"], "blue", "{inv}");
+    assert_eq!(inv["gateways"], serde_json::json!([]), "{inv}");
     // No dataplane, no statistics.
     assert_eq!(get(addr, "/stats")["items"], serde_json::json!([]));
 

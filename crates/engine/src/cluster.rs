@@ -212,7 +212,13 @@ impl Cluster {
             Object::Tier(t) => {
                 self.tiers.insert(t.metadata.name.clone(), t.spec.priority);
             }
-            Object::AntreaPolicy(..) | Object::NetworkPolicy(_) => {}
+            // Policies are compiled elsewhere; inventory-only kinds select nothing.
+            Object::AntreaPolicy(..)
+            | Object::NetworkPolicy(_)
+            | Object::Egress(_)
+            | Object::AntreaIpPool(..)
+            | Object::Ingress(_)
+            | Object::Gateway(_) => {}
         }
     }
 
@@ -239,7 +245,14 @@ impl Cluster {
             Kind::Tier => {
                 self.tiers.remove(&key.name);
             }
-            Kind::ClusterNetworkPolicy | Kind::AntreaNetworkPolicy | Kind::NetworkPolicy => {}
+            Kind::ClusterNetworkPolicy
+            | Kind::AntreaNetworkPolicy
+            | Kind::NetworkPolicy
+            | Kind::Egress
+            | Kind::ExternalIpPool
+            | Kind::IpPool
+            | Kind::Ingress
+            | Kind::Gateway => {}
         }
     }
 

@@ -276,6 +276,10 @@ fn type_meta_normalized(object: &Object) -> bool {
         Object::Service(o) => (&o.api_version, &o.kind),
         Object::Node(o) => (&o.api_version, &o.kind),
         Object::ServiceAccount(o) => (&o.api_version, &o.kind),
+        Object::Egress(o) => (&o.api_version, &o.kind),
+        Object::AntreaIpPool(_, o) => (&o.api_version, &o.kind),
+        Object::Ingress(o) => (&o.api_version, &o.kind),
+        Object::Gateway(o) => (&o.api_version, &o.kind),
     };
     api_version == kind.api_version() && kind_name == kind.kind_name()
 }
@@ -319,6 +323,10 @@ fn same_spec(a: &Object, b: &Object) -> bool {
         (Object::Service(a), Object::Service(b)) => a.spec == b.spec,
         (Object::Node(a), Object::Node(b)) => a.spec == b.spec,
         (Object::ServiceAccount(_), Object::ServiceAccount(_)) => true,
+        (Object::Egress(a), Object::Egress(b)) => a.spec == b.spec,
+        (Object::AntreaIpPool(_, a), Object::AntreaIpPool(_, b)) => a.spec == b.spec,
+        (Object::Ingress(a), Object::Ingress(b)) => a.spec == b.spec,
+        (Object::Gateway(a), Object::Gateway(b)) => a.spec == b.spec,
         _ => false,
     }
 }

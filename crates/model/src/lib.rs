@@ -1,6 +1,8 @@
 //! Resource model of tierwall: the wire types of every object a user can apply (Antrea
 //! `crd.antrea.io` policy CRDs under all their API groups, Kubernetes NetworkPolicy, and the core
-//! `v1` objects the policies select), label selectors, and manifest loading from YAML or JSON with
+//! `v1` objects the policies select, plus the inventory-only Egress, ExternalIPPool, IPPool,
+//! Ingress and Gateway whose IPs a manager groups by), label selectors, and manifest loading from
+//! YAML or JSON with
 //! errors that give file, line, column and field path.
 //!
 //! ```text
@@ -9,6 +11,7 @@
 //! ```
 
 pub mod antrea;
+pub mod inventory_kinds;
 pub mod k8s;
 pub mod load;
 pub mod meta;

@@ -241,6 +241,12 @@ fn load_yaml_document(
         Kind::Service => Object::Service(yaml_typed(&padded).map_err(typed)?),
         Kind::Node => Object::Node(yaml_typed(&padded).map_err(typed)?),
         Kind::ServiceAccount => Object::ServiceAccount(yaml_typed(&padded).map_err(typed)?),
+        Kind::Egress => Object::Egress(yaml_typed(&padded).map_err(typed)?),
+        Kind::ExternalIpPool | Kind::IpPool => {
+            Object::AntreaIpPool(kind, yaml_typed(&padded).map_err(typed)?)
+        }
+        Kind::Ingress => Object::Ingress(yaml_typed(&padded).map_err(typed)?),
+        Kind::Gateway => Object::Gateway(yaml_typed(&padded).map_err(typed)?),
     };
     out.push(LoadedObject {
         object,
@@ -402,6 +408,10 @@ pub fn object_from_value(kind: Kind, value: serde_json::Value) -> Result<Object,
         Kind::Service => Object::Service(from_value(value)?),
         Kind::Node => Object::Node(from_value(value)?),
         Kind::ServiceAccount => Object::ServiceAccount(from_value(value)?),
+        Kind::Egress => Object::Egress(from_value(value)?),
+        Kind::ExternalIpPool | Kind::IpPool => Object::AntreaIpPool(kind, from_value(value)?),
+        Kind::Ingress => Object::Ingress(from_value(value)?),
+        Kind::Gateway => Object::Gateway(from_value(value)?),
     })
 }
 
@@ -477,5 +487,112 @@ mod k8s_field_name_tests {
             pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()),
             Some("10.0.0.1")
         );
+    }
+}
+
+#[cfg(test)]
+mod inventory_kind_tests {
+    use super::*;
+
+    fn one(text: &str) -> Object {
+        match load_str("inv.yaml", text) {
+            Ok(mut objects) if objects.len() == 1 => objects.remove(0).object,
+            other => panic!("expected one object, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn loads_egress_with_spec_and_status_ips() {
+        for api in ["crd.antrea.io/v1beta1", "crd.antrea.io/v1alpha2"] {
+            let text = format!(
+                "apiVersion: {api}\nkind: Egress\nmetadata: {{name: eg}}\nspec:\n  appliedTo:\n    podSelector: {{matchLabels: {{app: web}}}}\n    namespaceSelector: {{}}\n  egressIPs: [10.10.0.2, 10.10.0.1]\n  externalIPPool: pool\n  bandwidth: {{rate: 10M, burst: 20M}}\nstatus: {{egressNode: n0, egressIP: 10.10.0.3, conditions: []}}\n"
+            );
+            let Object::Egress(eg) = one(&text) else {
+                panic!("not an Egress");
+            };
+            assert_eq!(eg.ips(), vec!["10.10.0.1", "10.10.0.2", "10.10.0.3"]);
+            assert_eq!(eg.spec.external_ip_pool.as_deref(), Some("pool"));
+            assert!(eg.spec.applied_to.is_some_and(|a| a.pod_selector.is_some()));
+        }
+        let err = load_str(
+            "inv.yaml",
+            "apiVersion: crd.antrea.io/v1beta1\nkind: Egress\nmetadata: {name: eg}\nspec: {egressIp: 10.0.0.1}\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("spec.egressIp"), "{err}");
+    }
+
+    #[test]
+    fn loads_external_ip_pools_and_ip_pools_with_their_ranges() {
+        let pool = one(
+            "apiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool\nmetadata: {name: pool}\nspec:\n  ipRanges: [{start: 10.10.0.1, end: 10.10.0.9}, {cidr: 10.11.0.0/24}]\n  subnetInfo: {gateway: 10.10.0.254, prefixLength: 24}\n  nodeSelector: {}\n",
+        );
+        assert_eq!(pool.kind(), Kind::ExternalIpPool);
+        assert_eq!(pool.key().to_string(), "eip/pool");
+        let Object::AntreaIpPool(_, pool) = pool else {
+            panic!("not a pool");
+        };
+        assert_eq!(pool.spec.ip_ranges[0].end.as_deref(), Some("10.10.0.9"));
+        assert_eq!(pool.spec.ip_ranges[1].cidr.as_deref(), Some("10.11.0.0/24"));
+        let ippool = one(
+            "apiVersion: crd.antrea.io/v1alpha2\nkind: IPPool\nmetadata: {name: pods}\nspec:\n  ipVersion: 4\n  ipRanges: [{cidr: 10.12.0.0/24, gateway: 10.12.0.1, prefixLength: 24, vlan: 7}]\nstatus: {ipAddresses: []}\n",
+        );
+        assert_eq!(ippool.kind(), Kind::IpPool);
+        let v = serde_json::to_value(&ippool).unwrap_or_default();
+        assert_eq!(v["spec"]["ipRanges"][0]["prefixLength"], 24, "{v}");
+    }
+
+    #[test]
+    fn loads_ingress_with_load_balancer_ips() {
+        let ing = one(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web, namespace: shop}\nspec: {ingressClassName: nginx, rules: [{host: a.example}]}\nstatus:\n  loadBalancer:\n    ingress: [{ip: 192.0.2.10}, {hostname: lb.example}]\n",
+        );
+        assert_eq!(ing.key().to_string(), "ing/shop/web");
+        let Object::Ingress(ing) = ing else {
+            panic!("not an Ingress");
+        };
+        assert_eq!(ing.ips(), vec!["192.0.2.10"]);
+    }
+
+    #[test]
+    fn loads_gateway_addresses_from_spec_and_status() {
+        for api in [
+            "gateway.networking.k8s.io/v1",
+            "gateway.networking.k8s.io/v1beta1",
+        ] {
+            let text = format!(
+                "apiVersion: {api}\nkind: Gateway\nmetadata: {{name: gw}}\nspec:\n  gatewayClassName: cls\n  listeners: [{{name: http, port: 80, protocol: HTTP, allowedRoutes: {{namespaces: {{from: Same}}}}}}]\n  addresses: [{{type: IPAddress, value: 192.0.2.20}}, {{type: Hostname, value: gw.example}}]\nstatus:\n  addresses: [{{value: 192.0.2.21}}, {{type: IPAddress, value: 192.0.2.20}}]\n  conditions: []\n"
+            );
+            let gw = one(&text);
+            assert_eq!(gw.key().to_string(), "gtw/default/gw");
+            let Object::Gateway(gw) = gw else {
+                panic!("not a Gateway");
+            };
+            assert_eq!(gw.ips(), vec!["192.0.2.20", "192.0.2.21"]);
+            assert_eq!(gw.spec.listeners[0].port, 80);
+        }
+        assert!(
+            load_str(
+                "inv.yaml",
+                "apiVersion: gateway.networking.k8s.io/v1alpha9\nkind: Gateway\nmetadata: {name: gw}\n"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn inventory_kinds_apply_before_tiers_and_after_services() {
+        for kind in [
+            Kind::Egress,
+            Kind::ExternalIpPool,
+            Kind::IpPool,
+            Kind::Ingress,
+            Kind::Gateway,
+        ] {
+            assert!(kind.apply_rank() < Kind::Tier.apply_rank());
+            assert!(kind.apply_rank() > Kind::Service.apply_rank());
+            assert!(kind.is_inventory_only() && !kind.is_policy());
+            assert_eq!(Kind::from_cli_name(kind.short_name()), Some(kind));
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! typed union of all of them.
 
 use crate::antrea::{AntreaGroup, AntreaPolicy, Tier};
+use crate::inventory_kinds::{AntreaIpPool, Egress, Gateway, Ingress};
 use crate::k8s::{Namespace, NetworkPolicy, Node, Pod, Service, ServiceAccount};
 use crate::meta::ObjectMeta;
 use serde::Serialize;
@@ -21,6 +22,16 @@ pub enum Kind {
     Service,
     Node,
     ServiceAccount,
+    /// `crd.antrea.io` Egress (inventory only).
+    Egress,
+    /// `crd.antrea.io` ExternalIPPool (inventory only).
+    ExternalIpPool,
+    /// `crd.antrea.io` IPPool (inventory only).
+    IpPool,
+    /// `networking.k8s.io/v1` Ingress (inventory only).
+    Ingress,
+    /// `gateway.networking.k8s.io` Gateway (inventory only).
+    Gateway,
 }
 
 /// API groups under which the Antrea policy kinds are accepted.
@@ -33,10 +44,21 @@ pub const ANTREA_API_VERSIONS: &[&str] = &[
     "core.antrea.tanzu.vmware.com/v1alpha2",
 ];
 
+/// API versions under which the Antrea inventory kinds (Egress, ExternalIPPool, IPPool) are
+/// accepted.
+pub const ANTREA_INVENTORY_API_VERSIONS: &[&str] =
+    &["crd.antrea.io/v1beta1", "crd.antrea.io/v1alpha2"];
+
+/// API versions under which Gateway is accepted.
+pub const GATEWAY_API_VERSIONS: &[&str] = &[
+    "gateway.networking.k8s.io/v1",
+    "gateway.networking.k8s.io/v1beta1",
+];
+
 impl Kind {
     /// Position of the kind in the apply order: what others refer to goes first (Nodes,
-    /// Namespaces, ServiceAccounts, Pods, Services, Tiers, groups, then policies); deletes go in
-    /// the reverse order.
+    /// Namespaces, ServiceAccounts, Pods, Services, the inventory-only kinds, Tiers, groups, then
+    /// policies); deletes go in the reverse order.
     pub fn apply_rank(self) -> u8 {
         match self {
             Kind::Node => 0,
@@ -44,13 +66,14 @@ impl Kind {
             Kind::ServiceAccount => 2,
             Kind::Pod => 3,
             Kind::Service => 4,
-            Kind::Tier => 5,
-            Kind::ClusterGroup | Kind::Group => 6,
-            Kind::ClusterNetworkPolicy | Kind::AntreaNetworkPolicy | Kind::NetworkPolicy => 7,
+            Kind::Egress | Kind::ExternalIpPool | Kind::IpPool | Kind::Ingress | Kind::Gateway => 5,
+            Kind::Tier => 6,
+            Kind::ClusterGroup | Kind::Group => 7,
+            Kind::ClusterNetworkPolicy | Kind::AntreaNetworkPolicy | Kind::NetworkPolicy => 8,
         }
     }
 
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Tier,
         Kind::ClusterNetworkPolicy,
         Kind::AntreaNetworkPolicy,
@@ -62,6 +85,11 @@ impl Kind {
         Kind::Service,
         Kind::Node,
         Kind::ServiceAccount,
+        Kind::Egress,
+        Kind::ExternalIpPool,
+        Kind::IpPool,
+        Kind::Ingress,
+        Kind::Gateway,
     ];
 
     /// The `kind:` value as written in manifests.
@@ -77,6 +105,11 @@ impl Kind {
             Kind::Service => "Service",
             Kind::Node => "Node",
             Kind::ServiceAccount => "ServiceAccount",
+            Kind::Egress => "Egress",
+            Kind::ExternalIpPool => "ExternalIPPool",
+            Kind::IpPool => "IPPool",
+            Kind::Ingress => "Ingress",
+            Kind::Gateway => "Gateway",
         }
     }
 
@@ -103,6 +136,11 @@ impl Kind {
             Kind::Service => "svc",
             Kind::Node => "no",
             Kind::ServiceAccount => "sa",
+            Kind::Egress => "eg",
+            Kind::ExternalIpPool => "eip",
+            Kind::IpPool => "ipp",
+            Kind::Ingress => "ing",
+            Kind::Gateway => "gtw",
         }
     }
 
@@ -125,6 +163,11 @@ impl Kind {
             "svc" | "service" | "services" => Kind::Service,
             "no" | "node" | "nodes" => Kind::Node,
             "sa" | "serviceaccount" | "serviceaccounts" => Kind::ServiceAccount,
+            "eg" | "egress" | "egresses" => Kind::Egress,
+            "eip" | "externalippool" | "externalippools" => Kind::ExternalIpPool,
+            "ipp" | "ippool" | "ippools" => Kind::IpPool,
+            "ing" | "ingress" | "ingresses" => Kind::Ingress,
+            "gtw" | "gateway" | "gateways" => Kind::Gateway,
             _ => return None,
         })
     }
@@ -132,6 +175,7 @@ impl Kind {
     /// Resolves `apiVersion` + `kind` of a manifest.
     pub fn from_type_meta(api_version: &str, kind: &str) -> Option<Kind> {
         let antrea = ANTREA_API_VERSIONS.contains(&api_version);
+        let antrea_inventory = ANTREA_INVENTORY_API_VERSIONS.contains(&api_version);
         Some(match (kind, api_version) {
             ("Tier", _) if antrea => Kind::Tier,
             ("ClusterNetworkPolicy", _) if antrea => Kind::ClusterNetworkPolicy,
@@ -144,6 +188,11 @@ impl Kind {
             ("Service", "v1") => Kind::Service,
             ("Node", "v1") => Kind::Node,
             ("ServiceAccount", "v1") => Kind::ServiceAccount,
+            ("Egress", _) if antrea_inventory => Kind::Egress,
+            ("ExternalIPPool", _) if antrea_inventory => Kind::ExternalIpPool,
+            ("IPPool", _) if antrea_inventory => Kind::IpPool,
+            ("Ingress", "networking.k8s.io/v1") => Kind::Ingress,
+            ("Gateway", _) if GATEWAY_API_VERSIONS.contains(&api_version) => Kind::Gateway,
             _ => return None,
         })
     }
@@ -155,9 +204,13 @@ impl Kind {
             | Kind::ClusterNetworkPolicy
             | Kind::AntreaNetworkPolicy
             | Kind::ClusterGroup
-            | Kind::Group => "crd.antrea.io/v1beta1",
-            Kind::NetworkPolicy => "networking.k8s.io/v1",
-            _ => "v1",
+            | Kind::Group
+            | Kind::Egress
+            | Kind::ExternalIpPool
+            | Kind::IpPool => "crd.antrea.io/v1beta1",
+            Kind::NetworkPolicy | Kind::Ingress => "networking.k8s.io/v1",
+            Kind::Gateway => "gateway.networking.k8s.io/v1",
+            Kind::Namespace | Kind::Pod | Kind::Service | Kind::Node | Kind::ServiceAccount => "v1",
         }
     }
 
@@ -171,6 +224,17 @@ impl Kind {
                 | Kind::Pod
                 | Kind::Service
                 | Kind::ServiceAccount
+                | Kind::Ingress
+                | Kind::Gateway
+        )
+    }
+
+    /// Whether the kind is only inventory (its IPs are reported to a manager; it has no policy
+    /// semantics in the cluster).
+    pub fn is_inventory_only(self) -> bool {
+        matches!(
+            self,
+            Kind::Egress | Kind::ExternalIpPool | Kind::IpPool | Kind::Ingress | Kind::Gateway
         )
     }
 
@@ -277,6 +341,11 @@ pub enum Object {
     Service(Service),
     Node(Node),
     ServiceAccount(ServiceAccount),
+    Egress(Egress),
+    /// ExternalIPPool or IPPool.
+    AntreaIpPool(Kind, AntreaIpPool),
+    Ingress(Ingress),
+    Gateway(Gateway),
 }
 
 impl Serialize for Object {
@@ -291,6 +360,10 @@ impl Serialize for Object {
             Object::Service(o) => o.serialize(serializer),
             Object::Node(o) => o.serialize(serializer),
             Object::ServiceAccount(o) => o.serialize(serializer),
+            Object::Egress(o) => o.serialize(serializer),
+            Object::AntreaIpPool(_, o) => o.serialize(serializer),
+            Object::Ingress(o) => o.serialize(serializer),
+            Object::Gateway(o) => o.serialize(serializer),
         }
     }
 }
@@ -299,13 +372,18 @@ impl Object {
     pub fn kind(&self) -> Kind {
         match self {
             Object::Tier(_) => Kind::Tier,
-            Object::AntreaPolicy(k, _) | Object::AntreaGroup(k, _) => *k,
+            Object::AntreaPolicy(k, _) | Object::AntreaGroup(k, _) | Object::AntreaIpPool(k, _) => {
+                *k
+            }
             Object::NetworkPolicy(_) => Kind::NetworkPolicy,
             Object::Namespace(_) => Kind::Namespace,
             Object::Pod(_) => Kind::Pod,
             Object::Service(_) => Kind::Service,
             Object::Node(_) => Kind::Node,
             Object::ServiceAccount(_) => Kind::ServiceAccount,
+            Object::Egress(_) => Kind::Egress,
+            Object::Ingress(_) => Kind::Ingress,
+            Object::Gateway(_) => Kind::Gateway,
         }
     }
 
@@ -320,6 +398,10 @@ impl Object {
             Object::Service(o) => &o.metadata,
             Object::Node(o) => &o.metadata,
             Object::ServiceAccount(o) => &o.metadata,
+            Object::Egress(o) => &o.metadata,
+            Object::AntreaIpPool(_, o) => &o.metadata,
+            Object::Ingress(o) => &o.metadata,
+            Object::Gateway(o) => &o.metadata,
         }
     }
 
@@ -334,6 +416,10 @@ impl Object {
             Object::Service(o) => &mut o.metadata,
             Object::Node(o) => &mut o.metadata,
             Object::ServiceAccount(o) => &mut o.metadata,
+            Object::Egress(o) => &mut o.metadata,
+            Object::AntreaIpPool(_, o) => &mut o.metadata,
+            Object::Ingress(o) => &mut o.metadata,
+            Object::Gateway(o) => &mut o.metadata,
         }
     }
 
@@ -366,6 +452,10 @@ impl Object {
             Object::Service(o) => (o.api_version, o.kind) = (api, k),
             Object::Node(o) => (o.api_version, o.kind) = (api, k),
             Object::ServiceAccount(o) => (o.api_version, o.kind) = (api, k),
+            Object::Egress(o) => (o.api_version, o.kind) = (api, k),
+            Object::AntreaIpPool(_, o) => (o.api_version, o.kind) = (api, k),
+            Object::Ingress(o) => (o.api_version, o.kind) = (api, k),
+            Object::Gateway(o) => (o.api_version, o.kind) = (api, k),
         }
     }
 }

@@ -158,6 +158,8 @@ pub fn admit_apply_with(
         Object::Pod(pod) => objects::validate_pod(pod).map_err(reject)?,
         Object::Service(svc) => objects::validate_service(svc).map_err(reject)?,
         Object::Namespace(_) | Object::Node(_) | Object::ServiceAccount(_) => {}
+        // Inventory only: stored and reported, no policy semantics to check.
+        Object::Egress(_) | Object::AntreaIpPool(..) | Object::Ingress(_) | Object::Gateway(_) => {}
     }
     debug_assert_eq!(key, object.key());
     Ok(Admitted {

@@ -278,7 +278,12 @@ impl Classifier {
             Kind::Pod => self.apply_pod(cluster, ns, &key.name),
             Kind::Node => self.apply_node(cluster, &key.name),
             Kind::Service => self.apply_service(cluster, ns, &key.name),
-            Kind::ServiceAccount => {}
+            Kind::ServiceAccount
+            | Kind::Egress
+            | Kind::ExternalIpPool
+            | Kind::IpPool
+            | Kind::Ingress
+            | Kind::Gateway => {}
             Kind::ClusterGroup => self.apply_group(cluster, &GroupRef::Cluster(key.name.clone())),
             Kind::Group => self.apply_group(
                 cluster,
