@@ -103,21 +103,8 @@ pub struct NsxTraceArgs {
     /// The destination port and protocol: `80/TCP`, `53/UDP` (`80` alone is TCP).
     #[arg(long, value_name = "PORT[/PROTO]")]
     pub port: String,
-    /// Base URL of the manager (`https://HOST:PORT`, or `http://` with --insecure-http).
-    #[arg(long, value_name = "URL", env = "TIERWALL_MANAGER")]
-    pub manager: String,
-    /// The user (Basic authentication).
-    #[arg(long, value_name = "NAME", default_value = "admin")]
-    pub user: String,
-    /// The environment variable that holds the user's password.
-    #[arg(long, value_name = "VAR", default_value = DEFAULT_PASSWORD_ENV)]
-    pub password_env: String,
-    /// Talk plain HTTP (the manager runs with --insecure-http).
-    #[arg(long, conflicts_with = "ca")]
-    pub insecure_http: bool,
-    /// PEM CA certificate that signs the manager's server certificate (default: the system's).
-    #[arg(long, value_name = "FILE")]
-    pub ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub connection: ManagerConnectionArgs,
     /// Output format: text (a traceflow-style explanation), json or yaml (the decision).
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
     pub output: TraceFormat,
@@ -143,12 +130,9 @@ pub enum NsxResource {
     Clusters,
 }
 
-/// Options of `tierwall nsx get`.
+/// Where and as whom to reach the manager (the options `nsx get` and `nsx trace` share).
 #[derive(Debug, Clone, clap::Args)]
-pub struct NsxGetArgs {
-    /// groups, policies, rules, stats or clusters.
-    #[arg(value_enum, value_name = "RESOURCE")]
-    pub resource: NsxResource,
+pub struct ManagerConnectionArgs {
     /// Base URL of the manager (`https://HOST:PORT`, or `http://` with --insecure-http).
     #[arg(long, value_name = "URL", env = "TIERWALL_MANAGER")]
     pub manager: String,
@@ -164,6 +148,16 @@ pub struct NsxGetArgs {
     /// PEM CA certificate that signs the manager's server certificate (default: the system's).
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
+}
+
+/// Options of `tierwall nsx get`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NsxGetArgs {
+    /// groups, policies, rules, stats or clusters.
+    #[arg(value_enum, value_name = "RESOURCE")]
+    pub resource: NsxResource,
+    #[command(flatten)]
+    pub connection: ManagerConnectionArgs,
     /// Output format: table, wide (more columns), json or yaml (the API's objects).
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     pub output: GetFormat,
@@ -200,13 +194,7 @@ fn run_get(
     if args.policy.is_some() && !matches!(args.resource, NsxResource::Rules | NsxResource::Stats) {
         bail!("--policy applies to `nsx get rules` and `nsx get stats` only");
     }
-    let client = ManagerApi::new(&Connection {
-        manager: &args.manager,
-        user: &args.user,
-        password_env: &args.password_env,
-        insecure_http: args.insecure_http,
-        ca: args.ca.as_deref(),
-    })?;
+    let client = ManagerApi::new(&args.connection)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -267,15 +255,6 @@ fn envelope(items: Vec<Value>) -> Value {
     json!({"result_count": items.len(), "results": items})
 }
 
-/// Where and as whom to reach the manager (the options `nsx get` and `nsx trace` share).
-struct Connection<'a> {
-    manager: &'a str,
-    user: &'a str,
-    password_env: &'a str,
-    insecure_http: bool,
-    ca: Option<&'a std::path::Path>,
-}
-
 /// A client of one manager as one user.
 struct ManagerApi {
     http: reqwest::Client,
@@ -285,7 +264,7 @@ struct ManagerApi {
 }
 
 impl ManagerApi {
-    fn new(args: &Connection<'_>) -> anyhow::Result<ManagerApi> {
+    fn new(args: &ManagerConnectionArgs) -> anyhow::Result<ManagerApi> {
         let base = args.manager.trim_end_matches('/').to_string();
         if base.starts_with("http://") && !args.insecure_http {
             bail!("{base} is plain HTTP: add --insecure-http (or use https:// with --ca FILE)");
@@ -296,7 +275,7 @@ impl ManagerApi {
         if !base.starts_with("http://") && !base.starts_with("https://") {
             bail!("the manager URL must start with https:// (or http:// with --insecure-http)");
         }
-        let password = std::env::var(args.password_env).with_context(|| {
+        let password = std::env::var(&args.password_env).with_context(|| {
             format!(
                 "the password of {} must be in the environment variable {}",
                 args.user, args.password_env
@@ -305,7 +284,7 @@ impl ManagerApi {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30));
-        if let Some(ca) = args.ca {
+        if let Some(ca) = &args.ca {
             let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
             let cert = reqwest::Certificate::from_pem(&pem)
                 .with_context(|| format!("{}: not a PEM certificate", ca.display()))?;
@@ -984,13 +963,7 @@ fn run_trace(args: &NsxTraceArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         protocol,
         destination_port,
     };
-    let client = ManagerApi::new(&Connection {
-        manager: &args.manager,
-        user: &args.user,
-        password_env: &args.password_env,
-        insecure_http: args.insecure_http,
-        ca: args.ca.as_deref(),
-    })?;
+    let client = ManagerApi::new(&args.connection)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
