@@ -2,7 +2,8 @@
 //! terms, the per-identity Kubernetes NetworkPolicy lists, policy spans and ANNP realizability.
 
 use super::alloc;
-use crate::classifier::terms::{insert_sorted, remove_sorted, sorted_contains};
+use super::term_lifecycle::TermMember;
+use crate::classifier::terms::{insert_sorted, remove_sorted};
 use crate::classifier::{Classifier, Ident, NONE, NsEntry, PolicyEntry, Use};
 use crate::cluster::{Cluster, PodInfo};
 
@@ -149,24 +150,7 @@ impl Classifier {
             })
             .collect();
         let old = ident.terms.clone();
-        for &t in old.iter().filter(|t| !sorted_contains(&new, **t)) {
-            if let Some(term) = self.terms.get_mut(t as usize).and_then(Option::as_mut) {
-                remove_sorted(&mut term.members, i);
-            }
-            if let Some(id) = self.idents.get_mut(i as usize).and_then(Option::as_mut) {
-                remove_sorted(&mut id.terms, t);
-            }
-            self.on_ident_leave(i, t);
-        }
-        for &t in new.iter().filter(|t| !sorted_contains(&old, **t)) {
-            if let Some(term) = self.terms.get_mut(t as usize).and_then(Option::as_mut) {
-                insert_sorted(&mut term.members, i);
-            }
-            if let Some(id) = self.idents.get_mut(i as usize).and_then(Option::as_mut) {
-                insert_sorted(&mut id.terms, t);
-            }
-            self.on_ident_join(i, t);
-        }
+        self.move_memberships(TermMember::Ident(i), &old, &new);
     }
 
     pub(super) fn rule_active(&self, r: u32) -> bool {
@@ -343,44 +327,27 @@ impl Classifier {
     }
 
     pub(super) fn policy_add_ident(&mut self, p: u32, i: u32) {
-        let Some(counts) = self
-            .idents
-            .get(i as usize)
-            .and_then(Option::as_ref)
-            .map(|x| x.node_counts.clone())
-        else {
-            return;
-        };
-        let Some(pe) = self.policies.get_mut(p as usize).and_then(Option::as_mut) else {
-            return;
-        };
-        for (n, c) in counts {
-            Self::add_span(&mut pe.span, n, c as i64);
-        }
-        if pe.k8s {
+        if self.shift_policy_span(p, i, 1) == Some(true) {
             self.insert_k8s(i, p);
         }
+    }
+
+    /// Adds (`sign` 1) or removes (`sign` -1) identity `i`'s Pods per Node to policy `p`'s span;
+    /// whether `p` is a Kubernetes NetworkPolicy, `None` if either is gone.
+    fn shift_policy_span(&mut self, p: u32, i: u32, sign: i64) -> Option<bool> {
+        let counts = &self.idents.get(i as usize)?.as_ref()?.node_counts;
+        let pe = self.policies.get_mut(p as usize)?.as_mut()?;
+        for &(n, c) in counts {
+            Self::add_span(&mut pe.span, n, sign * c as i64);
+        }
+        Some(pe.k8s)
     }
 
     pub(super) fn policy_lose_ident(&mut self, p: u32, i: u32) {
         if self.policy_applies_ident(p, i, NONE) {
             return;
         }
-        let Some(counts) = self
-            .idents
-            .get(i as usize)
-            .and_then(Option::as_ref)
-            .map(|x| x.node_counts.clone())
-        else {
-            return;
-        };
-        let Some(pe) = self.policies.get_mut(p as usize).and_then(Option::as_mut) else {
-            return;
-        };
-        for (n, c) in counts {
-            Self::add_span(&mut pe.span, n, -(c as i64));
-        }
-        if pe.k8s {
+        if self.shift_policy_span(p, i, -1) == Some(true) {
             if let Some(ident) = self.idents.get_mut(i as usize).and_then(Option::as_mut) {
                 ident.k8s.retain(|&q| q != p);
             }

@@ -1,7 +1,8 @@
 //! Nodes: address ownership, Node membership of Node-selector terms, and their events.
 
 use super::alloc;
-use crate::classifier::terms::{TermDef, insert_sorted, remove_sorted, sorted_contains};
+use super::term_lifecycle::TermMember;
+use crate::classifier::terms::{TermDef, remove_sorted};
 use crate::classifier::{Classifier, NONE, NodeEntry, Use};
 use crate::cluster::{Cluster, PodInfo};
 use std::net::IpAddr;
@@ -145,24 +146,7 @@ impl Classifier {
             })
             .collect();
         let old = node.terms.clone();
-        for &t in old.iter().filter(|t| !sorted_contains(&new, **t)) {
-            if let Some(term) = self.terms.get_mut(t as usize).and_then(Option::as_mut) {
-                remove_sorted(&mut term.nodes, n);
-            }
-            if let Some(x) = self.nodes.get_mut(n as usize).and_then(Option::as_mut) {
-                remove_sorted(&mut x.terms, t);
-            }
-            self.on_node_leave(n, t);
-        }
-        for &t in new.iter().filter(|t| !sorted_contains(&old, **t)) {
-            if let Some(term) = self.terms.get_mut(t as usize).and_then(Option::as_mut) {
-                insert_sorted(&mut term.nodes, n);
-            }
-            if let Some(x) = self.nodes.get_mut(n as usize).and_then(Option::as_mut) {
-                insert_sorted(&mut x.terms, t);
-            }
-            self.on_node_join(n, t);
-        }
+        self.move_memberships(TermMember::Node(n), &old, &new);
     }
 
     pub(super) fn is_nodes_term(&self, t: u32) -> bool {

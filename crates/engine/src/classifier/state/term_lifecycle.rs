@@ -8,7 +8,59 @@ use crate::classifier::terms::{
 use crate::classifier::{Classifier, Use};
 use crate::cluster::Cluster;
 
+/// What joins and leaves terms: an identity or a Node.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum TermMember {
+    Ident(u32),
+    Node(u32),
+}
+
 impl Classifier {
+    /// Moves `who` from the sorted term list `old` to `new`: it leaves the terms only `old`
+    /// holds, then joins those only `new` holds (both lists updated, events fired).
+    pub(super) fn move_memberships(&mut self, who: TermMember, old: &[u32], new: &[u32]) {
+        for &t in old.iter().filter(|t| !sorted_contains(new, **t)) {
+            self.set_membership(who, t, false);
+        }
+        for &t in new.iter().filter(|t| !sorted_contains(old, **t)) {
+            self.set_membership(who, t, true);
+        }
+    }
+
+    /// `who` joins (`joined`) or leaves term `t`: the term's list, `who`'s list, the event.
+    fn set_membership(&mut self, who: TermMember, t: u32, joined: bool) {
+        let edit: fn(&mut Vec<u32>, u32) = if joined { insert_sorted } else { remove_sorted };
+        let term = self.terms.get_mut(t as usize).and_then(Option::as_mut);
+        match who {
+            TermMember::Ident(i) => {
+                if let Some(term) = term {
+                    edit(&mut term.members, i);
+                }
+                if let Some(id) = self.idents.get_mut(i as usize).and_then(Option::as_mut) {
+                    edit(&mut id.terms, t);
+                }
+                if joined {
+                    self.on_ident_join(i, t);
+                } else {
+                    self.on_ident_leave(i, t);
+                }
+            }
+            TermMember::Node(n) => {
+                if let Some(term) = term {
+                    edit(&mut term.nodes, n);
+                }
+                if let Some(x) = self.nodes.get_mut(n as usize).and_then(Option::as_mut) {
+                    edit(&mut x.terms, t);
+                }
+                if joined {
+                    self.on_node_join(n, t);
+                } else {
+                    self.on_node_leave(n, t);
+                }
+            }
+        }
+    }
+
     /// Recomputes the members, Nodes and addresses of a term and fires join/leave events.
     pub(super) fn recompute_term(&mut self, cluster: &Cluster, t: u32) {
         let Some(term) = self.term(t) else { return };
