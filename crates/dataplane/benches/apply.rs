@@ -8,6 +8,10 @@
 //!   10 rules appear) and back; the agent sends the diff (set elements, 10 rules inserted or
 //!   deleted by handle).
 //! * `..._unmerged`: the same with `RenderOptions::merge_runs` off (one nft rule per entry).
+//! * `apply_10k_rules_one_pod_membership_change`: x/a is relabelled `app: bench-idle` (it
+//!   leaves the appliedTo of 999 policies; y/a keeps them on the Node, no policy appears) and
+//!   back: a change of set elements only, which the agent writes as one netlink batch;
+//!   `..._nft` sends the same change through `nft -j -f -`.
 //!
 //! Needs root and nft; without them it prints a note and measures nothing.
 //! Run: `cargo bench -p tierwall-dataplane --bench apply` (`TIERWALL_BENCH_POLICIES=n` for
@@ -47,8 +51,15 @@ fn bench(c: &mut Criterion) {
         .labels
         .insert("app".into(), "bench-target".into());
     let mut relabelled = engine.clone();
-    relabelled.apply(pod).expect("relabel");
+    relabelled.apply(pod.clone()).expect("relabel");
     let changed = node_rule_set(relabelled.cluster(), relabelled.table(), "node-0");
+    // A membership change only: x/a leaves `app: a` for a label no policy selects.
+    pod.metadata_mut()
+        .labels
+        .insert("app".into(), "bench-idle".into());
+    let mut idle = engine.clone();
+    idle.apply(pod).expect("relabel");
+    let membership = node_rule_set(idle.cluster(), idle.table(), "node-0");
 
     let mut group = c.benchmark_group("dataplane_apply");
     group
@@ -111,6 +122,34 @@ fn bench(c: &mut Criterion) {
             eprintln!(
                 "one_pod_change{suffix}: median sync {total:?}, of which render+diff {render:?} \
                  (the rest is nft)"
+            );
+        }
+    }
+    for (suffix, netlink) in [("", true), ("_nft", false)] {
+        let mut agent = Agent::new("node-0", target.clone(), ifaces.clone()).with_netlink(netlink);
+        let _ = agent.remove();
+        agent.sync(&rules).expect("initial sync");
+        let mut flip = false;
+        let mut renders = Vec::new();
+        group.bench_function(
+            format!("apply_10k_rules_one_pod_membership_change{suffix}"),
+            |b| {
+                b.iter(|| {
+                    flip = !flip;
+                    let report = agent
+                        .sync(if flip { &membership } else { &rules })
+                        .expect("incremental sync");
+                    assert_eq!(report.mode, SyncMode::Incremental);
+                    assert!(report.changes.chains_rebuilt.is_empty(), "{report:?}");
+                    renders.push((report.elapsed, report.render, report.writer));
+                })
+            },
+        );
+        renders.sort_by_key(|r| r.0);
+        if let Some((total, render, writer)) = renders.get(renders.len() / 2) {
+            eprintln!(
+                "one_pod_membership_change{suffix}: median sync {total:?}, of which render+diff \
+                 {render:?} (the rest is {writer:?})"
             );
         }
     }

@@ -66,6 +66,11 @@ fn main() -> anyhow::Result<()> {
             "render_after ×{loops}: {:?} each",
             t.elapsed() / loops as u32
         );
+        let t = Instant::now();
+        for _ in 0..loops {
+            std::hint::black_box(a.diff(&b).map_err(|e| anyhow::anyhow!("{e:?}"))?);
+        }
+        println!("diff ×{loops}: {:?} each", t.elapsed() / loops as u32);
     }
     std::fs::write(dir.join("full.json"), full)?;
     std::fs::write(dir.join("change.json"), tx.document.to_json_string())?;

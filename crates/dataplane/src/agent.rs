@@ -50,8 +50,20 @@ pub struct SyncReport {
     pub recovered_from: Option<String>,
     /// Wall time of the sync, rendering included.
     pub elapsed: Duration,
-    /// Of which rendering and diffing (the rest is nft).
+    /// Of which rendering and diffing (the rest is nft or netlink).
     pub render: Duration,
+    /// What wrote the change into the kernel.
+    pub writer: Writer,
+}
+
+/// What wrote a sync's change into the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Writer {
+    /// `nft -j -f -` (every full sync, and every change of chains, rules or set definitions).
+    Nft,
+    /// One nf_tables netlink batch (`crate::netlink`): changes of set elements and named
+    /// counters only.
+    Netlink,
 }
 
 /// The dataplane agent of one Node.
@@ -68,6 +80,8 @@ pub struct Agent {
     handles: RuleHandles,
     /// Chains with fewer rules are rebuilt (flush + add) rather than patched by handle.
     patch_min_rules: usize,
+    /// Send element-only changes as netlink batches (on by default).
+    use_netlink: bool,
 }
 
 /// Chains with at least this many rules are patched rule by rule (by handle) when they
@@ -86,7 +100,15 @@ impl Agent {
             applied: None,
             handles: RuleHandles::new(),
             patch_min_rules: PATCH_MIN_RULES,
+            use_netlink: true,
         }
+    }
+
+    /// Whether element-only changes go through netlink (`true`, the default) or nft too
+    /// (the benchmarks compare both).
+    pub fn with_netlink(mut self, on: bool) -> Self {
+        self.use_netlink = on;
+        self
     }
 
     pub fn with_options(mut self, options: RenderOptions) -> Self {
@@ -154,12 +176,13 @@ impl Agent {
                 node: self.node.clone(),
                 mode,
                 commands: doc.map_or(0, |d| d.commands()),
-                bytes: doc.map_or(0, |d| d.to_json_string().len()),
+                bytes: doc.map_or(0, |d| d.text().len()),
                 changes,
                 warnings: new.warnings.clone(),
                 recovered_from: recovered,
                 elapsed: start.elapsed(),
                 render: rendered,
+                writer: Writer::Nft,
             };
         let mut recovered = None;
         if let Some(old) = &self.applied {
@@ -197,6 +220,29 @@ impl Agent {
                         None,
                         rendered,
                     ));
+                }
+                Ok(tx) if tx.netlink.is_some() && self.use_netlink => {
+                    // Members only: one netlink batch, no nft process (see `crate::netlink`).
+                    let batch = tx.netlink.as_ref().map(|b| b.commit(&self.netns));
+                    match batch {
+                        Some(Ok(sent)) => {
+                            let r = SyncReport {
+                                writer: Writer::Netlink,
+                                bytes: sent,
+                                ..report(
+                                    SyncMode::Incremental,
+                                    Some(&tx.document),
+                                    tx.changes,
+                                    None,
+                                    rendered,
+                                )
+                            };
+                            self.applied = Some(new);
+                            return Ok(r);
+                        }
+                        Some(Err(e)) => recovered = Some(e.to_string()),
+                        None => {}
+                    }
                 }
                 Ok(tx) => {
                     let applied = if tx.layout.patched_with_new_rules {

@@ -40,6 +40,13 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A netlink batch (set elements, counters) failed; nothing of it was applied.
+    #[error("netlink batch in netns {netns} failed: {context}: {detail}")]
+    Netlink {
+        netns: String,
+        context: String,
+        detail: String,
+    },
     /// `Agent::sync` was given another Node's rule set.
     #[error("agent of Node {agent} was given the rule set of Node {rules}")]
     WrongNode { agent: String, rules: String },

@@ -59,12 +59,13 @@ pub mod agent;
 pub mod error;
 pub mod json;
 pub mod names;
+pub mod netlink;
 pub mod nft;
 pub mod render;
 pub mod ruleset;
 pub mod transaction;
 
-pub use agent::{Agent, PATCH_MIN_RULES, SyncMode, SyncReport};
+pub use agent::{Agent, PATCH_MIN_RULES, SyncMode, SyncReport, Writer};
 pub use error::Error;
 pub use nft::{
     CounterStats, NetnsTarget, apply, apply_echo, delete_table, list_counters, list_rule_handles,

@@ -121,15 +121,21 @@ pub fn proto(p: L4Protocol) -> &'static str {
     }
 }
 
+/// The IP protocol number of a transport (`inet_proto` set keys).
+pub fn proto_number(p: L4Protocol) -> u8 {
+    match p {
+        L4Protocol::Tcp => 6,
+        L4Protocol::Udp => 17,
+        L4Protocol::Sctp => 132,
+    }
+}
+
 /// Longest sanitized part kept in a name (the hash keeps names distinct anyway).
 const MAX_SANITIZED: usize = 96;
 
 /// Hex SHA-1 of a rule id.
 pub fn id_hash(id: &str) -> String {
-    Sha1::digest(id.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    format!("{:x}", Sha1::digest(id.as_bytes()))
 }
 
 /// `acnp/deny-z/egress/0` → `acnp_deny_z_egress_0_3f2a9c1d`: readable, `[A-Za-z0-9_]` only, and
@@ -155,7 +161,12 @@ pub fn sanitized_id(id: &str) -> String {
     if out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, 'r');
     }
-    out.push_str(&id_hash(id)[..8]);
+    // The first 8 hex digits of the id's SHA-1 (`id_hash(id)[..8]`, without formatting all 40).
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in &Sha1::digest(id.as_bytes())[..4] {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
     out
 }
 

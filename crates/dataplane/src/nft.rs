@@ -201,7 +201,7 @@ pub fn apply(netns: &NetnsTarget, doc: &Document) -> Result<(), Error> {
         return Ok(());
     }
     let args = ["-j", "-f", "-"];
-    let f = run(netns, &args, Some(&doc.to_json_string()))?;
+    let f = run(netns, &args, Some(doc.text()))?;
     if f.success {
         Ok(())
     } else {
@@ -216,7 +216,7 @@ pub fn apply_echo(netns: &NetnsTarget, doc: &Document) -> Result<Value, Error> {
         return Ok(Value::Null);
     }
     let args = ["-j", "-e", "-f", "-"];
-    let f = run(netns, &args, Some(&doc.to_json_string()))?;
+    let f = run(netns, &args, Some(doc.text()))?;
     if !f.success {
         return Err(failed(netns, &args, f));
     }

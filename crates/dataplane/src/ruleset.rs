@@ -210,14 +210,30 @@ pub enum Element {
     /// `prefix . port-range` (a plain address / port when exact), the key of a merged run.
     NetPorts(Ipv4Net, u16, u16),
     /// A map element: key → data.
-    Mapped(Box<Element>, MapData),
+    Mapped(MapKey, MapData),
+}
+
+/// The key of a merged-run map element: `prefix . port-range` (`Element::NetPorts` inline,
+/// so that a map element needs no allocation of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MapKey {
+    pub net: Ipv4Net,
+    pub lo: u16,
+    pub hi: u16,
+}
+
+impl MapKey {
+    /// The key as a set element.
+    pub fn to_element(self) -> Element {
+        Element::NetPorts(self.net, self.lo, self.hi)
+    }
 }
 
 impl Element {
     /// The key of the element as nft JSON (what `delete element` needs).
     pub fn key_json(&self) -> Value {
         match self {
-            Element::Mapped(k, _) => k.to_json(),
+            Element::Mapped(k, _) => k.to_element().to_json(),
             e => e.to_json(),
         }
     }
@@ -228,8 +244,10 @@ impl Element {
             Element::NetPorts(n, lo, hi) => {
                 json!({"concat": [Element::Net(*n).to_json(), crate::json::port_range(*lo, *hi)]})
             }
-            Element::Mapped(k, MapData::Verdict(v)) => json!([k.to_json(), v.to_json()]),
-            Element::Mapped(k, MapData::Counter(c)) => json!([k.to_json(), c]),
+            Element::Mapped(k, MapData::Verdict(v)) => {
+                json!([k.to_element().to_json(), v.to_json()])
+            }
+            Element::Mapped(k, MapData::Counter(c)) => json!([k.to_element().to_json(), c]),
             Element::Ifname(s) => json!(s),
             Element::Ipv4(a) => json!(a.to_string()),
             Element::Net(n) if n.prefix_len() == 32 => json!(n.addr().to_string()),

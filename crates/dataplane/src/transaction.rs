@@ -106,10 +106,18 @@ pub fn echoed_rule_handles(echo: &Value) -> Vec<u64> {
 }
 
 /// One nft JSON document (one transaction).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Document {
     value: Value,
     commands: usize,
+    /// The JSON text, serialized once on first use (nft reads it; reports count its bytes).
+    text: std::sync::OnceLock<String>,
+}
+
+impl PartialEq for Document {
+    fn eq(&self, other: &Self) -> bool {
+        self.commands == other.commands && self.value == other.value
+    }
 }
 
 impl Document {
@@ -117,6 +125,7 @@ impl Document {
         Document {
             commands: commands.len(),
             value: document(commands),
+            text: std::sync::OnceLock::new(),
         }
     }
 
@@ -125,7 +134,11 @@ impl Document {
         let commands = value["nftables"].as_array().map_or(0, |a| {
             a.iter().filter(|c| c.get("metainfo").is_none()).count()
         });
-        Document { value, commands }
+        Document {
+            value,
+            commands,
+            text: std::sync::OnceLock::new(),
+        }
     }
 
     /// The JSON (`{"nftables": [metainfo, commands…]}`).
@@ -142,9 +155,14 @@ impl Document {
         self.commands == 0
     }
 
-    /// The JSON text given to `nft -j -f -`.
+    /// The JSON text given to `nft -j -f -` (serialized once).
+    pub fn text(&self) -> &str {
+        self.text.get_or_init(|| self.value.to_string())
+    }
+
+    /// `text`, owned.
     pub fn to_json_string(&self) -> String {
-        self.value.to_string()
+        self.text().to_string()
     }
 
     /// One command per line, for snapshots and for people.
@@ -219,12 +237,15 @@ impl Changes {
 }
 
 /// A document and what it changes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Transaction {
     pub document: Document,
     pub changes: Changes,
     /// Where the rules of the chains it writes end up (for the agent's `RuleHandles`).
     pub layout: Layout,
+    /// The same change as a netlink batch, when it touches only set elements and named
+    /// counters (no chain, rule or set definition): `crate::netlink` sends it without nft.
+    pub netlink: Option<crate::netlink::Batch>,
 }
 
 /// Why two renderings cannot be diffed (the table must be rebuilt instead).
@@ -491,6 +512,7 @@ impl Ruleset {
             document: Document::new(out),
             changes,
             layout,
+            netlink: None,
         }
     }
 
@@ -534,10 +556,14 @@ impl Ruleset {
             }
         }
         // Counters before sets: counter maps refer to them.
+        let mut batch = Some(crate::netlink::Batch::new());
         for name in new.counters.keys() {
             if !self.counters.contains_key(name) {
                 out.push(named("add", "counter", name));
                 changes.counters_added.push(name.clone());
+                if let Some(b) = &mut batch {
+                    b.add_counter(name);
+                }
             }
         }
         for (name, set) in &new.sets {
@@ -545,6 +571,7 @@ impl Ruleset {
                 Some(old) if old.kind != set.kind => {
                     return Err(Incompatible::SetKind(name.clone()));
                 }
+                Some(old) if old.elements == set.elements => {}
                 Some(old) => {
                     let removed: Vec<&Element> = old.elements.difference(&set.elements).collect();
                     let added: Vec<&Element> = set.elements.difference(&old.elements).collect();
@@ -557,6 +584,15 @@ impl Ruleset {
                     }
                     if !added.is_empty() {
                         out.push(elements_cmd("add", name, &added));
+                    }
+                    if let Some(b) = &mut batch {
+                        let ok = b.delete_elements(name, set.kind, removed.iter().copied());
+                        if ok
+                            .and_then(|()| b.add_elements(name, set.kind, added.iter().copied()))
+                            .is_err()
+                        {
+                            batch = None;
+                        }
                     }
                     changes.sets_changed.push(name.clone());
                     changes.elements_added += added.len();
@@ -611,12 +647,23 @@ impl Ruleset {
             if !new.counters.contains_key(name) {
                 out.push(named("delete", "counter", name));
                 changes.counters_removed.push(name.clone());
+                if let Some(b) = &mut batch {
+                    b.delete_counter(name);
+                }
             }
         }
+        let elements_only = changes.chains_added.is_empty()
+            && changes.chains_rebuilt.is_empty()
+            && changes.chains_removed.is_empty()
+            && changes.chains_patched.is_empty()
+            && changes.rules_written == 0
+            && changes.sets_added.is_empty()
+            && changes.sets_removed.is_empty();
         Ok(Transaction {
             document: Document::new(out),
             changes,
             layout,
+            netlink: batch.filter(|b| elements_only && !b.is_empty()),
         })
     }
 }

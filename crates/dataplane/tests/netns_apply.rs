@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
 use tierwall_dataplane::names::TABLE;
-use tierwall_dataplane::{Agent, InterfaceMap, NetnsTarget, Ruleset, SyncMode, list_table, render};
+use tierwall_dataplane::{
+    Agent, InterfaceMap, NetnsTarget, Ruleset, SyncMode, Writer, list_table, render,
+};
 use tierwall_engine::Engine;
 use tierwall_engine::ruleset::{NodeRuleSet, node_rule_set};
 use tierwall_scenario::collect_files;
@@ -163,7 +165,7 @@ fn every_scenario_step_applies_and_reads_back() {
         nodes.extend(node_names(e));
     }
     let states = &states;
-    let totals: Vec<[usize; 5]> = std::thread::scope(|scope| {
+    let totals: Vec<[usize; 6]> = std::thread::scope(|scope| {
         let handles: Vec<_> = nodes
             .iter()
             .map(|node| scope.spawn(move || sync_all(node, states)))
@@ -172,21 +174,25 @@ fn every_scenario_step_applies_and_reads_back() {
     });
     let sum = |i: usize| totals.iter().map(|t| t[i]).sum::<usize>();
     eprintln!(
-        "{files} files, {} Nodes, {} syncs ({} incremental, {} unchanged): {} commands in full \
-         syncs, {} in incremental ones, {:?}",
+        "{files} files, {} Nodes, {} syncs ({} incremental, {} of them by netlink, {} \
+         unchanged): {} commands in full syncs, {} in incremental ones, {:?}",
         nodes.len(),
         sum(0),
         sum(1),
+        sum(5),
         sum(2),
         sum(3),
         sum(4),
         start.elapsed()
     );
+    // Member-only changes (Pods relabelled, groups changed) are written by netlink, and read
+    // back from the kernel like every other sync above.
+    assert!(sum(5) > 10, "only {} netlink syncs", sum(5));
 }
 
 /// Syncs `node` through every state; returns [syncs, incremental, unchanged, full commands,
-/// incremental commands].
-fn sync_all(node: &str, states: &[(String, Engine)]) -> [usize; 5] {
+/// incremental commands, incremental syncs written by netlink].
+fn sync_all(node: &str, states: &[(String, Engine)]) -> [usize; 6] {
     let ns = common::Netns::new("sc");
     // By path (`nsenter --net=…`); the other tests use the name (`ip netns exec …`).
     let path = NetnsTarget::Path(format!("/run/netns/{}", ns.name).into());
@@ -196,7 +202,7 @@ fn sync_all(node: &str, states: &[(String, Engine)]) -> [usize; 5] {
     if patch_all {
         agent = agent.with_patch_min_rules(0);
     }
-    let mut t = [0; 5];
+    let mut t = [0; 6];
     for (label, engine) in states {
         if !engine.cluster().nodes.contains_key(node) {
             continue;
@@ -214,6 +220,7 @@ fn sync_all(node: &str, states: &[(String, Engine)]) -> [usize; 5] {
             SyncMode::Incremental => {
                 t[1] += 1;
                 t[4] += report.commands;
+                t[5] += usize::from(report.writer == Writer::Netlink);
             }
             SyncMode::Unchanged => {
                 t[2] += 1;
@@ -319,6 +326,7 @@ fn member_changes_are_element_level_and_rule_changes_rebuild_one_chain() {
     assert_eq!(members.changes.elements_added, 2, "{members:?}");
     assert_eq!(members.changes.elements_removed, 0, "{members:?}");
     assert_eq!(members.commands, 1, "{members:?}");
+    assert_eq!(members.writer, Writer::Netlink, "{members:?}");
     assert_table_is(&ns.target(), agent.applied().unwrap(), "members");
 
     // A new rule: its chain is patched (one rule added at its place), not rebuilt.
@@ -329,6 +337,7 @@ fn member_changes_are_element_level_and_rule_changes_rebuild_one_chain() {
     assert_eq!(structure.changes.rules_written, 1, "{structure:?}");
     assert_eq!(structure.changes.rules_deleted, 0, "{structure:?}");
     assert_eq!(structure.changes.counters_added.len(), 1);
+    assert_eq!(structure.writer, Writer::Nft, "{structure:?}");
     assert_table_is(&ns.target(), agent.applied().unwrap(), "structure");
     assert_handles_are_the_kernels(&agent, "structure");
 

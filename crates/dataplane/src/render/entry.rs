@@ -14,20 +14,35 @@ use tierwall_engine::cluster::L4Protocol;
 use tierwall_engine::compile::Direction;
 use tierwall_engine::ruleset::{PortRule, RuleEntry};
 
-impl Renderer {
+impl Renderer<'_> {
     /// Unique key of an entry: the sanitized id, `_<n>` from its second occurrence on.
     /// (unique entry key, counter name) of an entry: the counter is `names::counter(id)`, i.e.
     /// the sanitized id, computed once.
     pub(super) fn entry_key(&mut self, id: &str) -> (String, String) {
-        let n = self.occurrences.entry(id.to_string()).or_insert(0);
-        *n += 1;
-        let base = names::sanitized_id(id);
-        let key = if *n == 1 {
+        let (n, base) = self.entry_occurrence(id);
+        let key = if n == 1 {
             base.clone()
         } else {
             format!("{base}_{n}")
         };
         (key, base)
+    }
+
+    /// (occurrence number from 1, counter name) of an entry: `entry_key` without building
+    /// the key (`<counter>` for the first occurrence, `<counter>_<n>` after).
+    pub(super) fn entry_occurrence(&mut self, id: &str) -> (usize, String) {
+        let n = match self.occurrences.get_mut(id) {
+            _ if !self.repeated.contains(id) => 1,
+            Some(n) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.occurrences.insert(id.to_string(), 1);
+                1
+            }
+        };
+        (n, names::sanitized_id(id))
     }
 
     /// The log prefix of a rule id, unique among the ids of this rendering.

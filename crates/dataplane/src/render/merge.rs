@@ -28,11 +28,11 @@
 use super::{Renderer, local_field, remote_field};
 use crate::json::{concat, eq, meta, payload, set_ref};
 use crate::names;
-use crate::ruleset::{CounterRef, Element, MapData, MapVerdict, Rule, SetKind};
+use crate::ruleset::{CounterRef, Element, MapData, MapKey, MapVerdict, Rule, SetKind};
 use ipnet::{IpNet, Ipv4Net};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use tierwall_engine::cluster::L4Protocol;
 use tierwall_engine::compile::Direction;
 use tierwall_engine::ruleset::{PortRule, RuleEntry};
@@ -42,51 +42,54 @@ const MIN_RUN: usize = 2;
 
 /// What a mergeable entry matches, as plain data.
 #[derive(Debug, Clone)]
-pub(super) struct Shape {
-    applied: BTreeSet<Ipv4Addr>,
+pub(super) struct Shape<'a> {
+    /// The entry's applied addresses (IPv4 only, or the entry has no shape).
+    applied: &'a BTreeSet<IpAddr>,
     protocol: L4Protocol,
     /// Peer prefix × destination port range.
     keys: Vec<(Ipv4Net, u16, u16)>,
 }
 
 /// The shape of an entry that can join a run, or `None`.
-pub(super) fn shape(direction: Direction, e: &RuleEntry) -> Option<Shape> {
+pub(super) fn shape(direction: Direction, e: &RuleEntry) -> Option<Shape<'_>> {
     if e.enable_logging
         || !e.node_ports.is_empty()
         || (direction == Direction::Egress && !e.services.is_empty())
         || !e.peers.pods.is_empty()
         || e.ports.is_empty()
+        || e.applied.iter().any(IpAddr::is_ipv6)
     {
         return None;
     }
-    let mut applied = BTreeSet::new();
-    for ip in &e.applied {
-        match ip {
-            IpAddr::V4(a) => {
-                applied.insert(*a);
-            }
-            IpAddr::V6(_) => return None,
+    let single: [Ipv4Net; 1];
+    let aggregated: Vec<Ipv4Net>;
+    let nets: &[Ipv4Net] = match (e.peers.any, e.peers.cidrs.as_slice()) {
+        (true, _) => {
+            single = [Ipv4Net::default()];
+            &single
         }
-    }
-    let nets: Vec<Ipv4Net> = if e.peers.any {
-        vec![Ipv4Net::default()]
-    } else {
-        let mut v = Vec::new();
-        for c in &e.peers.cidrs {
-            match c {
-                IpNet::V4(n) => v.push(n.trunc()),
-                IpNet::V6(_) => return None,
-            }
+        (false, [IpNet::V4(n)]) => {
+            single = [n.trunc()];
+            &single
         }
-        Ipv4Net::aggregate(&v)
+        (false, cidrs) => {
+            let mut v = Vec::with_capacity(cidrs.len());
+            for c in cidrs {
+                match c {
+                    IpNet::V4(n) => v.push(n.trunc()),
+                    IpNet::V6(_) => return None,
+                }
+            }
+            aggregated = Ipv4Net::aggregate(&v);
+            &aggregated
+        }
     };
     let mut protocol = None;
-    let mut ranges = Vec::new();
     for p in &e.ports {
         let PortRule::L4 {
             protocol: pr,
-            ports,
             source_ports: None,
+            ..
         } = p
         else {
             return None;
@@ -95,43 +98,56 @@ pub(super) fn shape(direction: Direction, e: &RuleEntry) -> Option<Shape> {
             return None;
         }
         protocol = Some(*pr);
-        ranges.push(ports.unwrap_or((0, u16::MAX)));
     }
     let protocol = protocol?;
-    let mut keys = Vec::new();
-    for n in &nets {
-        for (lo, hi) in &ranges {
-            keys.push((*n, *lo, *hi));
+    let mut keys = Vec::with_capacity(nets.len() * e.ports.len());
+    for n in nets {
+        for p in &e.ports {
+            if let PortRule::L4 { ports, .. } = p {
+                let (lo, hi) = ports.unwrap_or((0, u16::MAX));
+                keys.push((*n, lo, hi));
+            }
         }
     }
     Some(Shape {
-        applied,
+        applied: &e.applied,
         protocol,
         keys,
     })
 }
 
-/// Keys of a run, indexed for the overlap test.
+/// Keys of a run, indexed for the overlap test: (prefix, low port, high port), ordered by
+/// prefix, so the keys of one prefix (or of the prefixes inside one) are a range.
 #[derive(Debug, Default)]
 struct Keys {
-    by_net: BTreeMap<Ipv4Net, Vec<(u16, u16)>>,
+    by_net: BTreeSet<(Ipv4Net, u16, u16)>,
     /// Bit `l` set: some key has a prefix of length `l`.
     lengths: u64,
 }
 
 impl Keys {
+    /// Whether a key of `net` (exactly) has a port range meeting `lo..=hi`.
+    fn ports_meet(&self, net: Ipv4Net, lo: u16, hi: u16) -> bool {
+        self.by_net
+            .range((net, 0, 0)..=(net, u16::MAX, u16::MAX))
+            .any(|(_, a, b)| *a <= hi && lo <= *b)
+    }
+
     fn overlaps(&self, (n, lo, hi): (Ipv4Net, u16, u16)) -> bool {
-        let ports = |v: &Vec<(u16, u16)>| v.iter().any(|(a, b)| *a <= hi && lo <= *b);
         if n.prefix_len() == 32 || self.lengths >> n.prefix_len() == 0 {
             // No longer prefix in the run: only `n` itself can lie inside `n`.
-            if self.by_net.get(&n).is_some_and(ports) {
+            if self.ports_meet(n, lo, hi) {
                 return true;
             }
         } else {
             // Nets inside `n` (their address lies in `n`), and `n` itself.
             let low = Ipv4Net::new(n.network(), 0).unwrap_or(n);
             let high = Ipv4Net::new(n.broadcast(), 32).unwrap_or(n);
-            if self.by_net.range(low..=high).any(|(_, v)| ports(v)) {
+            if self
+                .by_net
+                .range((low, 0, 0)..=(high, u16::MAX, u16::MAX))
+                .any(|(_, a, b)| *a <= hi && lo <= *b)
+            {
                 return true;
             }
         }
@@ -141,34 +157,33 @@ impl Keys {
             .any(|len| {
                 Ipv4Net::new(n.network(), len)
                     .map(|s| s.trunc())
-                    .ok()
-                    .and_then(|s| self.by_net.get(&s))
-                    .is_some_and(ports)
+                    .is_ok_and(|s| self.ports_meet(s, lo, hi))
             })
     }
 
     fn insert(&mut self, (n, lo, hi): (Ipv4Net, u16, u16)) {
         self.lengths |= 1u64 << n.prefix_len();
-        self.by_net.entry(n).or_default().push((lo, hi));
+        self.by_net.insert((n, lo, hi));
     }
 }
 
 /// A run being collected.
 pub(super) struct Run<'a> {
-    shape: Shape,
+    shape: Shape<'a>,
     keys: Keys,
-    entries: Vec<(&'a RuleEntry, Value)>,
-    /// The keys of each entry, in entry order.
-    keys_of: Vec<Vec<(Ipv4Net, u16, u16)>>,
+    entries: Vec<(&'a RuleEntry, &'a Value)>,
+    /// The keys of each entry: its range of `shape.keys`, in entry order.
+    keys_of: Vec<std::ops::Range<usize>>,
 }
 
 impl<'a> Run<'a> {
-    pub(super) fn new(e: &'a RuleEntry, shape: Shape, verdict: Value) -> Self {
+    pub(super) fn new(e: &'a RuleEntry, shape: Shape<'a>, verdict: &'a Value) -> Self {
         let mut keys = Keys::default();
         for k in &shape.keys {
             keys.insert(*k);
         }
-        let keys_of = vec![shape.keys.clone()];
+        let mut keys_of = Vec::with_capacity(16);
+        keys_of.push(0..shape.keys.len());
         Run {
             shape,
             keys,
@@ -178,33 +193,48 @@ impl<'a> Run<'a> {
     }
 
     /// Adds `e` when it fits the run (same applied addresses and protocol, disjoint keys).
-    pub(super) fn try_push(&mut self, e: &'a RuleEntry, shape: &Shape, verdict: &Value) -> bool {
-        if shape.applied != self.shape.applied || shape.protocol != self.shape.protocol {
+    pub(super) fn try_push(
+        &mut self,
+        e: &'a RuleEntry,
+        shape: &Shape<'_>,
+        verdict: &'a Value,
+    ) -> bool {
+        if shape.protocol != self.shape.protocol
+            || !(std::ptr::eq(shape.applied, self.shape.applied)
+                || shape.applied == self.shape.applied)
+        {
             return false;
         }
-        let mut fresh = Keys::default();
-        for k in &shape.keys {
-            if self.keys.overlaps(*k) || fresh.overlaps(*k) {
+        if let [k] = shape.keys.as_slice() {
+            if self.keys.overlaps(*k) {
                 return false;
             }
-            fresh.insert(*k);
+        } else {
+            let mut fresh = Keys::default();
+            for k in &shape.keys {
+                if self.keys.overlaps(*k) || fresh.overlaps(*k) {
+                    return false;
+                }
+                fresh.insert(*k);
+            }
         }
         for k in &shape.keys {
             self.keys.insert(*k);
         }
+        let start = self.shape.keys.len();
         self.shape.keys.extend(shape.keys.iter().copied());
-        self.keys_of.push(shape.keys.clone());
-        self.entries.push((e, verdict.clone()));
+        self.keys_of.push(start..self.shape.keys.len());
+        self.entries.push((e, verdict));
         true
     }
 
     /// Whether no packet can match both `e` and an entry of the run: `e` applies to other
     /// local addresses only, or (for a mergeable `e`) matches another protocol or only keys
     /// disjoint from the run's.
-    pub(super) fn commutes_with(&self, e: &RuleEntry, shape: Option<&Shape>) -> bool {
+    pub(super) fn commutes_with(&self, e: &RuleEntry, shape: Option<&Shape<'_>>) -> bool {
         let disjoint_locals = e.node_ports.is_empty()
             && e.applied.iter().all(|ip| match ip {
-                IpAddr::V4(a) => !self.shape.applied.contains(a),
+                IpAddr::V4(_) => !self.shape.applied.contains(ip),
                 IpAddr::V6(_) => true,
             });
         disjoint_locals
@@ -213,8 +243,8 @@ impl<'a> Run<'a> {
             })
     }
 
-    pub(super) fn entries(&self) -> impl Iterator<Item = (&'a RuleEntry, &Value)> {
-        self.entries.iter().map(|(e, v)| (*e, v))
+    pub(super) fn entries(&self) -> impl Iterator<Item = (&'a RuleEntry, &'a Value)> {
+        self.entries.iter().map(|(e, v)| (*e, *v))
     }
 
     pub(super) fn len(&self) -> usize {
@@ -224,13 +254,16 @@ impl<'a> Run<'a> {
 
 /// The exact or the interval half of a merged run.
 #[derive(Default)]
-struct Part {
+struct Part<'a> {
     counters: Vec<Element>,
     targets: Vec<Element>,
     first_key: Option<String>,
-    ids: Vec<String>,
+    /// Entries in this part: how many, the first and the last id (for the rule comment).
+    ids: usize,
+    first_id: Option<&'a str>,
+    last_id: Option<&'a str>,
     /// Map base name in the previous rendering → entries of this part that were in it.
-    votes: BTreeMap<String, usize>,
+    votes: BTreeMap<&'a str, usize>,
 }
 
 /// A rule verdict as map data (`None` for verdicts a map cannot hold).
@@ -248,7 +281,7 @@ fn map_verdict(v: &Value) -> Option<MapVerdict> {
     }
 }
 
-impl Renderer {
+impl Renderer<'_> {
     /// Renders a run: one rule and its two maps, or the entries one by one when the run is
     /// short.
     pub(super) fn run(
@@ -270,13 +303,17 @@ impl Renderer {
         let applied = self.shared_set(
             &applied_slot,
             SetKind::Ipv4,
-            run.shape.applied.iter().map(|a| Element::Ipv4(*a)),
+            run.shape.applied.iter().filter_map(|a| match a {
+                IpAddr::V4(a) => Some(Element::Ipv4(*a)),
+                IpAddr::V6(_) => None,
+            }),
         );
         // Exact keys (`/32 . port`) in hash maps, the others in interval maps: one rule each
         // (the keys of a run are disjoint, so their order does not matter).
-        let mut parts: [Part; 2] = Default::default();
+        let mut parts: [Part<'_>; 2] = Default::default();
         for (((e, _), verdict), keys) in run.entries().zip(verdicts).zip(&run.keys_of) {
-            let (key, counter) = self.entry_key(&e.id);
+            let keys = &run.shape.keys[keys.clone()];
+            let (occurrence, counter) = self.entry_occurrence(&e.id);
             self.out.counters.insert(
                 counter.clone(),
                 CounterRef {
@@ -289,21 +326,22 @@ impl Renderer {
             for &(n, lo, hi) in keys {
                 let interval = usize::from(!(n.prefix_len() == 32 && lo == hi));
                 let part = &mut parts[interval];
-                let k = Element::NetPorts(n, lo, hi);
-                part.counters.push(Element::Mapped(
-                    Box::new(k.clone()),
-                    MapData::Counter(counter.clone()),
-                ));
-                part.targets.push(Element::Mapped(
-                    Box::new(k),
-                    MapData::Verdict(verdict.clone()),
-                ));
+                let k = MapKey { net: n, lo, hi };
+                part.counters
+                    .push(Element::Mapped(k, MapData::Counter(counter.clone())));
+                part.targets
+                    .push(Element::Mapped(k, MapData::Verdict(verdict.clone())));
                 if !used[interval] {
                     used[interval] = true;
-                    part.first_key.get_or_insert_with(|| key.clone());
-                    part.ids.push(e.id.clone());
-                    if let Some(base) = self.previous_maps.get(&(counter.clone(), interval == 1)) {
-                        *part.votes.entry(base.clone()).or_insert(0) += 1;
+                    part.first_key.get_or_insert_with(|| match occurrence {
+                        1 => counter.clone(),
+                        n => format!("{counter}_{n}"),
+                    });
+                    part.ids += 1;
+                    part.first_id.get_or_insert(e.id.as_str());
+                    part.last_id = Some(e.id.as_str());
+                    if let Some(base) = self.previous_maps[interval].get(counter.as_str()) {
+                        *part.votes.entry(base).or_insert(0) += 1;
                     }
                 }
             }
@@ -323,11 +361,11 @@ impl Renderer {
                     && !self.out.sets.contains_key(&format!("{base}_vm{suffix}"))
             };
             // The maps keep the name most of their entries had in the previous rendering.
-            let mut votes: Vec<(&String, &usize)> = part.votes.iter().collect();
+            let mut votes: Vec<(&&str, &usize)> = part.votes.iter().collect();
             votes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
             let base = votes
                 .iter()
-                .map(|(b, _)| (*b).clone())
+                .map(|(b, _)| b.to_string())
                 .find(|b| free(b))
                 .or_else(|| free(&first).then(|| first.clone()))
                 .or_else(|| (2..).map(|i| format!("{first}_{i}")).find(|b| free(b)))
@@ -336,10 +374,10 @@ impl Renderer {
             let vm = format!("{base}_vm{suffix}");
             self.add_set(&cm, SetKind::CounterMap(interval), part.counters);
             self.add_set(&vm, SetKind::VerdictMap(interval), part.targets);
-            let comment = match part.ids.as_slice() {
-                [one] => one.clone(),
-                [a, .., b] => format!("{} rules: {a} … {b}", part.ids.len()),
-                [] => String::new(),
+            let comment = match (part.ids, part.first_id, part.last_id) {
+                (1, Some(one), _) => one.to_string(),
+                (n, Some(a), Some(b)) => format!("{n} rules: {a} … {b}"),
+                _ => String::new(),
             };
             chain.push(super::base::rule(
                 vec![

@@ -48,7 +48,7 @@ use base::{base_forward, base_input, base_output, reject_chain, rule};
 use crate::json::{self, eq, payload, set_ref};
 use crate::names::{self, Stage};
 use crate::ruleset::{Chain, CounterRef, Element, LogRef, LogStage, Rule, Ruleset, Set, SetKind};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use tierwall_engine::compile::{Action, Direction};
 use tierwall_engine::ruleset::NodeRuleSet;
@@ -105,20 +105,17 @@ pub fn render_after(
         let content: Vec<Element> = set.elements.iter().cloned().collect();
         previous_names.insert((set.kind, content), name.clone());
     }
-    let mut previous_maps = HashMap::new();
+    let mut previous_maps: [HashMap<&str, &str>; 2] = Default::default();
     for (name, set) in previous.map(|p| &p.sets).into_iter().flatten() {
         let SetKind::CounterMap(interval) = set.kind else {
             continue;
         };
-        let Some(base) = name
-            .strip_suffix(if interval { "_cmi" } else { "_cm" })
-            .map(str::to_string)
-        else {
+        let Some(base) = name.strip_suffix(if interval { "_cmi" } else { "_cm" }) else {
             continue;
         };
         for e in &set.elements {
             if let Element::Mapped(_, crate::ruleset::MapData::Counter(c)) = e {
-                previous_maps.insert((c.clone(), interval), base.clone());
+                previous_maps[usize::from(interval)].insert(c.as_str(), base);
             }
         }
     }
@@ -130,7 +127,8 @@ pub fn render_after(
             node: rules.node.clone(),
             ..Default::default()
         },
-        occurrences: BTreeMap::new(),
+        occurrences: HashMap::new(),
+        repeated: repeated_ids(rules),
         prefix_owner: BTreeMap::new(),
         interned: BTreeMap::new(),
         ipv6_skipped: 0,
@@ -152,6 +150,18 @@ pub fn render_after(
     r.out
 }
 
+/// Rule ids that more than one entry of `rules` carries (a rule split per namespace).
+fn repeated_ids(rules: &NodeRuleSet) -> HashSet<String> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut repeated = HashSet::new();
+    for e in rules.rules() {
+        if !seen.insert(e.id.as_str()) {
+            repeated.insert(e.id.clone());
+        }
+    }
+    repeated
+}
+
 fn local_field(direction: Direction) -> &'static str {
     match direction {
         Direction::Egress => "saddr",
@@ -166,24 +176,26 @@ fn remote_field(direction: Direction) -> &'static str {
     }
 }
 
-struct Renderer {
+struct Renderer<'p> {
     opts: RenderOptions,
     out: Ruleset,
     /// Entries seen per rule id (an id repeats when a rule is split per namespace).
-    occurrences: BTreeMap<String, usize>,
+    occurrences: HashMap<String, usize>,
+    /// The ids that occur more than once (only these are counted in `occurrences`).
+    repeated: HashSet<String>,
     /// Log prefix → the rule id that owns it.
     prefix_owner: BTreeMap<String, String>,
     /// Rule sets by content → the name of the one named set that holds that content.
     interned: BTreeMap<(SetKind, Vec<Element>), String>,
     /// Sets of the previous rendering by content → their names (`render_after`).
     previous_names: BTreeMap<(SetKind, Vec<Element>), String>,
-    /// (counter, interval map?) → base name of the merged-run maps that held the counter in
-    /// the previous rendering.
-    previous_maps: HashMap<(String, bool), String>,
+    /// [exact maps, interval maps]: counter → base name of the merged-run maps that held the
+    /// counter in the previous rendering.
+    previous_maps: [HashMap<&'p str, &'p str>; 2],
     ipv6_skipped: usize,
 }
 
-impl Renderer {
+impl Renderer<'_> {
     fn v4(&mut self, ips: impl IntoIterator<Item = IpAddr>) -> BTreeSet<Ipv4Addr> {
         let mut out = BTreeSet::new();
         for ip in ips {
@@ -198,12 +210,17 @@ impl Renderer {
     }
 
     fn add_set(&mut self, name: &str, kind: SetKind, elements: impl IntoIterator<Item = Element>) {
-        let set = self
-            .out
-            .sets
-            .entry(name.to_string())
-            .or_insert_with(|| Set::new(kind));
-        set.elements.extend(elements);
+        match self.out.sets.get_mut(name) {
+            Some(set) => set.elements.extend(elements),
+            None => {
+                // A new set is built in bulk (sorted once), not element by element.
+                let set = Set {
+                    kind,
+                    elements: elements.into_iter().collect(),
+                };
+                self.out.sets.insert(name.to_string(), set);
+            }
+        }
     }
 
     /// The named set holding exactly `elements`, shared by every rule that needs the same
@@ -252,10 +269,23 @@ impl Renderer {
         verdict_of: &dyn Fn(Action) -> serde_json::Value,
         chain: &mut Vec<Rule>,
     ) {
+        // The four verdicts once (not one JSON value per entry).
+        let verdicts: [serde_json::Value; 4] = [
+            verdict_of(Action::Allow),
+            verdict_of(Action::Drop),
+            verdict_of(Action::Reject),
+            verdict_of(Action::Pass),
+        ];
+        let verdict_for = |a: Action| match a {
+            Action::Allow => &verdicts[0],
+            Action::Drop => &verdicts[1],
+            Action::Reject => &verdicts[2],
+            Action::Pass => &verdicts[3],
+        };
         let mut run: Option<merge::Run<'_>> = None;
         let mut hoisted = Vec::new();
         for &e in entries {
-            let verdict = verdict_of(e.action);
+            let verdict = verdict_for(e.action);
             let shape = if self.opts.merge_runs {
                 merge::shape(direction, e)
             } else {
@@ -263,7 +293,7 @@ impl Renderer {
             };
             if let Some(r) = &mut run {
                 if let Some(s) = &shape
-                    && r.try_push(e, s, &verdict)
+                    && r.try_push(e, s, verdict)
                 {
                     continue;
                 }
@@ -279,7 +309,7 @@ impl Renderer {
             }
             match shape {
                 Some(shape) => run = Some(merge::Run::new(e, shape, verdict)),
-                None => self.entry(direction, e, stage, verdict, chain),
+                None => self.entry(direction, e, stage, verdict.clone(), chain),
             }
         }
         if let Some(done) = run.take() {

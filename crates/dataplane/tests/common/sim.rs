@@ -350,7 +350,7 @@ impl Sim {
             .elements
             .iter()
             .filter_map(|e| match e {
-                Element::Mapped(key, data) if element_matches(key, &v) => Some(data),
+                Element::Mapped(key, data) if element_matches(&key.to_element(), &v) => Some(data),
                 Element::Mapped(..) => None,
                 other => panic!("sim: {other:?} in map {m}"),
             })
