@@ -4,7 +4,7 @@
 //! PUTs the reports; [`ManagerClient::register`] joins the cluster with an admin's credentials.
 //!
 //! ```text
-//!  GET  {CCP}/{C}/desired-state?wait_after_revision=N&timeout_seconds=T
+//!  GET  {CCP}/{C}/desired-state?known_digest=D&timeout_seconds=T   (long poll)
 //!  PUT  {CCP}/{C}/inventory | group-members | realization | statistics | status
 //!  PUT  {CCP}/{C}   (registration: certificate, by an enterprise admin)
 //! ```
@@ -129,17 +129,20 @@ impl ManagerClient {
         }
     }
 
-    /// The desired state. With `after = Some(n)` the manager answers once its revision exceeds
-    /// `n`, or after `wait` (at most 60 s) with the unchanged state.
+    /// The desired state. With `known = Some(digest)` (the `digest` of the state the adapter
+    /// holds) the manager answers once the cluster's desired state differs from it, or after
+    /// `wait` (at most 60 s) with `{"revision", "digest", "unchanged": true}` only (see
+    /// [`is_unchanged`]). Writes that change nothing for this cluster do not end the wait.
     pub async fn desired_state(
         &self,
-        after: Option<u64>,
+        known: Option<&str>,
         wait: Duration,
     ) -> Result<Value, AdapterError> {
         let mut url = format!("{}{}/desired-state", self.base, self.cluster_path());
-        if let Some(n) = after {
+        if let Some(digest) = known {
             url.push_str(&format!(
-                "?wait_after_revision={n}&timeout_seconds={}",
+                "?known_digest={}&timeout_seconds={}",
+                query_value(digest),
                 wait.as_secs().clamp(1, 60)
             ));
         }
@@ -224,6 +227,25 @@ impl ManagerClient {
         call_json("manager", "PUT", &url, put).await?;
         Ok(Registration::Registered)
     }
+}
+
+/// Whether a desired-state answer says "nothing changed since the digest you named" (it then
+/// carries no objects).
+pub fn is_unchanged(document: &Value) -> bool {
+    document.get("unchanged").and_then(Value::as_bool) == Some(true)
+}
+
+/// Percent-encodes one query value (RFC 3986 unreserved characters stay).
+fn query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// What [`ManagerClient::register`] did.

@@ -11,9 +11,16 @@
 //! Order: PUTs as the controller applies them (Tiers, ClusterGroups without children, parent
 //! ClusterGroups, policies); DELETEs in the reverse order (policies first, so that no group or
 //! Tier is still in use when it goes).
+//!
+//! A write the controller refuses (admission: 400, 409, 422) is not retried on every pass:
+//! [`Refusals`] holds it back with exponential backoff (1 s, doubling, at most 60 s by default),
+//! per object. The backoff starts again from its first step as soon as the desired object
+//! differs from the one refused (the intent changed, so the next pass writes it at once); an
+//! accepted write ends it. Meanwhile the refusal's message stays what realization reports.
 
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 use tierwall_model::{Kind, ObjectKey};
 
 /// The part of an object the adapter owns.
@@ -167,9 +174,164 @@ pub fn plan(
     }
 }
 
+/// What was refused: a PUT of this content, or a DELETE.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    Put(Value),
+    Delete,
+}
+
+/// One refused write and when it may be tried again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub attempt: Attempt,
+    /// The controller's message.
+    pub message: String,
+    /// The wait before the next attempt.
+    pub delay: Duration,
+    pub retry_at: Instant,
+}
+
+/// The writes the controller refused, per key, with their backoff (see the module doc).
+#[derive(Debug, Clone)]
+pub struct Refusals {
+    entries: BTreeMap<ObjectKey, Refusal>,
+    first: Duration,
+    max: Duration,
+}
+
+/// First wait after a refusal, and the largest.
+pub const DEFAULT_REFUSAL_BACKOFF: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(60));
+
+impl Default for Refusals {
+    fn default() -> Self {
+        Refusals::new(DEFAULT_REFUSAL_BACKOFF.0, DEFAULT_REFUSAL_BACKOFF.1)
+    }
+}
+
+impl Refusals {
+    /// Waits start at `first` and double up to `max`.
+    pub fn new(first: Duration, max: Duration) -> Self {
+        Refusals {
+            entries: BTreeMap::new(),
+            first,
+            max: max.max(first),
+        }
+    }
+
+    /// Records that `attempt` on `key` was refused at `now`; the wait before the next attempt:
+    /// the first step for a new refusal or a different attempt, else twice the last (capped).
+    pub fn refused(
+        &mut self,
+        key: &ObjectKey,
+        attempt: Attempt,
+        message: String,
+        now: Instant,
+    ) -> Duration {
+        let delay = match self.entries.get(key) {
+            Some(r) if r.attempt == attempt => (r.delay * 2).min(self.max),
+            _ => self.first,
+        };
+        self.entries.insert(
+            key.clone(),
+            Refusal {
+                attempt,
+                message,
+                delay,
+                retry_at: now + delay,
+            },
+        );
+        delay
+    }
+
+    /// Whether `attempt` on `key` must wait: the same attempt was refused and its time to retry
+    /// has not come. A different attempt (the desired object changed) never waits.
+    pub fn holds_back(&self, key: &ObjectKey, attempt: &Attempt, now: Instant) -> bool {
+        self.entries
+            .get(key)
+            .is_some_and(|r| r.attempt == *attempt && now < r.retry_at)
+    }
+
+    /// A write of `key` was accepted: its backoff ends. True when it had been refused.
+    pub fn accepted(&mut self, key: &ObjectKey) -> bool {
+        self.entries.remove(key).is_some()
+    }
+
+    /// Keeps the refusals of PUTs whose key `is_desired`, and of DELETEs whose key
+    /// `is_stale` (still to be deleted); the rest no longer matters.
+    pub fn retain(
+        &mut self,
+        is_desired: impl Fn(&ObjectKey) -> bool,
+        is_stale: impl Fn(&ObjectKey) -> bool,
+    ) {
+        self.entries.retain(|key, r| match r.attempt {
+            Attempt::Put(_) => is_desired(key),
+            Attempt::Delete => is_stale(key),
+        });
+    }
+
+    pub fn get(&self, key: &ObjectKey) -> Option<&Refusal> {
+        self.entries.get(key)
+    }
+
+    /// The controller's message for every refused PUT (what realization reports as ERROR).
+    pub fn put_messages(&self) -> BTreeMap<ObjectKey, String> {
+        self.entries
+            .iter()
+            .filter(|(_, r)| matches!(r.attempt, Attempt::Put(_)))
+            .map(|(k, r)| (k.clone(), r.message.clone()))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_writes_back_off_exponentially_and_reset_when_the_object_changes() {
+        let key = ObjectKey::cluster(Kind::Tier, "nsx-category-application");
+        let v1 = Attempt::Put(json!({"spec": {"priority": 4}}));
+        let v2 = Attempt::Put(json!({"spec": {"priority": 5}}));
+        let mut refusals = Refusals::default();
+        let t0 = Instant::now();
+        assert!(!refusals.holds_back(&key, &v1, t0));
+        let delays: Vec<u64> = (0..9)
+            .map(|i| {
+                refusals
+                    .refused(&key, v1.clone(), format!("no {i}"), t0)
+                    .as_secs()
+            })
+            .collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        let refusal = refusals.get(&key).cloned().unwrap_or_else(|| panic!());
+        assert_eq!(refusal.message, "no 8", "the latest message is kept");
+        assert!(refusals.holds_back(&key, &v1, t0 + Duration::from_secs(59)));
+        assert!(!refusals.holds_back(&key, &v1, t0 + Duration::from_secs(60)));
+        // The desired object changed: written at once, and a refusal starts from 1 s again.
+        assert!(!refusals.holds_back(&key, &v2, t0));
+        assert_eq!(
+            refusals.refused(&key, v2.clone(), "still no".into(), t0),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            refusals.put_messages().get(&key).map(String::as_str),
+            Some("still no")
+        );
+        assert!(refusals.accepted(&key));
+        assert!(!refusals.holds_back(&key, &v2, t0));
+        assert!(refusals.put_messages().is_empty());
+        // Deletes back off too, and are forgotten once the object is no longer stale.
+        refusals.refused(&key, Attempt::Delete, "in use".into(), t0);
+        assert!(refusals.holds_back(&key, &Attempt::Delete, t0));
+        assert!(
+            refusals.put_messages().is_empty(),
+            "a delete is no put error"
+        );
+        refusals.retain(|_| false, |_| false);
+        assert!(refusals.get(&key).is_none());
+    }
 
     fn object(kind: &str, api: &str, name: &str, spec: Value) -> Value {
         json!({"apiVersion": api, "kind": kind, "metadata": {"name": name,

@@ -1,7 +1,7 @@
 //! The adapter's loop for one cluster.
 //!
 //! ```text
-//!  long-poll task: GET desired-state?wait_after_revision=N ──(new content)──┐
+//!  long-poll task: GET desired-state?known_digest=D ──(this cluster's state changed)──┐
 //!  main loop:  select { desired state │ resync tick (≤ 1 s) │ stats tick │ heartbeat tick │ stop }
 //!    pass():  GET /inventory ──> PUT inventory (when changed)
 //!             translate (tierwall_nsx) ──> desired objects
@@ -15,21 +15,27 @@
 //! ```
 //!
 //! Nothing here stops the loop: a failed call is logged once (until its message changes) and
-//! retried on the next tick.
+//! retried on the next tick. A write the controller refuses (admission) is logged with its next
+//! attempt and retried with exponential backoff (`refusal_backoff`, doubling up to
+//! `refusal_backoff_max`; at once when the desired object changes), its realization staying
+//! ERROR with the controller's message meanwhile.
 
 use crate::controller_client::ControllerClient;
 use crate::desired::{Intent, parse_desired_state};
 use crate::error::AdapterError;
 use crate::inventory::cluster_inventory;
-use crate::manager_client::{ManagerClient, ReportKind};
-use crate::reconcile::{DesiredObject, PutReason, WriteMemory, key_of, managed_content, plan};
+use crate::manager_client::{ManagerClient, ReportKind, is_unchanged};
+use crate::reconcile::{
+    Attempt, DEFAULT_REFUSAL_BACKOFF, DesiredObject, PutReason, Refusals, WriteMemory, key_of,
+    managed_content, plan,
+};
 use crate::reports::{group_members_report, object_phases, realization_report};
 use crate::statistics::{RuleRealization, StatisticsBook, acnp_rule_counters, rule_realizations};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tierwall_model::ObjectKey;
 use tierwall_nsx::translate::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, translate_for_cluster};
 use tokio::sync::watch;
@@ -46,6 +52,10 @@ pub struct AdapterOptions {
     pub heartbeat_interval: Duration,
     /// How long one desired-state long poll waits for a change.
     pub long_poll: Duration,
+    /// The first wait before a write the controller refused is tried again; it doubles on each
+    /// refusal of the same object, up to `refusal_backoff_max`.
+    pub refusal_backoff: Duration,
+    pub refusal_backoff_max: Duration,
 }
 
 impl Default for AdapterOptions {
@@ -55,6 +65,8 @@ impl Default for AdapterOptions {
             stats_interval: Duration::from_secs(60),
             heartbeat_interval: Duration::from_secs(30),
             long_poll: Duration::from_secs(30),
+            refusal_backoff: DEFAULT_REFUSAL_BACKOFF.0,
+            refusal_backoff_max: DEFAULT_REFUSAL_BACKOFF.1,
         }
     }
 }
@@ -70,8 +82,8 @@ pub struct Adapter {
     log: Logger,
     intent: Option<Intent>,
     memory: WriteMemory,
-    /// Objects the controller refused, with its message.
-    failures: BTreeMap<ObjectKey, String>,
+    /// Writes the controller refused, with its message and their backoff.
+    refusals: Refusals,
     statistics: StatisticsBook,
     rules: BTreeMap<String, RuleRealization>,
     stats_due: bool,
@@ -93,6 +105,7 @@ impl Adapter {
         options: AdapterOptions,
         log: Logger,
     ) -> Self {
+        let refusals = Refusals::new(options.refusal_backoff, options.refusal_backoff_max);
         Adapter {
             manager,
             controller,
@@ -100,7 +113,7 @@ impl Adapter {
             log,
             intent: None,
             memory: WriteMemory::default(),
-            failures: BTreeMap::new(),
+            refusals,
             statistics: StatisticsBook::default(),
             rules: BTreeMap::new(),
             stats_due: true,
@@ -274,7 +287,8 @@ impl Adapter {
         match self.controller.status().await {
             Ok(status) => {
                 let phases = object_phases(&status);
-                let report = realization_report(&intent, &desired, &self.failures, &phases);
+                let failures = self.refusals.put_messages();
+                let report = realization_report(&intent, &desired, &failures, &phases);
                 self.send_if_changed(ReportKind::Realization, report).await;
             }
             Err(e) => self.note_error("controller", &e),
@@ -287,7 +301,8 @@ impl Adapter {
         }
     }
 
-    /// Lists the managed objects and writes what differs.
+    /// Lists the managed objects and writes what differs; a write the controller refused waits
+    /// out its backoff (see [`Refusals`]).
     async fn write_differences(&mut self, objects: &[DesiredObject]) -> Result<(), AdapterError> {
         let listed = self.controller.list_objects(&managed_selector()).await?;
         let existing: BTreeMap<ObjectKey, Value> = listed
@@ -297,11 +312,17 @@ impl Adapter {
         let plan = plan(objects, &existing, &self.memory);
         let by_key: BTreeMap<&ObjectKey, &DesiredObject> =
             objects.iter().map(|o| (&o.key, o)).collect();
-        self.failures.retain(|k, _| by_key.contains_key(k));
+        self.refusals
+            .retain(|k| by_key.contains_key(k), |k| plan.deletes.contains(k));
+        let now = Instant::now();
         for (key, reason) in &plan.puts {
             let Some(object) = by_key.get(key) else {
                 continue;
             };
+            let attempt = Attempt::Put(object.content.clone());
+            if self.refusals.holds_back(key, &attempt, now) {
+                continue;
+            }
             match self.controller.put_object(key, &object.body).await {
                 Ok(()) => {
                     let in_force = self
@@ -314,31 +335,40 @@ impl Adapter {
                         PutReason::Missing => "created",
                         PutReason::Differs => "updated",
                     };
-                    if self.failures.remove(key).is_some() {
+                    if self.refusals.accepted(key) {
                         (self.log)(&format!("{key}: accepted now"));
                     }
                     (self.log)(&format!("{what} {key}"));
                 }
                 Err(e) if matches!(e.status(), Some(400 | 409 | 422)) => {
                     let message = e.server_message();
-                    if self.failures.get(key) != Some(&message) {
-                        (self.log)(&format!("{key}: refused by the controller: {message}"));
-                    }
-                    self.failures.insert(key.clone(), message);
+                    let delay = self.refusals.refused(key, attempt, message.clone(), now);
+                    (self.log)(&format!(
+                        "{key}: refused by the controller: {message} (next attempt in {})",
+                        seconds(delay)
+                    ));
                 }
                 Err(e) => return Err(e),
             }
         }
         for key in &plan.deletes {
+            if self.refusals.holds_back(key, &Attempt::Delete, now) {
+                continue;
+            }
             match self.controller.delete_object(key).await {
                 Ok(()) => {
                     self.memory.forget(key);
+                    self.refusals.accepted(key);
                     (self.log)(&format!("deleted {key}"));
                 }
                 Err(e) if matches!(e.status(), Some(400 | 409 | 422)) => {
                     let message = e.server_message();
+                    let delay = self
+                        .refusals
+                        .refused(key, Attempt::Delete, message.clone(), now);
                     (self.log)(&format!(
-                        "{key}: delete refused by the controller: {message}"
+                        "{key}: delete refused by the controller: {message} (next attempt in {})",
+                        seconds(delay)
                     ));
                 }
                 Err(e) => return Err(e),
@@ -391,25 +421,41 @@ impl Adapter {
     }
 }
 
-/// Keeps the latest desired-state document in `tx`: a long poll after the revision last seen;
-/// on an error, a retry after a second.
+/// `1s`, `0.5s`, `60s`.
+fn seconds(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
+}
+
+/// Keeps the latest desired-state document in `tx`: a long poll naming the digest of the state
+/// last received (the manager answers when this cluster's state differs from it, or "unchanged"
+/// at the timeout); on an error, a retry after a second.
 async fn poll_desired_state(
     manager: ManagerClient,
     tx: watch::Sender<Option<Value>>,
     wait: Duration,
     log: Logger,
 ) {
-    let mut after: Option<u64> = None;
+    let mut known: Option<String> = None;
     let mut last_error: Option<String> = None;
     loop {
-        match manager.desired_state(after, wait).await {
+        match manager.desired_state(known.as_deref(), wait).await {
             Ok(document) => {
                 if last_error.take().is_some() {
                     log("desired state: manager reachable again");
                 }
-                after = document.get("revision").and_then(Value::as_u64);
+                if is_unchanged(&document) {
+                    continue;
+                }
+                known = document
+                    .get("digest")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
                 if tx.send(Some(document)).is_err() {
                     return;
+                }
+                if known.is_none() {
+                    // A manager that names no digest cannot be long-polled: poll every second.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
             Err(e) => {

@@ -2,8 +2,9 @@
 //! controller (its HTTP API over a watched directory), both in-process on 127.0.0.1 port 0:
 //! registration, a policy created through the manager's REST API becomes an ACNP, hand edits and
 //! deletes are overwritten within 5 s, deleting the policy removes its objects, an unmanaged ACNP
-//! is never touched, realization SUCCESS and ERROR with the controller's message, inventory,
-//! group members, heartbeat and per-cluster statistics keyed by NSX rule path.
+//! is never touched, realization SUCCESS and ERROR with the controller's message (a refused object
+//! retried with exponential backoff, at once when it changes), inventory, group members,
+//! heartbeat and per-cluster statistics keyed by NSX rule path.
 
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -143,7 +144,7 @@ struct Setup {
     admin: Http,
     controller: TestController,
     cluster: Http,
-    log: Arc<Mutex<Vec<String>>>,
+    log: Arc<Mutex<Vec<(Instant, String)>>>,
     stop: tokio::sync::oneshot::Sender<()>,
     adapter: tokio::task::JoinHandle<()>,
     _data: tempfile::TempDir,
@@ -158,7 +159,28 @@ impl Setup {
     }
 
     fn log(&self) -> String {
-        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
+        self.log
+            .lock()
+            .map(|l| {
+                l.iter()
+                    .map(|(_, line)| line.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default()
+    }
+
+    /// When each log line starting with `prefix` was written.
+    fn times_of(&self, prefix: &str) -> Vec<Instant> {
+        self.log
+            .lock()
+            .map(|l| {
+                l.iter()
+                    .filter(|(_, line)| line.starts_with(prefix))
+                    .map(|(t, _)| *t)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -166,6 +188,18 @@ impl Setup {
 /// adapter's client with its own certificate, and the adapter running. With `tls: false` the
 /// manager serves plain HTTP and the adapter uses Basic (`--insecure-http`).
 async fn setup(files: &[(&str, &str)], stats_interval: Duration, tls: bool) -> Setup {
+    let options = AdapterOptions {
+        resync_interval: Duration::from_millis(500),
+        stats_interval,
+        heartbeat_interval: Duration::from_secs(1),
+        long_poll: Duration::from_secs(20),
+        ..AdapterOptions::default()
+    };
+    setup_with(files, options, tls).await
+}
+
+/// [`setup`] with these adapter options.
+async fn setup_with(files: &[(&str, &str)], options: AdapterOptions, tls: bool) -> Setup {
     let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let manager = start(ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
@@ -252,15 +286,10 @@ async fn setup(files: &[(&str, &str)], stats_interval: Duration, tls: bool) -> S
     let adapter = Adapter::new(
         client,
         ControllerClient::new(&controller.url()).unwrap_or_else(|e| panic!("{e}")),
-        AdapterOptions {
-            resync_interval: Duration::from_millis(500),
-            stats_interval,
-            heartbeat_interval: Duration::from_secs(1),
-            long_poll: Duration::from_secs(20),
-        },
+        options,
         Arc::new(move |line: &str| {
             if let Ok(mut l) = sink.lock() {
-                l.push(line.to_string());
+                l.push((Instant::now(), line.to_string()));
             }
         }),
     );
@@ -621,6 +650,103 @@ async fn a_policy_the_cluster_refuses_is_an_error_with_the_controllers_message_u
     )
     .await;
     assert_eq!(managed_acnps(&s.cluster).await.len(), 1);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_object_is_retried_with_backoff_and_at_once_when_it_changes() {
+    // The cluster's own Tier holds priority 4: nsx-category-application is refused, and so is
+    // the ACNP in it. Passes run every 100 ms; refusals wait 300 ms, doubling up to 4.8 s.
+    let options = AdapterOptions {
+        resync_interval: Duration::from_millis(100),
+        stats_interval: Duration::from_secs(60),
+        heartbeat_interval: Duration::from_secs(1),
+        long_poll: Duration::from_secs(20),
+        refusal_backoff: Duration::from_millis(300),
+        refusal_backoff_max: Duration::from_millis(4800),
+    };
+    let s = setup_with(
+        &[
+            ("inventory.yaml", INVENTORY),
+            ("team-tier.yaml", CONFLICTING_TIER),
+        ],
+        options,
+        true,
+    )
+    .await;
+    let policy = create_web_policy(&s.admin).await;
+    let intent = "/infra/domains/default/security-policies/web";
+    let tier_refused = "tr/nsx-category-application: refused by the controller";
+    let (first, _) = within("the first refusal", Duration::from_secs(10), async || {
+        s.times_of(tier_refused)
+            .first()
+            .copied()
+            .ok_or_else(|| s.log())
+    })
+    .await;
+    // Watch the retries for 5.5 s after the first refusal: without backoff that is ~55.
+    tokio::time::sleep_until((first + Duration::from_millis(5500)).into()).await;
+    let attempts = s.times_of(tier_refused);
+    let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!("attempts of the refused Tier, gaps: {gaps:?}");
+    assert!(
+        (4..=6).contains(&attempts.len()),
+        "expected 0, 0.3, 0.9, 2.1, 4.5 s: {gaps:?}\n{}",
+        s.log()
+    );
+    for (i, gap) in gaps.iter().enumerate() {
+        let planned = Duration::from_millis(300 << i).min(Duration::from_millis(4800));
+        assert!(
+            *gap + Duration::from_millis(50) >= planned,
+            "attempt {} came {gap:?} after the one before, backoff {planned:?}: {gaps:?}",
+            i + 2
+        );
+    }
+    assert!(
+        s.log().contains("(next attempt in 0.6s)"),
+        "the log names the backoff:\n{}",
+        s.log()
+    );
+    // Meanwhile the policy stays ERROR with the controller's message.
+    let st = consolidated(&s.admin, intent).await;
+    assert_eq!(
+        st["consolidated_status"]["consolidated_status"], "ERROR",
+        "{st}"
+    );
+    let message = st["consolidated_status_per_enforcement_point"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !message.is_empty() && s.log().contains(&message),
+        "{st}\n{}",
+        s.log()
+    );
+
+    // The intent changes the ACNP (now in the Environment tier, which the cluster accepts): it is
+    // written at once, not when its backoff (next attempt ~4 s away) would have allowed.
+    let changed = Instant::now();
+    s.admin
+        .ok("PATCH", &policy, Some(json!({"category": "Environment"})))
+        .await;
+    let (_, took) = within(
+        "the changed ACNP accepted",
+        Duration::from_secs(3),
+        async || match managed_acnps(&s.cluster).await.as_slice() {
+            [one] if one["spec"]["tier"] == "nsx-category-environment" => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+    .await;
+    eprintln!(
+        "changed ACNP written {:?} after the change",
+        changed.elapsed()
+    );
+    assert!(
+        took < Duration::from_millis(1500),
+        "the change waited for the backoff: {took:?}\n{}",
+        s.log()
+    );
     s.shutdown().await;
 }
 

@@ -2,6 +2,13 @@
 //! no dependencies) drives a real manager on 127.0.0.1 through
 //! `tests/python/drive_nsxctl.py`. It is installed with pip into a venv under the target
 //! directory; the test prints SKIPPED and passes only when python3 or pip cannot install it.
+//!
+//! One quirk, nsxctl's: its hit-count parser (`nsx_toolkit.actions.hygiene._parse_stats`)
+//! expects policy statistics as a list `results[].statistics[]` of entries keyed `rule_path`.
+//! The NSX SDK model (reference `nsx-api.md` §1.5, §6) has `results[].statistics` as one
+//! `SecurityPolicyStatistics` object whose `results[]` are `RuleStatistics` keyed `rule`, and so
+//! does the manager; on that shape nsxctl raises `AttributeError`. The manager keeps the real
+//! shape; the driver checks it and pins nsxctl's failure (so a fixed nsxctl shows up).
 
 mod common;
 

@@ -1,31 +1,55 @@
 //! A traceflow-style explanation of one flow (source IP → destination IP, TCP/UDP, destination
-//! port) through the manager's distributed-firewall rules: which category, policy and rule decide
-//! it, and through which group member each of the rule's sources and destinations matched.
+//! port) through the manager's distributed-firewall rules: on each end of the flow, which
+//! category, policy and rule decide it, through which group member each of the rule's sources
+//! and destinations matched, and which rules did not take part because the end is not in their
+//! Applied-To.
 //!
-//! Evaluation follows the DFW (reference `nsx-api.md` §3): categories in the order Ethernet,
-//! Emergency, Infrastructure, Environment, Application (a policy without a category counts as
-//! Application); policies by `sequence_number`, rules by `sequence_number` (ties keep array
-//! order); the first matching rule wins; nothing matching ends in the default rule (ALLOW).
-//! A matching `JUMP_TO_APPLICATION` rule skips the rest of Environment and continues with the
-//! Application category.
+//! How NSX applies a rule (reference `nsx-api.md` §3 "Applied To"; the spec chapters on DFW
+//! policies for Antrea clusters): the DFW is enforced per endpoint — per VM vNIC on ESX, per Pod
+//! on an Antrea cluster. A rule is installed only on the endpoints in its Applied-To: the
+//! policy's `scope` when that names groups (it takes precedence over the rules' `scope`), else
+//! the rule's `scope`; `ANY` or empty means everywhere the DFW runs. Sources and destinations
+//! only decide which traffic an installed rule matches. So a flow meets the rules twice: leaving
+//! its source (the **egress side**, at the source endpoint) and entering its destination (the
+//! **ingress side**). On each side only the rules applied to that end take part, the first match
+//! wins, and the flow passes when both sides allow it.
 //!
-//! Readings for a trace between two IP addresses:
-//! * `direction` IN, OUT and IN_OUT all match: the flow leaves its source and enters its
-//!   destination, so a rule of either direction is enforced on one of its ends.
-//! * Applied To (policy or rule `scope`) is not evaluated; the trace shows the rule as if both
-//!   ends were in its scope.
-//! * Disabled rules are skipped; `ANY` (or an empty list) matches everything; a source or
-//!   destination entry is an IP literal (address, prefix, range) or a group path, resolved to its
-//!   members with [`resolve_group_members`] over the reported inventories.
-//! * A destination member with a port (a NodePort Service's node IP + nodePort) matches only the
-//!   flow's protocol and destination port. On the source side the member's port is not compared
-//!   (the flow has no source port).
-//! * `sources_excluded` / `destinations_excluded` negate their list.
-//! * Services and service entries: L4 port sets match the protocol and a destination port
-//!   (`"80"` or `"8000-8080"`, none means every port; source ports are not compared), IP protocol
-//!   entries match protocol number 6 (TCP) or 17 (UDP), nested services are followed; ICMP, IGMP,
-//!   ALG and EtherType entries never match a TCP/UDP flow. `ip_protocol` IPV4 / IPV6 narrows to
-//!   that address family.
+//! The trace evaluates both sides:
+//! * **Which rules take part on a side.**
+//!   - A policy that spans no Antrea cluster (a VM policy, enforced by the ESX DFW): direction
+//!     OUT rules on the egress side, IN rules on the ingress side, IN_OUT on both. The Applied-To
+//!     is the policy `scope` groups if any, else the rule `scope` groups, else everywhere (every
+//!     address may be a DFW endpoint: the manager has no VM inventory).
+//!   - A policy that spans Antrea clusters (a container-cluster-span, or a cluster path in its
+//!     `scope`) is enforced only by those clusters, on their Pods, exactly as the adapter writes
+//!     it ([`crate::translate`]): the sides are those of the ingress and egress rules it emits
+//!     ([`emitted_sides`]), and the Applied-To of a side is [`applied_to_of`]: the policy `scope`
+//!     groups, else the rule `scope` groups, else the rule's own end (destinations on the ingress
+//!     side, sources on the egress side), else every Pod of the cluster. An end is in it when it
+//!     is a Pod of a spanned cluster (in the reported inventories) and a member of those groups.
+//!   - A rule whose Applied-To does not contain the end does not decide that side. When the rule
+//!     would have matched the flow it is listed in [`SideDecision::skipped`], with its Applied-To
+//!     and why the end is not in it.
+//! * **Order.** Categories in the order Ethernet, Emergency, Infrastructure, Environment,
+//!   Application (a policy without a category counts as Application); policies by
+//!   `sequence_number`, rules by `sequence_number` (ties keep array order); the first matching
+//!   rule of a side wins; nothing matching ends in the default rule (ALLOW). A matching
+//!   `JUMP_TO_APPLICATION` rule skips the rest of Environment on that side and continues with the
+//!   Application category.
+//! * **Result.** A DROP or REJECT on the egress side decides the flow (the ingress side is still
+//!   evaluated, and shown as not reached); else a DROP or REJECT on the ingress side; else ALLOW,
+//!   attributed to the ingress side's rule when one matched, else to the egress side's.
+//! * **Matching a rule.** Disabled rules are skipped; `ANY` (or an empty list) matches
+//!   everything; a source or destination entry is an IP literal (address, prefix, range) or a
+//!   group path, resolved to its members with [`resolve_group_members`] over the reported
+//!   inventories. A destination member with a port (a NodePort Service's node IP + nodePort)
+//!   matches only the flow's protocol and destination port; on the source side the member's port
+//!   is not compared (the flow has no source port). `sources_excluded` / `destinations_excluded`
+//!   negate their list. Services and service entries: L4 port sets match the protocol and a
+//!   destination port (`"80"` or `"8000-8080"`, none means every port; source ports are not
+//!   compared), IP protocol entries match protocol number 6 (TCP) or 17 (UDP), nested services
+//!   are followed; ICMP, IGMP, ALG and EtherType entries never match a TCP/UDP flow.
+//!   `ip_protocol` IPV4 / IPV6 narrows to that address family.
 
 use crate::ip::IpLiteral;
 use crate::members::resolve_group_members;
@@ -33,9 +57,14 @@ use crate::model::{
     Category, ClusterInventory, Direction, Group, GroupMember, IpProtocol, L4Protocol, Rule,
     RuleAction, SecurityPolicy, Service, ServiceEntry, is_any,
 };
+use crate::span::SpannedPolicy;
+use crate::translate::{AppliedToSource, applied_to_of, emitted_sides};
 use crate::validate::{MapLookup, ReferenceLookup, resolve_service};
 use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::rc::Rc;
 
 /// The flow to trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,26 +78,75 @@ pub struct TraceFlow {
 /// The manager's objects the trace evaluates.
 #[derive(Debug, Clone, Copy)]
 pub struct DfwObjects<'a> {
-    /// Security policies with their rules.
-    pub policies: &'a [SecurityPolicy],
+    /// Security policies with their rules and their container-cluster-spans.
+    pub policies: &'a [SpannedPolicy],
     pub groups: &'a [Group],
     pub services: &'a [Service],
     /// The inventory every cluster reported.
     pub inventories: &'a [ClusterInventory],
 }
 
+/// One end of the flow, where one side of the DFW is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Side {
+    /// Leaving the source.
+    Egress,
+    /// Entering the destination.
+    Ingress,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Egress => "Egress",
+            Side::Ingress => "Ingress",
+        }
+    }
+}
+
 /// The outcome of a trace.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TraceDecision {
     pub flow: TraceFlow,
-    /// The action applied to the flow (ALLOW for the default rule).
+    /// The action applied to the flow (ALLOW when both sides allow).
     pub action: RuleAction,
+    /// The side whose rule decided; `None` when the default rule did on both.
+    pub decided_by: Option<Side>,
     /// The rule that decided, `None` when the default rule did.
+    pub matched: Option<RuleMatch>,
+    /// The egress side, at the source.
+    pub egress: SideDecision,
+    /// The ingress side, at the destination.
+    pub ingress: SideDecision,
+}
+
+/// The evaluation of one side.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SideDecision {
+    pub side: Side,
+    /// The end the side is evaluated at (the source for egress, the destination for ingress).
+    pub at: IpAddr,
+    /// What the inventory reports at that address (`pod shop/web-0 (cluster c1)`), if anything.
+    pub owner: Option<String>,
+    /// The action of this side (ALLOW for the default rule).
+    pub action: RuleAction,
+    /// The rule that decided this side, `None` when the default rule did.
     pub matched: Option<RuleMatch>,
     /// `JUMP_TO_APPLICATION` rules that matched on the way (in evaluation order).
     pub jumped: Vec<RuleMatch>,
-    /// How many enabled rules were evaluated.
+    /// How many enabled rules applied to this end were evaluated.
     pub rules_evaluated: usize,
+    /// Rules that would have matched the flow but are not applied to this end, in evaluation
+    /// order (up to the deciding rule).
+    pub skipped: Vec<AppliedToSkip>,
+}
+
+/// A rule that did not take part on a side because of its Applied-To.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppliedToSkip {
+    pub rule: RuleMatch,
+    /// Why the end is not in the rule's Applied-To.
+    pub reason: String,
 }
 
 /// A rule that matched the flow, and why.
@@ -85,6 +163,9 @@ pub struct RuleMatch {
     pub rule_sequence_number: i64,
     pub action: RuleAction,
     pub direction: Direction,
+    /// Where the rule is enforced on this side: `group servers (policy Applied-To), Pods of
+    /// cluster c1`, `DFW everywhere (ANY)`.
+    pub applied_to: String,
     /// How the flow's source matched the rule's sources.
     pub source: EndpointMatch,
     /// How the flow's destination matched the rule's destinations.
@@ -116,74 +197,281 @@ impl EndpointMatch {
     }
 }
 
-/// Evaluates the DFW for `flow` and explains the decision.
+/// Evaluates the DFW for `flow` on both of its ends and explains the decision.
 pub fn trace_flow(objects: &DfwObjects<'_>, flow: &TraceFlow) -> TraceDecision {
     let lookup = MapLookup::new(
         objects.groups.iter().cloned(),
         objects.services.iter().cloned(),
     );
-    let mut policies: Vec<(Category, i64, usize, &SecurityPolicy)> = objects
+    let mut policies: Vec<(Category, i64, usize, &SpannedPolicy)> = objects
         .policies
         .iter()
         .enumerate()
         .map(|(index, p)| {
             (
-                p.category.unwrap_or(Category::Application),
-                p.sequence_number(),
+                p.policy.category.unwrap_or(Category::Application),
+                p.policy.sequence_number(),
                 index,
                 p,
             )
         })
         .collect();
     policies.sort_by_key(|(category, sequence, index, _)| (*category, *sequence, *index));
-    let mut jumped = Vec::new();
-    let mut rules_evaluated = 0;
+    let ordered: Vec<(Category, &SpannedPolicy)> =
+        policies.into_iter().map(|(c, _, _, p)| (c, p)).collect();
+    let context = Context {
+        lookup: &lookup,
+        inventories: objects.inventories,
+        flow,
+        spanned_inventories: RefCell::new(BTreeMap::new()),
+    };
+    let egress = evaluate_side(Side::Egress, &ordered, &context);
+    let ingress = evaluate_side(Side::Ingress, &ordered, &context);
+    let denies = |d: &SideDecision| matches!(d.action, RuleAction::Drop | RuleAction::Reject);
+    let decided_by = if denies(&egress) {
+        Some(Side::Egress)
+    } else if denies(&ingress) || ingress.matched.is_some() {
+        Some(Side::Ingress)
+    } else if egress.matched.is_some() {
+        Some(Side::Egress)
+    } else {
+        None
+    };
+    let (action, matched) = match decided_by {
+        Some(Side::Egress) => (egress.action, egress.matched.clone()),
+        Some(Side::Ingress) => (ingress.action, ingress.matched.clone()),
+        None => (RuleAction::Allow, None),
+    };
+    TraceDecision {
+        flow: *flow,
+        action,
+        decided_by,
+        matched,
+        egress,
+        ingress,
+    }
+}
+
+/// What every rule evaluation needs.
+struct Context<'a> {
+    lookup: &'a MapLookup,
+    inventories: &'a [ClusterInventory],
+    flow: &'a TraceFlow,
+    /// The inventories of each set of spanned clusters met so far.
+    spanned_inventories: RefCell<BTreeMap<BTreeSet<String>, Rc<Vec<ClusterInventory>>>>,
+}
+
+impl Context<'_> {
+    /// The inventories of `clusters`.
+    fn inventories_of(&self, clusters: &BTreeSet<String>) -> Rc<Vec<ClusterInventory>> {
+        let mut cache = self.spanned_inventories.borrow_mut();
+        let entry = cache.entry(clusters.clone()).or_insert_with(|| {
+            Rc::new(
+                self.inventories
+                    .iter()
+                    .filter(|i| clusters.contains(&i.cluster_id))
+                    .cloned()
+                    .collect(),
+            )
+        });
+        Rc::clone(entry)
+    }
+}
+
+fn evaluate_side(
+    side: Side,
+    policies: &[(Category, &SpannedPolicy)],
+    context: &Context<'_>,
+) -> SideDecision {
+    let at = match side {
+        Side::Egress => context.flow.source,
+        Side::Ingress => context.flow.destination,
+    };
+    let mut decision = SideDecision {
+        side,
+        at,
+        owner: inventory_owner(at, context.inventories),
+        action: RuleAction::Allow,
+        matched: None,
+        jumped: Vec::new(),
+        rules_evaluated: 0,
+        skipped: Vec::new(),
+    };
     let mut skip_to_application = false;
-    for (category, _, _, policy) in policies {
+    for &(category, spanned) in policies {
         if skip_to_application && category < Category::Application {
             continue;
         }
+        let policy = &spanned.policy;
+        let clusters = spanned.cluster_ids();
         for (_, rule) in policy.ordered_rules() {
-            if rule.disabled() {
+            if rule.disabled() || !takes_part(side, rule, !clusters.is_empty()) {
                 continue;
             }
-            rules_evaluated += 1;
-            let Some(found) =
-                match_rule(category, policy, rule, flow, &lookup, objects.inventories)
-            else {
+            let applied = AppliedToSet::of(policy, rule, side, &clusters);
+            let membership = applied.membership(at, context);
+            if let Err(reason) = membership {
+                if let Some(mut found) = match_rule(category, policy, rule, context) {
+                    found.applied_to = applied.describe();
+                    decision.skipped.push(AppliedToSkip {
+                        rule: found,
+                        reason,
+                    });
+                }
+                continue;
+            }
+            decision.rules_evaluated += 1;
+            let Some(mut found) = match_rule(category, policy, rule, context) else {
                 continue;
             };
+            found.applied_to = applied.describe();
             if found.action == RuleAction::JumpToApplication {
-                jumped.push(found);
+                decision.jumped.push(found);
                 skip_to_application = true;
                 break;
             }
-            return TraceDecision {
-                flow: *flow,
-                action: found.action,
-                matched: Some(found),
-                jumped,
-                rules_evaluated,
-            };
+            decision.action = found.action;
+            decision.matched = Some(found);
+            return decision;
         }
     }
-    TraceDecision {
-        flow: *flow,
-        action: RuleAction::Allow,
-        matched: None,
-        jumped,
-        rules_evaluated,
+    decision
+}
+
+/// Whether `rule` is enforced on `side` at all (before Applied-To): for a policy on Antrea
+/// clusters, the sides the adapter emits; for a VM policy, its direction.
+fn takes_part(side: Side, rule: &Rule, on_antrea_clusters: bool) -> bool {
+    let (ingress, egress) = if on_antrea_clusters {
+        emitted_sides(rule)
+    } else {
+        match rule.direction() {
+            Direction::In => (true, false),
+            Direction::Out => (false, true),
+            Direction::InOut => (true, true),
+        }
+    };
+    match side {
+        Side::Ingress => ingress,
+        Side::Egress => egress,
     }
+}
+
+/// The Applied-To of one rule on one side.
+struct AppliedToSet<'a> {
+    /// Group paths; empty when no group narrows it.
+    groups: Vec<&'a str>,
+    source: AppliedToSource,
+    /// `Some`: a policy on Antrea clusters, enforced on the Pods of these clusters only.
+    clusters: Option<&'a BTreeSet<String>>,
+}
+
+impl<'a> AppliedToSet<'a> {
+    fn of(
+        policy: &'a SecurityPolicy,
+        rule: &'a Rule,
+        side: Side,
+        clusters: &'a BTreeSet<String>,
+    ) -> Self {
+        let (source, groups) = applied_to_of(policy, rule, side == Side::Ingress);
+        if clusters.is_empty() {
+            // The ESX DFW has no "own end" fallback: without a scope group, everywhere.
+            let scoped = matches!(
+                source,
+                AppliedToSource::PolicyScope | AppliedToSource::RuleScope
+            );
+            return AppliedToSet {
+                groups: if scoped { groups } else { Vec::new() },
+                source,
+                clusters: None,
+            };
+        }
+        AppliedToSet {
+            groups,
+            source,
+            clusters: Some(clusters),
+        }
+    }
+
+    /// `group servers (policy Applied-To), Pods of cluster c1`, `every Pod of cluster c1`,
+    /// `DFW everywhere (ANY)`.
+    fn describe(&self) -> String {
+        let groups = self
+            .groups
+            .iter()
+            .map(|path| format!("group {}", last_segment(path)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let clusters = self.clusters.map(|c| {
+            let ids: Vec<&str> = c.iter().map(String::as_str).collect();
+            format!("cluster {}", ids.join(", "))
+        });
+        match (groups.is_empty(), clusters) {
+            (true, None) => "DFW everywhere (ANY)".to_string(),
+            (true, Some(c)) => format!("every Pod of {c} ({})", self.source.as_str()),
+            (false, None) => format!("{groups} ({})", self.source.as_str()),
+            (false, Some(c)) => format!("{groups} ({}), Pods of {c}", self.source.as_str()),
+        }
+    }
+
+    /// `Ok` when `address` is in this Applied-To, else why not.
+    fn membership(&self, address: IpAddr, context: &Context<'_>) -> Result<(), String> {
+        let spanned: Rc<Vec<ClusterInventory>>;
+        let scope: &[ClusterInventory] = match self.clusters {
+            None => context.inventories,
+            Some(clusters) => {
+                spanned = context.inventories_of(clusters);
+                let inventories: &[ClusterInventory] = &spanned;
+                let is_pod = inventories.iter().any(|i| {
+                    i.pods.iter().any(|p| {
+                        p.ip_addresses
+                            .iter()
+                            .any(|ip| ip.trim().parse::<IpAddr>().ok() == Some(address))
+                    })
+                });
+                if !is_pod {
+                    let ids: Vec<&str> = clusters.iter().map(String::as_str).collect();
+                    return Err(format!(
+                        "{address} is not a Pod of cluster {}",
+                        ids.join(", ")
+                    ));
+                }
+                inventories
+            }
+        };
+        if self.groups.is_empty() {
+            return Ok(());
+        }
+        let member = self.groups.iter().any(|path| {
+            context.lookup.group(path).is_some_and(|group| {
+                resolve_group_members(&group, context.lookup, scope)
+                    .iter()
+                    .any(|m| member_matches(m, address, None))
+            })
+        });
+        if member {
+            Ok(())
+        } else {
+            let names: Vec<&str> = self.groups.iter().map(|p| last_segment(p)).collect();
+            Err(format!(
+                "{address} is not a member of {} {}",
+                if names.len() == 1 { "group" } else { "groups" },
+                names.join(", ")
+            ))
+        }
+    }
+}
+
+fn last_segment(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 fn match_rule(
     category: Category,
     policy: &SecurityPolicy,
     rule: &Rule,
-    flow: &TraceFlow,
-    lookup: &MapLookup,
-    inventories: &[ClusterInventory],
+    context: &Context<'_>,
 ) -> Option<RuleMatch> {
+    let (flow, lookup, inventories) = (context.flow, context.lookup, context.inventories);
     let family_ok = match rule.ip_protocol {
         Some(IpProtocol::Ipv4) => flow.source.is_ipv4() && flow.destination.is_ipv4(),
         Some(IpProtocol::Ipv6) => flow.source.is_ipv6() && flow.destination.is_ipv6(),
@@ -228,6 +516,7 @@ fn match_rule(
         rule_sequence_number: rule.sequence_number(),
         action: rule.action(),
         direction: rule.direction(),
+        applied_to: String::new(),
         source,
         destination,
         service,
@@ -516,8 +805,11 @@ mod tests {
         json!({"resource_type": "NestedExpression", "expressions": expressions})
     }
 
-    fn policy(value: Value) -> SecurityPolicy {
-        serde_json::from_value(value).expect("policy json")
+    fn policy(value: Value) -> SpannedPolicy {
+        SpannedPolicy::new(
+            serde_json::from_value(value).expect("policy json"),
+            Vec::new(),
+        )
     }
 
     fn g(id: &str) -> String {
@@ -533,7 +825,7 @@ mod tests {
         }
     }
 
-    fn trace(policies: &[SecurityPolicy], groups: &[Group], f: &TraceFlow) -> TraceDecision {
+    fn trace(policies: &[SpannedPolicy], groups: &[Group], f: &TraceFlow) -> TraceDecision {
         let inventories = [inventory()];
         trace_flow(
             &DfwObjects {
@@ -673,7 +965,7 @@ mod tests {
             ),
         ];
         let mut reordered = policies.clone();
-        if let Some(rules) = reordered.get_mut(2).map(|p| &mut p.rules) {
+        if let Some(rules) = reordered.get_mut(2).map(|p| &mut p.policy.rules) {
             rules[0].sequence_number = Some(2);
             rules[1].sequence_number = Some(1);
             rules[1].disabled = Some(false);
@@ -690,8 +982,9 @@ mod tests {
             (Category::Environment, "env-early", "second")
         );
         assert_eq!(decision.action, RuleAction::Drop);
+        assert_eq!(decision.decided_by, Some(Side::Egress));
         assert_eq!(
-            decision.rules_evaluated, 1,
+            decision.egress.rules_evaluated, 1,
             "the disabled Emergency rule is skipped"
         );
         let decision = trace(&reordered, &[], &f);
@@ -707,7 +1000,7 @@ mod tests {
                 "rules": [any_rule("app-allow", "ALLOW", false)]})),
         ];
         let decision = trace(&jump, &[], &f);
-        assert_eq!(decision.jumped.len(), 1);
+        assert_eq!(decision.egress.jumped.len(), 1);
         assert_eq!(
             decision.matched.map(|m| m.rule_id),
             Some("app-allow".to_string())
@@ -724,8 +1017,15 @@ mod tests {
         let decision = trace(&policies, &groups, &flow("10.0.0.6", "10.0.0.7", 53));
         assert!(decision.matched.is_none());
         assert_eq!(decision.action, RuleAction::Allow);
-        assert_eq!(decision.rules_evaluated, 2);
-        let excluded: Vec<SecurityPolicy> = vec![policy(json!({"id": "not-vms",
+        assert_eq!(
+            (
+                decision.egress.rules_evaluated,
+                decision.ingress.rules_evaluated
+            ),
+            (2, 2)
+        );
+        assert_eq!(decision.decided_by, None);
+        let excluded: Vec<SpannedPolicy> = vec![policy(json!({"id": "not-vms",
             "rules": [{"id": "r", "source_groups": [g("vm-web")], "sources_excluded": true,
                 "action": "DROP"}]}))];
         let decision = trace(&excluded, &groups, &flow("10.0.0.6", "10.0.0.7", 53));
@@ -734,5 +1034,184 @@ mod tests {
             RuleAction::Drop,
             "10.0.0.6 is not in vm-web"
         );
+    }
+
+    fn spanned(value: Value, clusters: &[&str]) -> SpannedPolicy {
+        let spans = clusters
+            .iter()
+            .map(|c| crate::model::SecurityPolicyContainerCluster {
+                container_cluster_type: Some("ANTREA".into()),
+                container_cluster_path: crate::span::cluster_control_plane_path(c),
+                ..Default::default()
+            })
+            .collect();
+        SpannedPolicy::new(serde_json::from_value(value).expect("policy json"), spans)
+    }
+
+    #[test]
+    fn a_rule_decides_only_on_the_ends_in_its_applied_to() {
+        let groups = [ips("vm-web", &["10.0.0.5"]), ips("vm-db", &["10.0.0.7"])];
+        let policies = [policy(json!({"id": "web-only", "category": "Application",
+            "scope": [g("vm-web")],
+            "rules": [{"id": "drop-all", "rule_id": 1010, "action": "DROP",
+                       "scope": [g("vm-db")]}]}))];
+        // Neither end is in the policy's Applied-To: the rule decides nothing, and says so.
+        let outside = trace(&policies, &groups, &flow("10.0.0.9", "10.0.0.8", 80));
+        assert_eq!(outside.action, RuleAction::Allow);
+        assert_eq!(outside.decided_by, None);
+        assert_eq!(
+            (
+                outside.egress.rules_evaluated,
+                outside.ingress.rules_evaluated
+            ),
+            (0, 0)
+        );
+        let egress_skip = &outside.egress.skipped;
+        assert_eq!(egress_skip.len(), 1, "{egress_skip:?}");
+        assert_eq!(egress_skip[0].rule.rule_id, "drop-all");
+        assert_eq!(
+            egress_skip[0].rule.applied_to,
+            "group vm-web (policy Applied-To)"
+        );
+        assert_eq!(
+            egress_skip[0].reason,
+            "10.0.0.9 is not a member of group vm-web"
+        );
+        assert_eq!(
+            outside.ingress.skipped[0].reason,
+            "10.0.0.8 is not a member of group vm-web"
+        );
+        // The policy scope wins over the rule scope: vm-db (the rule's) does not count.
+        let db = trace(&policies, &groups, &flow("10.0.0.7", "10.0.0.8", 80));
+        assert_eq!(db.action, RuleAction::Allow, "{db:?}");
+        // The source in scope: decided when leaving it; the destination: when entering it.
+        let from_web = trace(&policies, &groups, &flow("10.0.0.5", "10.0.0.8", 80));
+        assert_eq!(
+            (from_web.action, from_web.decided_by),
+            (RuleAction::Drop, Some(Side::Egress))
+        );
+        assert!(from_web.ingress.matched.is_none());
+        let to_web = trace(&policies, &groups, &flow("10.0.0.8", "10.0.0.5", 80));
+        assert_eq!(
+            (to_web.action, to_web.decided_by),
+            (RuleAction::Drop, Some(Side::Ingress))
+        );
+        assert_eq!(
+            to_web.matched.map(|m| m.applied_to),
+            Some("group vm-web (policy Applied-To)".to_string())
+        );
+        // Without a policy scope the rule scope is the Applied-To.
+        let rule_scoped = [policy(json!({"id": "db", "category": "Application",
+            "rules": [{"id": "drop-all", "action": "DROP", "scope": [g("vm-db")]}]}))];
+        let into_db = trace(&rule_scoped, &groups, &flow("10.0.0.5", "10.0.0.7", 80));
+        assert_eq!(
+            (into_db.action, into_db.decided_by),
+            (RuleAction::Drop, Some(Side::Ingress))
+        );
+        assert_eq!(
+            into_db.egress.skipped[0].rule.applied_to,
+            "group vm-db (rule Applied-To)"
+        );
+    }
+
+    #[test]
+    fn a_vm_rule_of_one_direction_is_enforced_on_that_side_only() {
+        let groups = [ips("vm-web", &["10.0.0.5"])];
+        let policies = [policy(json!({"id": "out", "category": "Application",
+            "rules": [{"id": "drop-out", "action": "DROP", "direction": "OUT",
+                       "scope": [g("vm-web")]}]}))];
+        let leaving = trace(&policies, &groups, &flow("10.0.0.5", "10.0.0.8", 80));
+        assert_eq!(leaving.decided_by, Some(Side::Egress));
+        let entering = trace(&policies, &groups, &flow("10.0.0.8", "10.0.0.5", 80));
+        assert_eq!(entering.action, RuleAction::Allow);
+        assert!(
+            entering.ingress.skipped.is_empty() && entering.ingress.rules_evaluated == 0,
+            "an OUT rule is not on the ingress side at all: {entering:?}"
+        );
+    }
+
+    #[test]
+    fn a_policy_on_antrea_clusters_is_enforced_on_their_pods_as_the_adapter_writes_it() {
+        let antrea = |id: &str, condition: Value| -> Group {
+            serde_json::from_value(json!({"id": id, "group_type": ["ANTREA"],
+                "path": format!("/infra/domains/default/groups/{id}"), "expression": [condition]}))
+            .expect("group json")
+        };
+        let groups = [
+            antrea(
+                "shop-web",
+                and(vec![
+                    cond("Namespace", "Name", "shop"),
+                    cond("Pod", "Name", "web-0"),
+                ]),
+            ),
+            antrea("shop-ns", cond("Namespace", "Name", "shop")),
+        ];
+        let rule = json!({"id": "drop-in", "rule_id": 1020, "action": "DROP", "direction": "IN",
+            "source_groups": ["ANY"], "destination_groups": [g("shop-ns")]});
+        let on_c1 = [spanned(
+            json!({"id": "p", "category": "Application", "scope": [g("shop-web")],
+                   "rules": [rule.clone()]}),
+            &["c1"],
+        )];
+        // VM -> shop/web-0: enforced entering the Pod (an IN rule is an ingress rule).
+        let to_pod = trace(&on_c1, &groups, &flow("10.0.0.5", "10.244.1.5", 80));
+        assert_eq!(
+            (to_pod.action, to_pod.decided_by),
+            (RuleAction::Drop, Some(Side::Ingress))
+        );
+        assert_eq!(
+            to_pod.matched.as_ref().map(|m| m.applied_to.as_str()),
+            Some("group shop-web (policy Applied-To), Pods of cluster c1")
+        );
+        assert_eq!(
+            to_pod.ingress.owner.as_deref(),
+            Some("pod shop/web-0 (cluster c1)")
+        );
+        assert_eq!(
+            to_pod.egress.rules_evaluated, 0,
+            "no egress rule is emitted"
+        );
+        // dev/web-0 is a Pod of c1 but not in the policy's Applied-To (shop-web: shop/web-0).
+        let dev = trace(&on_c1, &groups, &flow("10.0.0.5", "10.244.2.5", 80));
+        assert_eq!(dev.action, RuleAction::Allow, "{dev:?}");
+        // The same policy spanning c2 only: the Pods of c1 are not where it is enforced.
+        let on_c2 = [spanned(
+            json!({"id": "p", "category": "Application", "scope": [g("shop-web")],
+                   "rules": [rule.clone()]}),
+            &["c2"],
+        )];
+        let elsewhere = trace(&on_c2, &groups, &flow("10.0.0.5", "10.244.1.5", 80));
+        assert_eq!(elsewhere.action, RuleAction::Allow);
+        assert_eq!(
+            elsewhere.ingress.skipped[0].reason,
+            "10.244.1.5 is not a Pod of cluster c2"
+        );
+        // Without any Applied-To, the rule's own end (the destination groups) is: shop Pods.
+        let own_end = [spanned(
+            json!({"id": "p", "category": "Application", "rules": [rule]}),
+            &["c1"],
+        )];
+        let decided = trace(&own_end, &groups, &flow("10.0.0.5", "10.244.1.5", 80));
+        assert_eq!(
+            decided.matched.map(|m| m.applied_to),
+            Some(
+                "group shop-ns (no Applied-To: the rule's own end), Pods of cluster c1".to_string()
+            )
+        );
+        // A node IP is never a Pod: an Antrea policy does not decide there.
+        let any_any = [spanned(
+            json!({"id": "all", "category": "Application",
+                   "rules": [{"id": "drop", "action": "DROP"}]}),
+            &["c1"],
+        )];
+        let node = trace(&any_any, &groups, &flow("10.0.0.5", "172.18.0.2", 80));
+        assert_eq!(node.action, RuleAction::Allow);
+        assert_eq!(
+            node.ingress.skipped[0].rule.applied_to,
+            "every Pod of cluster c1 (no Applied-To: the whole cluster)"
+        );
+        let pod = trace(&any_any, &groups, &flow("10.244.2.5", "172.18.0.2", 80));
+        assert_eq!(pod.decided_by, Some(Side::Egress));
     }
 }

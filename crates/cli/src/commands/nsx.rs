@@ -12,11 +12,13 @@
 //!  tierwall nsx trace --source IP --destination IP --port 80/TCP --manager URL ... [-o text|json|yaml]
 //! ```
 //!
-//! `nsx trace` reads the groups, the policies (with rules), the services and the inventory
-//! every registered cluster reported, and evaluates them with
-//! [`tierwall_nsx::dfw_trace::trace_flow`] (category, policy and rule order, first match, the
-//! default ALLOW; see that module for how direction, Applied To and ports are read). The text
-//! names the category, policy, rule and the group member each end matched through.
+//! `nsx trace` reads the groups, the policies (with rules and container-cluster-spans), the
+//! services and the inventory every registered cluster reported, and evaluates them with
+//! [`tierwall_nsx::dfw_trace::trace_flow`]: on the egress side at the source and the ingress side
+//! at the destination, each with the rules whose Applied-To contains that end (category, policy
+//! and rule order, first match, the default ALLOW; see that module for how direction, Applied-To
+//! and ports are read). The text names, per side, the rules skipped because of Applied-To and the
+//! category, policy, rule, Applied-To and group member each end matched through.
 //!
 //! Tables (ids are the last segment of a policy path; `Any` is an empty group list):
 //!
@@ -51,10 +53,14 @@ use serde_json::{Value, json};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tierwall_nsx::dfw_trace::{DfwObjects, RuleMatch, TraceDecision, TraceFlow, trace_flow};
-use tierwall_nsx::model::{
-    ClusterInventory, Direction, Group, L4Protocol, RuleAction, SecurityPolicy, Service,
+use tierwall_nsx::dfw_trace::{
+    DfwObjects, RuleMatch, Side, SideDecision, TraceDecision, TraceFlow, trace_flow,
 };
+use tierwall_nsx::model::{
+    ClusterInventory, Direction, Group, L4Protocol, RuleAction, SecurityPolicy,
+    SecurityPolicyContainerCluster, Service,
+};
+use tierwall_nsx::span::SpannedPolicy;
 
 /// The environment variable holding the password by default.
 pub const DEFAULT_PASSWORD_ENV: &str = "TIERWALL_ADMIN_PASSWORD";
@@ -85,9 +91,11 @@ pub enum NsxCommand {
     /// PACKETS BYTES SESSIONS, per rule per cluster), clusters (ID DISPLAY-NAME HEALTH CONTROLLER
     /// REALIZED ERRORS LAST-SEEN). `-o wide` adds columns; `-o json|yaml` prints the API objects.
     Get(NsxGetArgs),
-    /// Explain how the manager's DFW rules decide one flow (source IP → destination IP, port):
-    /// the category, policy and rule that match first, and the group member each end matched
-    /// (an IP, a node IP + nodePort, ...), or the default rule (ALLOW).
+    /// Explain how the manager's DFW rules decide one flow (source IP → destination IP, port),
+    /// leaving the source (egress) and entering the destination (ingress), each with the rules
+    /// whose Applied-To holds that end: the category, policy and rule that match first, the
+    /// group member each end matched (an IP, a node IP + nodePort, ...), or the default rule
+    /// (ALLOW), and the rules skipped because of their Applied-To.
     Trace(NsxTraceArgs),
 }
 
@@ -195,10 +203,7 @@ fn run_get(
         bail!("--policy applies to `nsx get rules` and `nsx get stats` only");
     }
     let client = ManagerApi::new(&args.connection)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the HTTP runtime")?;
+    let runtime = http_runtime()?;
     let wide = args.output == GetFormat::Wide;
     let now_ms = now
         .duration_since(UNIX_EPOCH)
@@ -249,6 +254,14 @@ fn run_get(
         GetFormat::Yaml => out.write_all(to_yaml(&envelope(items))?.as_bytes())?,
     }
     Ok(0)
+}
+
+/// The single-threaded runtime the manager requests of one command run on.
+fn http_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the HTTP runtime")
 }
 
 fn envelope(items: Vec<Value>) -> Value {
@@ -964,11 +977,7 @@ fn run_trace(args: &NsxTraceArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         destination_port,
     };
     let client = ManagerApi::new(&args.connection)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the HTTP runtime")?;
-    let objects = runtime.block_on(read_dfw(&client))?;
+    let objects = http_runtime()?.block_on(read_dfw(&client))?;
     let decision = trace_flow(
         &DfwObjects {
             policies: &objects.policies,
@@ -1003,7 +1012,7 @@ fn parse_port(text: &str) -> anyhow::Result<(u16, L4Protocol)> {
 
 /// What the trace evaluates, read from the manager.
 struct DfwState {
-    policies: Vec<SecurityPolicy>,
+    policies: Vec<SpannedPolicy>,
     groups: Vec<Group>,
     services: Vec<Service>,
     inventories: Vec<ClusterInventory>,
@@ -1030,11 +1039,16 @@ async fn read_dfw(client: &ManagerApi) -> anyhow::Result<DfwState> {
     let mut policies = Vec::new();
     for summary in client.list(&format!("{DOMAIN}/security-policies")).await? {
         let id = text(&summary, "id").to_string();
-        let policy = client
-            .get_optional(&format!("{DOMAIN}/security-policies/{id}"))
+        let path = format!("{DOMAIN}/security-policies/{id}");
+        let policy = client.get_optional(&path).await?.unwrap_or(summary);
+        let policy = parse_object::<SecurityPolicy>(policy, "security policy")?;
+        let spans = client
+            .list(&format!("{path}/container-cluster-span"))
             .await?
-            .unwrap_or(summary);
-        policies.push(parse_object::<SecurityPolicy>(policy, "security policy")?);
+            .into_iter()
+            .map(|span| parse_object(span, "container-cluster-span"))
+            .collect::<anyhow::Result<Vec<SecurityPolicyContainerCluster>>>()?;
+        policies.push(SpannedPolicy::new(policy, spans));
     }
     let mut inventories = Vec::new();
     for cluster in client.list(CLUSTER_CONTROL_PLANES).await? {
@@ -1077,8 +1091,9 @@ fn direction_name(direction: Direction) -> &'static str {
     }
 }
 
-/// `policy vm-to-k8s "VM to cluster" (sequence 10)`-style lines of one matched rule.
-fn rule_lines(m: &RuleMatch, text: &mut String) {
+/// `policy vm-to-k8s "VM to cluster" (sequence 10)`-style lines of one matched rule, each
+/// starting with `indent`.
+fn rule_lines(m: &RuleMatch, indent: &str, text: &mut String) {
     let quoted = |id: &str, name: &str| {
         if id == name {
             id.to_string()
@@ -1086,9 +1101,9 @@ fn rule_lines(m: &RuleMatch, text: &mut String) {
             format!("{id} \"{name}\"")
         }
     };
-    text.push_str(&format!("  category:    {}\n", m.category.as_str()));
+    text.push_str(&format!("{indent}category:    {}\n", m.category.as_str()));
     text.push_str(&format!(
-        "  policy:      {} (sequence {})\n",
+        "{indent}policy:      {} (sequence {})\n",
         quoted(&m.policy_id, &m.policy_display_name),
         m.policy_sequence_number
     ));
@@ -1096,17 +1111,74 @@ fn rule_lines(m: &RuleMatch, text: &mut String) {
         .rule_number
         .map_or(String::new(), |n| format!("rule_id {n}, "));
     text.push_str(&format!(
-        "  rule:        {} ({number}sequence {}, direction {})\n",
+        "{indent}rule:        {} ({number}sequence {}, direction {})\n",
         quoted(&m.rule_id, &m.rule_display_name),
         m.rule_sequence_number,
         direction_name(m.direction)
     ));
-    text.push_str(&format!("  source:      {}\n", m.source.describe()));
-    text.push_str(&format!("  destination: {}\n", m.destination.describe()));
-    text.push_str(&format!("  service:     {}\n", m.service));
+    text.push_str(&format!("{indent}applied to:  {}\n", m.applied_to));
+    text.push_str(&format!("{indent}source:      {}\n", m.source.describe()));
+    text.push_str(&format!(
+        "{indent}destination: {}\n",
+        m.destination.describe()
+    ));
+    text.push_str(&format!("{indent}service:     {}\n", m.service));
 }
 
-/// The traceflow-style explanation.
+/// `policy p rule r (rule_id 1010)`.
+fn rule_name(m: &RuleMatch) -> String {
+    let number = m
+        .rule_number
+        .map_or(String::new(), |n| format!(" (rule_id {n})"));
+    format!("policy {} rule {}{number}", m.policy_id, m.rule_id)
+}
+
+/// The block of one side: where it is evaluated, the rules skipped because of Applied-To, the
+/// jumps, and its decision.
+fn side_block(d: &SideDecision, note: Option<&str>, text: &mut String) {
+    let end = match d.side {
+        Side::Egress => "source",
+        Side::Ingress => "destination",
+    };
+    let owner = d.owner.as_ref().map_or(String::new(), |o| format!(", {o}"));
+    let note = note.map_or(String::new(), |n| format!(" ({n})"));
+    text.push_str(&format!(
+        "\n{} at the {end} {}{owner}{note}\n",
+        d.side.as_str(),
+        d.at
+    ));
+    text.push_str(&format!(
+        "  evaluated:   {} enabled rule(s) applied to {}\n",
+        d.rules_evaluated, d.at
+    ));
+    for skip in &d.skipped {
+        text.push_str(&format!(
+            "  skipped:     {} (Applied-To {}: {})\n",
+            rule_name(&skip.rule),
+            skip.rule.applied_to,
+            skip.reason
+        ));
+    }
+    for jump in &d.jumped {
+        text.push_str(&format!(
+            "  jumped:      {} (JUMP_TO_APPLICATION)\n",
+            rule_name(jump)
+        ));
+    }
+    match &d.matched {
+        Some(m) => {
+            text.push_str(&format!("  decision:    {}\n", action_name(d.action)));
+            rule_lines(m, "    ", text);
+        }
+        None => text.push_str(&format!(
+            "  decision:    {} (default rule: no rule matched)\n",
+            action_name(d.action)
+        )),
+    }
+}
+
+/// The traceflow-style explanation: the flow, the egress side at the source, the ingress side
+/// at the destination (not reached after an egress DROP/REJECT), and the result.
 fn trace_text(decision: &TraceDecision) -> String {
     let flow = &decision.flow;
     let mut text = format!(
@@ -1116,25 +1188,35 @@ fn trace_text(decision: &TraceDecision) -> String {
         flow.destination_port,
         flow.protocol.as_str()
     );
-    text.push_str(&format!(
-        "Evaluated {} enabled rule(s) in category order Ethernet, Emergency, Infrastructure, \
-         Environment, Application; first match wins\n",
-        decision.rules_evaluated
-    ));
-    for jump in &decision.jumped {
-        text.push_str("Jumped to Application:\n");
-        rule_lines(jump, &mut text);
-    }
-    match &decision.matched {
-        Some(m) => {
-            text.push_str(&format!("Decision: {}\n", action_name(decision.action)));
-            rule_lines(m, &mut text);
-        }
-        None => text.push_str(&format!(
-            "Decision: {} (default rule: no rule matched)\n",
+    text.push_str(
+        "Rules in category order Ethernet, Emergency, Infrastructure, Environment, Application, \
+         each on the ends in its Applied-To; first match wins on each side\n",
+    );
+    side_block(&decision.egress, None, &mut text);
+    let not_reached = (decision.decided_by == Some(Side::Egress)
+        && decision.action != RuleAction::Allow)
+        .then(|| {
+            let done = match decision.action {
+                RuleAction::Reject => "rejected",
+                _ => "dropped",
+            };
+            format!("not reached: the flow is {done} at egress")
+        });
+    side_block(&decision.ingress, not_reached.as_deref(), &mut text);
+    let result = match (&decision.matched, decision.decided_by) {
+        (Some(m), Some(side)) => format!(
+            "Result: {} (decided by {}: {})\n",
+            action_name(decision.action),
+            side.as_str(),
+            rule_name(m)
+        ),
+        _ => format!(
+            "Result: {} (default rule on both sides)\n",
             action_name(decision.action)
-        )),
-    }
+        ),
+    };
+    text.push('\n');
+    text.push_str(&result);
     text
 }
 

@@ -61,8 +61,11 @@ pub struct Manager {
     pub store: Arc<dyn Store>,
     pub auth: Authenticator,
     pub client_cert_trust: ClientCertTrust,
-    /// The global store revision after the last write, for adapters waiting on changes.
+    /// The global store revision after the last write.
     pub revision: tokio::sync::watch::Sender<u64>,
+    /// The store revision of the last write that changed intent (anything but the clusters'
+    /// reports below `/runtime/`): what the adapters' desired-state long polls wait on.
+    pub intent_revision: tokio::sync::watch::Sender<u64>,
     /// Whether the listener is HTTPS (session cookies get `Secure`).
     pub https: bool,
 }
@@ -84,12 +87,21 @@ impl Manager {
             auth,
             client_cert_trust,
             revision: tokio::sync::watch::channel(revision).0,
+            intent_revision: tokio::sync::watch::channel(revision).0,
             https,
         })
     }
 
-    /// Commits a batch on a blocking thread and publishes the new revision.
+    /// Commits a batch on a blocking thread and publishes the new revision (and the new intent
+    /// revision, unless the batch only wrote cluster reports).
     pub async fn commit(&self, ops: Vec<WriteOp>) -> Result<Commit, ApiError> {
+        let changes_intent = ops.iter().any(|op| {
+            let path = match op {
+                WriteOp::Put(put) => put.path.as_str(),
+                WriteOp::DeleteTree { path, .. } => path.as_str(),
+            };
+            !runtime::is_report_path(path)
+        });
         let store = Arc::clone(&self.store);
         let commit = tokio::task::spawn_blocking(move || store.commit(ops))
             .await
@@ -100,11 +112,15 @@ impl Manager {
                     e.to_string(),
                 )
             })??;
-        self.revision.send_if_modified(|r| {
+        let advance = |r: &mut u64| {
             let changed = commit.revision > *r;
             *r = (*r).max(commit.revision);
             changed
-        });
+        };
+        self.revision.send_if_modified(advance);
+        if changes_intent {
+            self.intent_revision.send_if_modified(advance);
+        }
         Ok(commit)
     }
 }

@@ -6,12 +6,22 @@
 //! only these; an enterprise admin may too):
 //!
 //! ```text
-//!  GET desired-state[?wait_after_revision=N&timeout_seconds=T]
-//!      {"cluster_control_plane_path", "revision", "security_policies": [policy + rules +
-//!       "intent_version"], "groups": [group + "intent_version"], "services": [...]}
+//!  GET desired-state[?known_digest=D | wait_after_revision=N][&timeout_seconds=T]
+//!      {"cluster_control_plane_path", "revision", "digest", "security_policies": [policy +
+//!       rules + "intent_version" + "internal_sequence_number"], "groups": [group +
+//!       "intent_version"], "services": [...]}
 //!      the policies spanning C (container-cluster-span or scope), the groups they use (closed
-//!      over PathExpressions) and the services their rules name. With wait_after_revision the
-//!      answer waits (at most T s, default 30, max 60) until the store revision exceeds N.
+//!      over PathExpressions) and the services their rules name. `internal_sequence_number` is
+//!      20,000,000·c + k with k the policy's position among ALL policies of its category (every
+//!      cluster's and the VM-only ones; tierwall_nsx::translate::category_positions), so a policy
+//!      has one ACNP priority everywhere. `digest` fingerprints all of it but the revision.
+//!      Long poll: with known_digest (the digest the adapter holds) or wait_after_revision (the
+//!      revision it read at; answered at once when anything was committed since), the answer
+//!      waits (at most T s, default 30, max 60) until C's desired state differs from the one
+//!      the adapter holds. Writes of reports never wake it; another intent write
+//!      makes the manager recompute C's state and keep waiting when it is unchanged (a policy
+//!      spanning only another cluster). Timed out with known_digest: {"revision", "digest",
+//!      "unchanged": true} and nothing else.
 //!  PUT inventory      {"pods": [...], "namespaces": [...], "services": [...], "nodes": [...]}
 //!  PUT group-members  {"results": [{"group_path", "pods": [{"namespace", "name",
 //!                      "ip_addresses"}], "ip_addresses": [...]}]}
@@ -45,8 +55,9 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
-use tierwall_nsx::model::Group;
+use tierwall_nsx::model::{Group, SecurityPolicy};
 use tierwall_nsx::span::{SpannedPolicy, groups_for_cluster};
+use tierwall_nsx::translate::{category_positions, internal_sequence_number};
 
 /// Default heartbeat interval (seconds) when a status report names none.
 pub const DEFAULT_REPORT_INTERVAL_S: i64 = 60;
@@ -80,10 +91,9 @@ pub async fn cluster_report(
     }
     let path = format!("{}/{}", report_root(id), report.segment());
     match (call.method.as_str(), report) {
-        ("GET", Report::DesiredState) => {
-            wait_for_revision(state, call).await;
-            desired_state(state, id).map(Reply::Json)
-        }
+        ("GET", Report::DesiredState) => desired_state_long_poll(state, call, id)
+            .await
+            .map(Reply::Json),
         ("GET", _) => Ok(Reply::Json(match state.store.get(&path)? {
             Some(doc) => Value::Object(doc),
             None => json!({"results": []}),
@@ -121,22 +131,76 @@ pub async fn cluster_report(
     }
 }
 
-async fn wait_for_revision(state: &Manager, call: &Call) {
-    let Some(after) = call
+/// Whether `path` is one of the clusters' reports (which never change any cluster's intent).
+pub fn is_report_path(path: &str) -> bool {
+    path.starts_with("/runtime/")
+}
+
+/// Default and largest wait of a desired-state long poll (seconds).
+const DEFAULT_WAIT_S: u64 = 30;
+const MAX_WAIT_S: u64 = 60;
+
+/// `GET desired-state`, with the long poll of the module doc. Without `known_digest` and
+/// `wait_after_revision` it answers at once. Otherwise the state the adapter holds is the one of
+/// digest `known_digest`, or (without it) the one at revision `wait_after_revision`, which is
+/// known only when nothing at all was committed since (else the answer is immediate, as the
+/// adapter may have missed a change). The answer comes as soon as the cluster's
+/// desired state differs from it; a write that does not change what spans the cluster (another
+/// cluster's policies, any cluster's reports) is looked at and waited past. At the timeout the
+/// answer is the current state, or, when the adapter named its digest, just
+/// `{"revision", "digest", "unchanged": true}` (nothing to download again).
+async fn desired_state_long_poll(
+    state: &Manager,
+    call: &Call,
+    id: &str,
+) -> Result<Value, ApiError> {
+    let known = call.query.get("known_digest").cloned();
+    let after = call
         .query
         .get("wait_after_revision")
-        .and_then(|s| s.parse::<u64>().ok())
-    else {
-        return;
+        .and_then(|s| s.parse::<u64>().ok());
+    // Subscribe before reading, so that a write landing after the read wakes the wait.
+    let mut intent = state.intent_revision.subscribe();
+    let mut current = desired_state(state, id)?;
+    let baseline = match (known.as_deref(), after) {
+        (Some(digest), _) => digest.to_string(),
+        // Nothing committed since revision N, read after the state was: the state read is N's.
+        (None, Some(after)) if state.store.revision()? == after => digest_of(&current),
+        _ => return Ok(current),
     };
     let secs = call
         .query
         .get("timeout_seconds")
         .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(30)
-        .min(60);
-    let mut rx = state.revision.subscribe();
-    let _ = tokio::time::timeout(Duration::from_secs(secs), rx.wait_for(|r| *r > after)).await;
+        .unwrap_or(DEFAULT_WAIT_S)
+        .min(MAX_WAIT_S);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if digest_of(&current) != baseline {
+            return Ok(current);
+        }
+        match tokio::time::timeout_at(deadline, intent.changed()).await {
+            Ok(Ok(())) => {
+                intent.borrow_and_update();
+                current = desired_state(state, id)?;
+            }
+            // The timeout (or the manager shutting down): nothing changed for this cluster.
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    if known.is_some() {
+        return Ok(json!({
+            "cluster_control_plane_path": cluster_path(id),
+            "revision": current["revision"],
+            "digest": baseline,
+            "unchanged": true,
+        }));
+    }
+    Ok(current)
+}
+
+fn digest_of(desired: &Value) -> String {
+    desired["digest"].as_str().unwrap_or_default().to_string()
 }
 
 /// Every policy with its spans.
@@ -174,15 +238,27 @@ fn spanned_group_paths(
     groups_for_cluster(cluster, policies, &typed)
 }
 
-/// The intent spanning cluster `id`.
+/// The intent spanning cluster `id` (see the module doc), with its `digest`: a fingerprint of
+/// everything but the revision (the policies with their `internal_sequence_number`, the groups,
+/// the services and the registration's `_revision`), equal exactly when the content is.
 pub fn desired_state(state: &Manager, id: &str) -> Result<Value, ApiError> {
     let revision = state.store.revision()?;
+    let registration = state
+        .store
+        .get(&cluster_path(id))?
+        .ok_or_else(|| ApiError::not_found(&cluster_path(id)))?;
     let view = View::new(state.store.as_ref());
     let spanned = all_spanned(&view)?;
     let groups = all_groups(&view)?;
+    let typed: Vec<&SecurityPolicy> = spanned.iter().map(|p| &p.policy).collect();
+    let positions = category_positions(&typed);
     let mut policies = Vec::new();
     let mut services = BTreeSet::new();
-    for p in spanned.iter().filter(|p| p.spans_cluster(id)) {
+    for (p, position) in spanned
+        .iter()
+        .zip(positions)
+        .filter(|(p, _)| p.spans_cluster(id))
+    {
         let path = p.policy.path_or_default();
         if let Some(mut obj) = read_object(&view, Kind::SecurityPolicy, &path)? {
             for rule in obj
@@ -205,6 +281,12 @@ pub fn desired_state(state: &Manager, id: &str) -> Result<Value, ApiError> {
             let version = intent_version(&obj);
             if let Value::Object(m) = &mut obj {
                 m.insert("intent_version".into(), json!(version));
+                // The position among all policies of the category (reference §2.3), for the
+                // ACNP priority; the stored policy's own value, if any, is not ours to keep.
+                m.remove("internal_sequence_number");
+                if let Some(n) = position.and_then(|(c, k)| internal_sequence_number(c, k)) {
+                    m.insert("internal_sequence_number".into(), json!(n));
+                }
             }
             policies.push(obj);
         }
@@ -224,9 +306,16 @@ pub fn desired_state(state: &Manager, id: &str) -> Result<Value, ApiError> {
             service_docs.push(Value::Object(doc));
         }
     }
+    let digest = intent_version(&json!([
+        registration.get("_revision"),
+        policies,
+        group_docs,
+        service_docs,
+    ]));
     Ok(json!({
         "cluster_control_plane_path": cluster_path(id),
         "revision": revision,
+        "digest": digest,
         "security_policies": policies,
         "groups": group_docs,
         "services": service_docs,

@@ -1,9 +1,10 @@
 //! Translation of the policies and groups that span one cluster into the Antrea objects its
 //! adapter writes, following the reference's captures (§2): the five `nsx-category-*` Tiers
 //! (priorities 0-4, ahead of Antrea's own 50-253), one ClusterNetworkPolicy per NSX policy (UUID
-//! name, display-name annotation, managed-by label, priority `1 + n·2⁻⁵⁰`), and the ClusterGroups
-//! of the groups those policies use. Output is deterministic: Tiers by priority, policies by
-//! (tier, priority, name), groups by name.
+//! name, display-name annotation, managed-by label, priority `1 + n·2⁻⁵⁰` with the position in
+//! `n` counted over every policy of the category in the manager, see [`category_positions`]),
+//! and the ClusterGroups of the groups those policies use. Output is deterministic: Tiers by
+//! priority, policies by (tier, priority, name), groups by name.
 //!
 //! A policy that cannot be translated (a group or service that has no Antrea form, a missing
 //! reference, no L3 category) is left out and reported in [`DesiredObjects::issues`]; the rest
@@ -22,10 +23,13 @@ pub use naming::{
     name_based_uuid, object_name, rule_id_of_rule_name,
 };
 pub use priority::{
-    CATEGORY_STRIDE, PRIORITY_STEP, decode_policy_priority, decode_priority, encode_priority,
+    CATEGORY_STRIDE, PRIORITY_STEP, category_positions, decode_internal_sequence_number,
+    decode_policy_priority, decode_priority, encode_priority, internal_sequence_number,
     policy_priority,
 };
-pub use rules::{CLUSTER_NETWORK_POLICY_API_VERSION, RuleOrigin};
+pub use rules::{
+    AppliedToSource, CLUSTER_NETWORK_POLICY_API_VERSION, RuleOrigin, applied_to_of, emitted_sides,
+};
 
 use crate::model::{Category, ClusterInventory, Group, Service};
 use crate::span::SpannedPolicy;
@@ -160,12 +164,17 @@ pub fn nsx_tiers() -> Vec<Tier> {
         .collect()
 }
 
-/// The Antrea objects for `cluster_id`. `policies` may include policies of other clusters: they
-/// count for the position `k` in their category (as NSX numbers all DFW policies of a category)
-/// but are not emitted. `groups` and `services` are everything the policies may refer to
-/// (predefined services need not be included). `inventory` is the cluster's reported inventory;
-/// the translation itself needs none of it today (selectors are evaluated by Antrea), it is taken
-/// so that criteria that need resolving can use it without an API change.
+/// The Antrea objects for `cluster_id`. `groups` and `services` are everything the policies may
+/// refer to (predefined services need not be included). `inventory` is the cluster's reported
+/// inventory; the translation itself needs none of it today (selectors are evaluated by Antrea),
+/// it is taken so that criteria that need resolving can use it without an API change.
+///
+/// The position `k` of a policy in its category (its ACNP priority, see [`category_positions`])
+/// counts every DFW policy of the category in the manager, not only those spanning this cluster.
+/// The manager sends it as each policy's `internal_sequence_number` (`20,000,000·c + k`); when
+/// every policy of a category carries a valid and distinct one, it is used as given. Otherwise
+/// (hand-made input) `k` is counted over `policies`, which may then include policies of other
+/// clusters: they count for the positions but are not emitted.
 pub fn translate_for_cluster(
     cluster_id: &str,
     policies: &[SpannedPolicy],
@@ -192,36 +201,11 @@ pub fn translate_for_cluster(
     let mut group_translator = GroupTranslator::new(group_index);
     let mut service_translator = ServiceIndex::new(service_index);
 
-    // Position k of every policy in its category, by (sequence_number, path).
     let policy_paths: Vec<String> = policies
         .iter()
         .map(|p| p.policy.path_or_default())
         .collect();
-    let mut by_category: BTreeMap<Category, Vec<usize>> = BTreeMap::new();
-    for (index, spanned) in policies.iter().enumerate() {
-        if let Some(category) = spanned.policy.category {
-            by_category.entry(category).or_default().push(index);
-        }
-    }
-    let mut ordered: Vec<(Category, u64, usize)> = Vec::with_capacity(policies.len());
-    for (category, mut indices) in by_category {
-        if indices.len() >= CATEGORY_STRIDE as usize {
-            return Err(TranslateError::TooManyPolicies {
-                category: category.as_str(),
-                count: indices.len(),
-            });
-        }
-        indices.sort_by(|&a, &b| {
-            let key = |i: usize| (policies[i].policy.sequence_number(), &policy_paths[i]);
-            key(a).cmp(&key(b))
-        });
-        ordered.extend(
-            indices
-                .into_iter()
-                .enumerate()
-                .map(|(position, index)| (category, position as u64 + 1, index)),
-        );
-    }
+    let ordered = ordered_positions(policies)?;
 
     let mut desired = DesiredObjects {
         tiers: nsx_tiers(),
@@ -283,6 +267,59 @@ pub fn translate_for_cluster(
     // priorities are unique, so no further sort is needed.
     desired.groups = group_translator.into_objects_of(used_groups);
     Ok(desired)
+}
+
+/// `(category, k, index)` of every policy with a category, in (category, k) order: `k` from the
+/// policies' `internal_sequence_number` where a whole category carries valid, distinct ones,
+/// else counted over `policies` by [`category_positions`].
+fn ordered_positions(
+    policies: &[SpannedPolicy],
+) -> Result<Vec<(Category, u64, usize)>, TranslateError> {
+    let refs: Vec<&crate::model::SecurityPolicy> = policies.iter().map(|p| &p.policy).collect();
+    let counted = category_positions(&refs);
+    let mut by_category: BTreeMap<Category, Vec<usize>> = BTreeMap::new();
+    for (index, spanned) in policies.iter().enumerate() {
+        if let Some(category) = spanned.policy.category {
+            by_category.entry(category).or_default().push(index);
+        }
+    }
+    let mut ordered = Vec::with_capacity(policies.len());
+    for (category, indices) in by_category {
+        let given: Vec<Option<u64>> = indices
+            .iter()
+            .map(|&i| {
+                policies[i]
+                    .policy
+                    .internal_sequence_number
+                    .and_then(decode_internal_sequence_number)
+                    .filter(|(c, _)| *c == category)
+                    .map(|(_, k)| k)
+            })
+            .collect();
+        let distinct: BTreeSet<u64> = given.iter().flatten().copied().collect();
+        let mut positions: Vec<(Category, u64, usize)> =
+            if given.iter().all(Option::is_some) && distinct.len() == given.len() {
+                indices
+                    .iter()
+                    .zip(given)
+                    .map(|(&i, k)| (category, k.unwrap_or_default(), i))
+                    .collect()
+            } else {
+                if indices.len() >= CATEGORY_STRIDE as usize {
+                    return Err(TranslateError::TooManyPolicies {
+                        category: category.as_str(),
+                        count: indices.len(),
+                    });
+                }
+                indices
+                    .iter()
+                    .filter_map(|&i| counted[i].map(|(_, k)| (category, k, i)))
+                    .collect()
+            };
+        positions.sort_unstable();
+        ordered.extend(positions);
+    }
+    Ok(ordered)
 }
 
 /// Parses an NSX port value: `"80"` or `"8000-8080"` → `(low, high)`; ports are 1-65535.

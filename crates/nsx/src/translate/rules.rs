@@ -178,7 +178,6 @@ pub fn translate_policy(
 ) -> Result<TranslatedPolicy, String> {
     let policy_path = policy.path_or_default();
     let name = object_name(policy.meta.unique_id.as_deref(), &policy_path);
-    let policy_scope = group_paths_of(&policy.scope);
     let mut ingress = Vec::new();
     let mut egress = Vec::new();
     let mut group_numbers: Vec<usize> = Vec::new();
@@ -199,38 +198,17 @@ pub fn translate_policy(
         let ports = services
             .rule_ports(rule)
             .map_err(|message| format!("rule {rule_path}: {message}"))?;
-        let sources_any = is_any(&rule.source_groups);
-        let destinations_any = is_any(&rule.destination_groups);
-        let (to_ingress, to_egress) = match rule.direction() {
-            Direction::In => (true, false),
-            Direction::Out => (false, true),
-            Direction::InOut => match (sources_any, destinations_any) {
-                (false, true) => (true, false),
-                (true, false) => (false, true),
-                _ => (true, true),
-            },
-        };
-        let scope = if policy_scope.is_empty() {
-            group_paths_of(&rule.scope)
-        } else {
-            policy_scope.clone()
-        };
+        let (to_ingress, to_egress) = emitted_sides(rule);
         let both = to_ingress && to_egress;
         let mut emit = |is_ingress: bool| -> Result<AntreaRule, String> {
-            let (peer_list, own_end) = if is_ingress {
-                (&rule.source_groups, &rule.destination_groups)
+            let peer_list = if is_ingress {
+                &rule.source_groups
             } else {
-                (&rule.destination_groups, &rule.source_groups)
+                &rule.destination_groups
             };
-            let own_end_paths;
-            let applied_paths: &[&str] = if scope.is_empty() {
-                own_end_paths = group_paths_of(own_end);
-                &own_end_paths
-            } else {
-                &scope
-            };
+            let (_, applied_paths) = applied_to_of(policy, rule, is_ingress);
             let mut applied_to = Vec::with_capacity(applied_paths.len().max(1));
-            for path in applied_paths {
+            for path in &applied_paths {
                 let (number, group) = groups.translate(path)?;
                 group_numbers.push(number);
                 applied_to.push(AppliedTo {
@@ -325,6 +303,75 @@ pub fn translate_policy(
         group_numbers,
         rules: origins,
     })
+}
+
+/// On which sides an enabled rule is emitted: `(ingress, egress)`, as in the module's table.
+pub fn emitted_sides(rule: &Rule) -> (bool, bool) {
+    match rule.direction() {
+        Direction::In => (true, false),
+        Direction::Out => (false, true),
+        Direction::InOut => match (
+            is_any(&rule.source_groups),
+            is_any(&rule.destination_groups),
+        ) {
+            (false, true) => (true, false),
+            (true, false) => (false, true),
+            _ => (true, true),
+        },
+    }
+}
+
+/// Where the `appliedTo` of an emitted rule comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppliedToSource {
+    /// The policy-level Applied To (`scope` groups of the policy): it wins.
+    PolicyScope,
+    /// The rule-level Applied To (`scope` groups of the rule).
+    RuleScope,
+    /// Neither: the traffic's own end inside the cluster (destination groups of an ingress rule,
+    /// source groups of an egress rule).
+    OwnEnd,
+    /// None of these name a group: every Pod of the cluster (`podSelector: {}`).
+    WholeCluster,
+}
+
+impl AppliedToSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppliedToSource::PolicyScope => "policy Applied-To",
+            AppliedToSource::RuleScope => "rule Applied-To",
+            AppliedToSource::OwnEnd => "no Applied-To: the rule's own end",
+            AppliedToSource::WholeCluster => "no Applied-To: the whole cluster",
+        }
+    }
+}
+
+/// The group paths of the `appliedTo` of `rule` of `policy` on one side (`ingress` or egress),
+/// and where they come from; empty for [`AppliedToSource::WholeCluster`]. The order of
+/// precedence of the module doc: policy `scope` groups, rule `scope` groups, the own end.
+pub fn applied_to_of<'a>(
+    policy: &'a SecurityPolicy,
+    rule: &'a Rule,
+    ingress: bool,
+) -> (AppliedToSource, Vec<&'a str>) {
+    let policy_scope = group_paths_of(&policy.scope);
+    if !policy_scope.is_empty() {
+        return (AppliedToSource::PolicyScope, policy_scope);
+    }
+    let rule_scope = group_paths_of(&rule.scope);
+    if !rule_scope.is_empty() {
+        return (AppliedToSource::RuleScope, rule_scope);
+    }
+    let own_end = group_paths_of(if ingress {
+        &rule.destination_groups
+    } else {
+        &rule.source_groups
+    });
+    if own_end.is_empty() {
+        (AppliedToSource::WholeCluster, own_end)
+    } else {
+        (AppliedToSource::OwnEnd, own_end)
+    }
 }
 
 /// The group paths of a scope/peer list (ANY, IPs and cluster paths left out).

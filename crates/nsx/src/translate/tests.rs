@@ -630,3 +630,45 @@ fn empty_cluster_id_is_an_error() {
         Err(TranslateError::EmptyClusterId)
     );
 }
+
+#[test]
+fn positions_count_every_policy_of_the_category_not_only_this_clusters() {
+    let policy = |id: &str, seq: i64, clusters: &[&str]| {
+        spanned(
+            json!({"id": id, "category": "Application", "sequence_number": seq, "rules": []}),
+            clusters,
+        )
+    };
+    let k_of = |desired: &DesiredObjects| -> Vec<u64> {
+        desired
+            .policies
+            .iter()
+            .filter_map(|p| decode_policy_priority(p.spec.priority).map(|(_, k)| k))
+            .collect()
+    };
+    // A VM-only policy and another cluster's policy come first in Application: ours is k = 3.
+    let all = [
+        policy("mine", 20, &[CLUSTER]),
+        policy("vms", 5, &[]),
+        policy("other-cluster", 10, &["k8s-cl-other"]),
+    ];
+    assert_eq!(k_of(&translate(&all, &[], &[])), vec![3]);
+
+    // What the manager sends: only the cluster's own policy, numbered over all of them.
+    let mut mine = policy("mine", 20, &[CLUSTER]);
+    mine.policy.internal_sequence_number = internal_sequence_number(Category::Application, 3);
+    assert_eq!(mine.policy.internal_sequence_number, Some(60_000_003));
+    let desired = translate(std::slice::from_ref(&mine), &[], &[]);
+    assert_eq!(k_of(&desired), vec![3]);
+    assert_eq!(
+        desired.policies[0].spec.priority,
+        1.0 + 60_000_003.0 * PRIORITY_STEP
+    );
+
+    // A number of another category, or a category where some policy has none: counted here.
+    let mut wrong = mine.clone();
+    wrong.policy.internal_sequence_number = Some(20_000_007);
+    assert_eq!(k_of(&translate(&[wrong], &[], &[])), vec![1]);
+    let without = policy("later", 30, &[CLUSTER]);
+    assert_eq!(k_of(&translate(&[mine, without], &[], &[])), vec![1, 2]);
+}
