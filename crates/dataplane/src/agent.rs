@@ -4,10 +4,13 @@
 //! ```text
 //!  sync(rules) ── render ──> new Ruleset
 //!      applied? ── yes ──> diff(applied, new, rule handles) ── empty ──> Unchanged (nothing sent)
-//!         │                    └── apply (echo: handles of added rules) ── ok ──> Incremental
+//!         │                    └── elements/counters only: one netlink batch, else nft
+//!         │                        (echo: handles of added rules) ── ok ──> Incremental
 //!         │                          └── error (table changed behind our back) ─┐
-//!         no ──> list table ──> full transaction (adopt: keeps named counters,  <┘
-//!                               deletes stale objects) ── ok ──> Full
+//!         no ──> list table ── none ──> staged build (nft skeleton · netlink counters and
+//!                    │                   elements · nft rules + base chains) ── ok ──> Full
+//!                    └── present (or staged failed) ──> full transaction (adopt: keeps
+//!                          named counters, deletes stale objects) ── ok ──> Full  <┘
 //!                                 └── error ──> replace table (counters restart) ──> Replace
 //! ```
 
@@ -64,6 +67,9 @@ pub enum Writer {
     /// One nf_tables netlink batch (`crate::netlink`): changes of set elements and named
     /// counters only.
     Netlink,
+    /// A table built from nothing: nft for its chains, sets and rules, netlink for its
+    /// counters and elements (`Ruleset::staged_build`).
+    Staged,
 }
 
 /// The dataplane agent of one Node.
@@ -273,6 +279,25 @@ impl Agent {
         self.applied = None;
         self.handles.clear();
         let existing = nft::list_table(&self.netns)?.map(|l| TableObjects::from_listing(&l));
+        if existing.is_none()
+            && self.use_netlink
+            && let Some(staged) = new.staged_build()
+        {
+            match self.apply_staged(&staged) {
+                Ok(bytes) => {
+                    let r = SyncReport {
+                        writer: Writer::Staged,
+                        commands: staged.skeleton.commands() + staged.rules.commands(),
+                        bytes,
+                        ..report(SyncMode::Full, None, staged.changes, recovered, rendered)
+                    };
+                    self.applied = Some(new);
+                    return Ok(r);
+                }
+                // A table left half-built is replaced below.
+                Err(e) => recovered = Some(e.to_string()),
+            }
+        }
         let tx = new.full_transaction(existing.as_ref());
         match nft::apply(&self.netns, &tx.document) {
             Ok(()) => {
@@ -300,6 +325,14 @@ impl Agent {
                 Ok(r)
             }
         }
+    }
+
+    /// Builds the table from nothing (`Ruleset::staged_build`); returns the bytes sent.
+    fn apply_staged(&self, staged: &crate::StagedBuild) -> Result<usize, Error> {
+        nft::apply(&self.netns, &staged.skeleton)?;
+        let sent = staged.members.commit(&self.netns)?;
+        nft::apply(&self.netns, &staged.rules)?;
+        Ok(staged.skeleton.text().len() + sent + staged.rules.text().len())
     }
 
     /// Per-rule statistics by rule id (isolation drops under `names::isolation_rule_id`).

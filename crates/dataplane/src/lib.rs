@@ -75,4 +75,4 @@ pub use render::{
     DEFAULT_LOG_GROUP, InterfaceMap, RenderOptions, render, render_after, render_with,
 };
 pub use ruleset::{LogRef, LogStage, Ruleset};
-pub use transaction::{Changes, Document, RuleHandles, Transaction};
+pub use transaction::{Changes, Document, RuleHandles, StagedBuild, Transaction};

@@ -69,14 +69,14 @@ impl Renderer<'_> {
         chain: &mut Vec<Rule>,
     ) {
         let (key, counter) = self.entry_key(&e.id);
-        self.out.counters.insert(
+        self.counters.push((
             counter.clone(),
             CounterRef {
                 rule_id: e.id.clone(),
                 direction,
                 action: e.action,
             },
-        );
+        ));
         let mut tail = vec![json::counter(&counter)];
         if e.enable_logging {
             let prefix = self.log_prefix(&e.id);

@@ -262,8 +262,6 @@ struct Part<'a> {
     ids: usize,
     first_id: Option<&'a str>,
     last_id: Option<&'a str>,
-    /// Map base name in the previous rendering → entries of this part that were in it.
-    votes: BTreeMap<&'a str, usize>,
 }
 
 /// A rule verdict as map data (`None` for verdicts a map cannot hold).
@@ -314,14 +312,14 @@ impl Renderer<'_> {
         for (((e, _), verdict), keys) in run.entries().zip(verdicts).zip(&run.keys_of) {
             let keys = &run.shape.keys[keys.clone()];
             let (occurrence, counter) = self.entry_occurrence(&e.id);
-            self.out.counters.insert(
+            self.counters.push((
                 counter.clone(),
                 CounterRef {
                     rule_id: e.id.clone(),
                     direction,
                     action: e.action,
                 },
-            );
+            ));
             let mut used = [false; 2];
             for &(n, lo, hi) in keys {
                 let interval = usize::from(!(n.prefix_len() == 32 && lo == hi));
@@ -340,9 +338,6 @@ impl Renderer<'_> {
                     part.ids += 1;
                     part.first_id.get_or_insert(e.id.as_str());
                     part.last_id = Some(e.id.as_str());
-                    if let Some(base) = self.previous_maps[interval].get(counter.as_str()) {
-                        *part.votes.entry(base).or_insert(0) += 1;
-                    }
                 }
             }
         }
@@ -360,9 +355,32 @@ impl Renderer<'_> {
                 !self.out.sets.contains_key(&format!("{base}_cm{suffix}"))
                     && !self.out.sets.contains_key(&format!("{base}_vm{suffix}"))
             };
-            // The maps keep the name most of their entries had in the previous rendering.
-            let mut votes: Vec<(&&str, &usize)> = part.votes.iter().collect();
-            votes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            // The maps keep their name from the previous rendering: the one named after the
+            // run's first entry when it existed, else the one most of the run's entries were in.
+            let had_first = self
+                .previous
+                .is_some_and(|p| p.sets.contains_key(&format!("{first}_cm{suffix}")));
+            let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
+            if !(had_first && free(&first)) {
+                let bases = &self.previous_map_bases()[usize::from(interval)];
+                let mut counted: Option<&str> = None;
+                for e in &part.counters {
+                    if let Element::Mapped(_, MapData::Counter(c)) = e
+                        && counted != Some(c.as_str())
+                    {
+                        counted = Some(c.as_str());
+                        if let Some(base) = bases.get(c.as_str()) {
+                            *votes.entry(base).or_insert(0) += 1;
+                        }
+                    }
+                }
+            }
+            let free = |base: &str| {
+                !self.out.sets.contains_key(&format!("{base}_cm{suffix}"))
+                    && !self.out.sets.contains_key(&format!("{base}_vm{suffix}"))
+            };
+            let mut votes: Vec<(&str, usize)> = votes.into_iter().collect();
+            votes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
             let base = votes
                 .iter()
                 .map(|(b, _)| b.to_string())

@@ -77,6 +77,8 @@ enum Val {
 #[derive(Debug, Clone)]
 enum Right {
     Set(String),
+    /// An anonymous set of values (`{ tcp, udp }`).
+    AnySet(Vec<Val>),
     Val(Val),
     Range(u64, u64),
     Prefix(ipnet::Ipv4Net),
@@ -194,6 +196,9 @@ fn right(op: Op, v: &Value) -> Right {
     }
     if let Some(r) = v.get("range") {
         return Right::Range(r[0].as_u64().unwrap(), r[1].as_u64().unwrap());
+    }
+    if let Some(Value::Array(items)) = v.get("set") {
+        return Right::AnySet(items.iter().map(literal).collect());
     }
     if let Some(p) = v.get("prefix") {
         let addr: Ipv4Addr = p["addr"].as_str().unwrap().parse().unwrap();
@@ -402,6 +407,7 @@ impl Sim {
                     .unwrap_or_else(|| panic!("sim: no set {name}"));
                 set.elements.iter().any(|e| element_matches(e, &v))
             }
+            Right::AnySet(xs) => xs.contains(&v),
             Right::Val(x) => *x == v,
             Right::Range(lo, hi) => matches!(v, Val::Num(n) if n >= *lo && n <= *hi),
             Right::Prefix(net) => matches!(v, Val::Addr(a) if net.contains(&a)),
