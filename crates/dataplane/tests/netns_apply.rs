@@ -317,6 +317,9 @@ fn member_changes_are_element_level_and_rule_changes_rebuild_one_chain() {
     let mut agent = Agent::new("node-0", ns.target(), ifaces(&states[0])).with_patch_min_rules(0);
     let first = agent.sync(&states[0]).unwrap();
     assert_eq!(first.mode, SyncMode::Full);
+    // A fresh namespace: built in three steps (nft skeleton, netlink members, nft rules).
+    assert_eq!(first.writer, Writer::Staged, "{first:?}");
+    assert_table_is(&ns.target(), agent.applied().unwrap(), "first");
 
     let members = agent.sync(&states[1]).unwrap();
     assert_eq!(members.mode, SyncMode::Incremental);
