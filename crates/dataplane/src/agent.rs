@@ -88,6 +88,8 @@ pub struct Agent {
     patch_min_rules: usize,
     /// Send element-only changes as netlink batches (on by default).
     use_netlink: bool,
+    /// The netlink socket in the Node's namespace, opened on first use.
+    netlink: crate::netlink::Session,
 }
 
 /// Chains with at least this many rules are patched rule by rule (by handle) when they
@@ -107,6 +109,7 @@ impl Agent {
             handles: RuleHandles::new(),
             patch_min_rules: PATCH_MIN_RULES,
             use_netlink: true,
+            netlink: crate::netlink::Session::default(),
         }
     }
 
@@ -229,7 +232,10 @@ impl Agent {
                 }
                 Ok(tx) if tx.netlink.is_some() && self.use_netlink => {
                     // Members only: one netlink batch, no nft process (see `crate::netlink`).
-                    let batch = tx.netlink.as_ref().map(|b| b.commit(&self.netns));
+                    let batch = tx
+                        .netlink
+                        .as_ref()
+                        .map(|b| self.netlink.commit(&self.netns, b));
                     match batch {
                         Some(Ok(sent)) => {
                             let r = SyncReport {
@@ -283,7 +289,7 @@ impl Agent {
             && self.use_netlink
             && let Some(staged) = new.staged_build()
         {
-            match self.apply_staged(&staged) {
+            match apply_staged(&self.netns, &mut self.netlink, &staged) {
                 Ok(bytes) => {
                     let r = SyncReport {
                         writer: Writer::Staged,
@@ -327,14 +333,6 @@ impl Agent {
         }
     }
 
-    /// Builds the table from nothing (`Ruleset::staged_build`); returns the bytes sent.
-    fn apply_staged(&self, staged: &crate::StagedBuild) -> Result<usize, Error> {
-        nft::apply(&self.netns, &staged.skeleton)?;
-        let sent = staged.members.commit(&self.netns)?;
-        nft::apply(&self.netns, &staged.rules)?;
-        Ok(staged.skeleton.text().len() + sent + staged.rules.text().len())
-    }
-
     /// Per-rule statistics by rule id (isolation drops under `names::isolation_rule_id`).
     pub fn counters(&self) -> Result<BTreeMap<String, CounterStats>, Error> {
         let Some(applied) = &self.applied else {
@@ -359,4 +357,16 @@ impl Agent {
         self.handles.clear();
         Ok(())
     }
+}
+
+/// Builds the table from nothing (`Ruleset::staged_build`); returns the bytes sent.
+fn apply_staged(
+    netns: &NetnsTarget,
+    netlink: &mut crate::netlink::Session,
+    staged: &crate::StagedBuild,
+) -> Result<usize, Error> {
+    nft::apply(netns, &staged.skeleton)?;
+    let sent = netlink.commit(netns, &staged.members)?;
+    nft::apply(netns, &staged.rules)?;
+    Ok(staged.skeleton.text().len() + sent + staged.rules.text().len())
 }

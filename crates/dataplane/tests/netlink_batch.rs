@@ -9,7 +9,7 @@ mod common;
 use common::Netns;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use tierwall_dataplane::netlink::Batch;
+use tierwall_dataplane::netlink::{Batch, Session};
 use tierwall_dataplane::ruleset::{Element, MapData, MapKey, MapVerdict, SetKind};
 use tierwall_engine::cluster::L4Protocol;
 
@@ -285,4 +285,34 @@ fn a_large_batch_is_split_into_messages_and_applies_at_once() {
     assert!(b.messages() > 1, "{} messages", b.messages());
     b.commit(&ns.target()).unwrap();
     assert_eq!(listed(&ns, "vm").len(), 20_000);
+}
+
+#[test]
+fn a_session_reuses_its_socket_and_recovers_after_a_refused_batch() {
+    require_root!();
+    let ns = Netns::new("nl");
+    ns.exec(&["sh", "-c", &format!("echo '{TABLE_SCRIPT}' | nft -f -")]);
+    let mut session = Session::default();
+    let one = |a: &str| Element::Ipv4(ip(a));
+    for (i, a) in ["10.0.0.1", "10.0.0.2", "10.0.0.3"].iter().enumerate() {
+        let mut b = Batch::new();
+        b.add_elements("s4", SetKind::Ipv4, &[one(a)]).unwrap();
+        session
+            .commit(&ns.target(), &b)
+            .unwrap_or_else(|e| panic!("batch {i}: {e}"));
+    }
+    let mut bad = Batch::new();
+    bad.delete_elements("s4", SetKind::Ipv4, &[one("10.9.9.9")])
+        .unwrap();
+    bad.add_elements("s4", SetKind::Ipv4, &[one("10.0.0.4")])
+        .unwrap();
+    assert!(session.commit(&ns.target(), &bad).is_err());
+    let mut good = Batch::new();
+    good.delete_elements("s4", SetKind::Ipv4, &[one("10.0.0.1")])
+        .unwrap();
+    session.commit(&ns.target(), &good).unwrap();
+    assert_eq!(
+        listed(&ns, "s4"),
+        expected(&[one("10.0.0.2"), one("10.0.0.3")])
+    );
 }

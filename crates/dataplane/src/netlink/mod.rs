@@ -11,14 +11,15 @@
 //!
 //! ```text
 //!  Batch ── add_elements / delete_elements / add_counter / delete_counter ──> messages
-//!  commit(netns):  thread ── setns(/run/netns/<n>) ── socket(NETLINK_NETFILTER)
+//!  Session::commit(netns, batch): (once) thread ── setns(/run/netns/<n>) ── socket(NETLINK_NETFILTER)
 //!                  sendmsg [BATCH_BEGIN · NEWOBJ* · DELSETELEM* · NEWSETELEM* · DELOBJ* · BATCH_END]
 //!                  replies: an error per failed message (the kernel then aborts the whole
 //!                  batch), an ACK for the last one
 //! ```
 //!
-//! The namespace is entered with `setns` on a thread of its own that ends with the commit, so
-//! no other code ever runs in the wrong namespace. No `unsafe`: `nix` and `netlink-sys` wrap
+//! A `Session` keeps one socket per namespace: the socket is opened by a short-lived thread
+//! that enters the namespace with `setns` (so no other code ever runs in the wrong namespace)
+//! and stays bound to that namespace afterwards. No `unsafe`: `nix` and `netlink-sys` wrap
 //! the system calls.
 
 pub mod attr;
@@ -175,6 +176,11 @@ impl Batch {
     /// 1.., an ACK requested for the last), BATCH_END. Returns the bytes and the last
     /// command's sequence number.
     pub fn encode(&self) -> (Vec<u8>, u32) {
+        self.encode_from(0)
+    }
+
+    /// `encode` with sequence numbers from `base` (BATCH_BEGIN is `base`).
+    fn encode_from(&self, base: u32) -> (Vec<u8>, u32) {
         let mut out = Vec::new();
         let mut push = |message: NfnlMessage, flags: u16, seq: u32| {
             let mut header = NetlinkHeader::default();
@@ -186,10 +192,14 @@ impl Batch {
             out.resize(start + m.buffer_len(), 0);
             m.serialize(&mut out[start..]);
         };
-        push(NfnlMessage::batch(NFNL_MSG_BATCH_BEGIN), NLM_F_REQUEST, 0);
-        let last = self.commands.len() as u32;
+        push(
+            NfnlMessage::batch(NFNL_MSG_BATCH_BEGIN),
+            NLM_F_REQUEST,
+            base,
+        );
+        let last = base.wrapping_add(self.commands.len() as u32);
         for (i, c) in self.commands.iter().enumerate() {
-            let seq = i as u32 + 1;
+            let seq = base.wrapping_add(i as u32 + 1);
             let mut flags = NLM_F_REQUEST;
             if c.create {
                 flags |= NLM_F_CREATE;
@@ -208,56 +218,105 @@ impl Batch {
     }
 
     /// Sends the batch to the kernel of `netns` as one transaction: all of it, or (on any
-    /// error) none of it. Returns the bytes sent.
+    /// error) none of it. Returns the bytes sent. Opens a socket for this batch only; an agent
+    /// keeps a `Session` instead.
     pub fn commit(&self, netns: &NetnsTarget) -> Result<usize, Error> {
-        if self.is_empty() {
+        Session::default().commit(netns, self)
+    }
+}
+
+/// A netlink socket opened once in a namespace and reused for every batch: a socket stays in
+/// the namespace it was created in, whichever thread uses it later, so only opening it needs a
+/// thread that enters the namespace. After a failed batch the socket is dropped (replies of
+/// the aborted batch may still be queued) and the next batch opens a new one.
+#[derive(Debug, Default)]
+pub struct Session {
+    socket: Option<Socket>,
+    /// Sequence number of the next batch's BATCH_BEGIN.
+    next_seq: u32,
+}
+
+impl Clone for Session {
+    /// A clone opens its own socket (a `Socket` owns its file descriptor).
+    fn clone(&self) -> Self {
+        Session::default()
+    }
+}
+
+impl Session {
+    /// `Batch::commit` on this session's socket (opened in `netns` on first use).
+    pub fn commit(&mut self, netns: &NetnsTarget, batch: &Batch) -> Result<usize, Error> {
+        if batch.is_empty() {
             return Ok(0);
         }
-        let (bytes, last) = self.encode();
-        let fail = |context: &str, detail: String| Error::Netlink {
+        let fail = |(context, detail): (&str, String)| Error::Netlink {
             netns: netns.to_string(),
             context: context.to_string(),
             detail,
         };
-        let path: Option<PathBuf> = match netns {
-            NetnsTarget::Current => None,
-            NetnsTarget::Named(n) => Some(PathBuf::from("/run/netns").join(n)),
-            NetnsTarget::Path(p) => Some(p.clone()),
-        };
-        let Some(path) = path else {
-            return send_batch(&bytes, last)
-                .map(|()| bytes.len())
-                .map_err(|(c, d)| fail(c, d));
-        };
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let file = std::fs::File::open(&path)
-                    .map_err(|e| ("opening the network namespace", e.to_string()))?;
-                nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-                    .map_err(|e| ("entering the network namespace", e.to_string()))?;
-                send_batch(&bytes, last)
-            })
-            .join()
-            .unwrap_or_else(|_| Err(("netlink thread", "panicked".to_string())))
-        })
-        .map(|()| bytes.len())
-        .map_err(|(c, d)| fail(c, d))
+        let (bytes, last) = batch.encode_from(self.next_seq);
+        self.next_seq = last.wrapping_add(2);
+        if self.socket.is_none() {
+            self.socket = Some(open_socket(netns).map_err(fail)?);
+        }
+        let socket = self
+            .socket
+            .as_ref()
+            .ok_or_else(|| fail(("socket", "not open".to_string())))?;
+        match exchange(socket, &bytes, last) {
+            Ok(()) => Ok(bytes.len()),
+            Err(e) => {
+                self.socket = None;
+                Err(fail(e))
+            }
+        }
     }
 }
 
-/// Sends `bytes` on a new nfnetlink socket of the current thread's namespace and reads the
-/// replies up to the one for sequence number `last`.
-fn send_batch(bytes: &[u8], last: u32) -> Result<(), (&'static str, String)> {
+type Failure = (&'static str, String);
+
+/// A new nfnetlink socket in `netns` (created on a thread that enters it, for a named or
+/// path namespace).
+fn open_socket(netns: &NetnsTarget) -> Result<Socket, Failure> {
+    let path: Option<PathBuf> = match netns {
+        NetnsTarget::Current => None,
+        NetnsTarget::Named(n) => Some(PathBuf::from("/run/netns").join(n)),
+        NetnsTarget::Path(p) => Some(p.clone()),
+    };
+    let Some(path) = path else {
+        return new_socket();
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = std::fs::File::open(&path)
+                .map_err(|e| ("opening the network namespace", e.to_string()))?;
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| ("entering the network namespace", e.to_string()))?;
+            new_socket()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(("netlink thread", "panicked".to_string())))
+    })
+}
+
+/// An nfnetlink socket of the current thread's namespace, with a reply timeout.
+fn new_socket() -> Result<Socket, Failure> {
     let io = |context: &'static str| move |e: std::io::Error| (context, e.to_string());
     let mut socket = Socket::new(NETLINK_NETFILTER).map_err(io("socket"))?;
     socket.bind_auto().map_err(io("bind"))?;
-    // One batch is one message: the send buffer must hold all of it.
-    let size = (bytes.len() * 2).max(1 << 20);
-    nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::SndBufForce, &size)
-        .map_err(|e| ("setting the send buffer", e.to_string()))?;
     let timeout = nix::sys::time::TimeVal::new(REPLY_TIMEOUT.as_secs() as i64, 0);
     nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::ReceiveTimeout, &timeout)
         .map_err(|e| ("setting the receive timeout", e.to_string()))?;
+    Ok(socket)
+}
+
+/// Sends `bytes` (one batch) and reads the replies up to the one for sequence number `last`.
+fn exchange(socket: &Socket, bytes: &[u8], last: u32) -> Result<(), Failure> {
+    let io = |context: &'static str| move |e: std::io::Error| (context, e.to_string());
+    // One batch is one message: the send buffer must hold all of it.
+    let size = (bytes.len() * 2).max(1 << 20);
+    nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::SndBufForce, &size)
+        .map_err(|e| ("setting the send buffer", e.to_string()))?;
     let sent = socket
         .send_to(bytes, &SocketAddr::new(0, 0), 0)
         .map_err(io("sendmsg"))?;
