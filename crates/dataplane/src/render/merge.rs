@@ -100,13 +100,32 @@ pub(super) fn shape(direction: Direction, e: &RuleEntry) -> Option<Shape<'_>> {
         protocol = Some(*pr);
     }
     let protocol = protocol?;
-    let mut keys = Vec::with_capacity(nets.len() * e.ports.len());
-    for n in nets {
-        for p in &e.ports {
-            if let PortRule::L4 { ports, .. } = p {
-                let (lo, hi) = ports.unwrap_or((0, u16::MAX));
-                keys.push((*n, lo, hi));
+    // The entry's port ranges, overlapping or adjacent ones joined: an interval map refuses
+    // overlapping keys even when they carry the same verdict and counter (`80-90` with "any
+    // port" is just "any port").
+    let mut ranges: Vec<(u16, u16)> = e
+        .ports
+        .iter()
+        .filter_map(|p| match p {
+            PortRule::L4 { ports, .. } => Some(ports.unwrap_or((0, u16::MAX))),
+            _ => None,
+        })
+        .collect();
+    if ranges.len() > 1 {
+        ranges.sort_unstable();
+        let mut joined: Vec<(u16, u16)> = Vec::with_capacity(ranges.len());
+        for (lo, hi) in ranges {
+            match joined.last_mut() {
+                Some(last) if u32::from(lo) <= u32::from(last.1) + 1 => last.1 = last.1.max(hi),
+                _ => joined.push((lo, hi)),
             }
+        }
+        ranges = joined;
+    }
+    let mut keys = Vec::with_capacity(nets.len() * ranges.len());
+    for n in nets {
+        for (lo, hi) in &ranges {
+            keys.push((*n, *lo, *hi));
         }
     }
     Some(Shape {
