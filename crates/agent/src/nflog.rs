@@ -122,6 +122,38 @@ pub fn spawn_reader(
     netns: Option<&str>,
     group: u16,
 ) -> Result<mpsc::Receiver<NflogPacket>, NflogError> {
+    spawn_converting(netns, group, parse_ipv4)
+}
+
+/// One logged packet whole: the log prefix and the packet from its IP header on (NFLOG copies
+/// the entire packet: the reader asks for copy mode "packet" without a range).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NflogCopy {
+    pub prefix: String,
+    pub packet: Vec<u8>,
+}
+
+/// Like [`spawn_reader`], but hands over whole packets (for readers of the payload, such as
+/// the DNS snooper).
+pub fn spawn_copy_reader(
+    netns: Option<&str>,
+    group: u16,
+) -> Result<mpsc::Receiver<NflogCopy>, NflogError> {
+    spawn_converting(netns, group, |prefix, packet| {
+        Some(NflogCopy {
+            prefix: prefix.to_string(),
+            packet: packet.to_vec(),
+        })
+    })
+}
+
+/// The reader thread of [`spawn_reader`] with `convert` turning (prefix, packet) into what is
+/// sent on the channel (`None`: skipped).
+fn spawn_converting<T: Send + 'static>(
+    netns: Option<&str>,
+    group: u16,
+    convert: impl Fn(&str, &[u8]) -> Option<T> + Send + 'static,
+) -> Result<mpsc::Receiver<T>, NflogError> {
     let netns_name = netns.unwrap_or("<current>").to_string();
     let ns_path = netns.map(|n| format!("/run/netns/{n}"));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), NflogError>>();
@@ -215,7 +247,7 @@ pub fn spawn_reader(
                             _ => None,
                         });
                         if let (Some(prefix), Some(payload)) = (prefix, payload)
-                            && let Some(p) = parse_ipv4(&prefix, payload)
+                            && let Some(p) = convert(&prefix, payload)
                             && tx.send(p).is_err()
                         {
                             return;

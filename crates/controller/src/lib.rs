@@ -96,6 +96,14 @@ impl Controller {
         self.sync()
     }
 
+    /// Unregisters the agent of a Node (the Node left the cluster): it gets no more rule sets
+    /// and no longer counts for policy status. The agent is handed back.
+    pub fn detach(&mut self, node: &str) -> Option<Box<dyn NodeAgent>> {
+        self.synced.remove(node);
+        self.failures.remove(node);
+        self.agents.remove(node)
+    }
+
     /// Applies one object (admission first) and pushes the rule sets that changed.
     pub fn apply(&mut self, object: Object) -> Result<(Applied, SyncReport), AdmissionError> {
         let applied = self.engine.apply(object)?;

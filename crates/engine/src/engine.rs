@@ -97,6 +97,14 @@ impl Engine {
             .insert(name.trim_end_matches('.').to_ascii_lowercase(), ips);
     }
 
+    /// Forgets a name set with `set_dns` (its addresses expired): FQDN rules match it again
+    /// only as cluster DNS resolves it (a Service name), or not at all.
+    pub fn remove_dns(&mut self, name: &str) {
+        self.cluster
+            .dns
+            .remove(&name.trim_end_matches('.').to_ascii_lowercase());
+    }
+
     /// Create-or-replace one object through admission; returns the object as stored.
     pub fn apply(&mut self, object: Object) -> Result<Applied, AdmissionError> {
         let ingested = self.ingest(object)?;

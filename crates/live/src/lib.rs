@@ -6,11 +6,13 @@
 //!  Engine ──> Controller ──NodeRuleSet──> NodeHandle (dataplane::Agent) ──nft -j──> node netns
 //!                                              │ log_rules (prefix → rule)
 //!  node netns NFLOG ──nflog::spawn_reader──> AuditWriter ──np.log format──> <dir>/<node>/np.log
+//!  node netns DNS answers ──NFLOG group 53──> fqdn (snooper, FQDN cache) ──> Engine::set_dns
 //! ```
 
 pub mod audit_writer;
 pub mod controller_dataplane;
 pub mod demo;
+pub mod fqdn;
 pub mod live;
 pub mod metrics;
 pub mod persisted;

@@ -1,4 +1,9 @@
 //! `LiveCluster`: the testbed, the controller and one dataplane agent per Node, wired together.
+//! Pods and Nodes may come, go, move or be relabelled while it runs: a change of a Pod or Node
+//! is admitted by the engine, then the testbed follows it (`Testbed::plan_changes` /
+//! `apply_changes`: namespaces, veths, routes, servers), agents of leaving Nodes are detached
+//! and new Nodes get an agent and an np.log writer, every agent gets its Node's new Pod
+//! interfaces, and the controller pushes the rule sets that changed.
 
 use crate::audit_writer::AuditWriter;
 use std::collections::BTreeMap;
@@ -69,6 +74,8 @@ pub struct LiveCluster {
     audits: BTreeMap<String, AuditWriter>,
     log_dir: PathBuf,
     owns_log_dir: bool,
+    /// DNS snooping for FQDN rules ([`crate::fqdn`]).
+    fqdn: crate::fqdn::FqdnSnooping,
 }
 
 impl LiveCluster {
@@ -89,6 +96,7 @@ impl LiveCluster {
             audits: BTreeMap::new(),
             log_dir,
             owns_log_dir,
+            fqdn: crate::fqdn::FqdnSnooping::default(),
         };
         let nodes: Vec<String> = live
             .controller
@@ -99,34 +107,39 @@ impl LiveCluster {
             .cloned()
             .collect();
         for node in nodes {
-            let netns = live.testbed.node_netns(&node)?.to_string();
-            let agent = Arc::new(Mutex::new(Agent::new(
-                &node,
-                NetnsTarget::Named(netns.clone()),
-                live.interfaces(&node),
-            )));
-            let path = live.log_dir.join(&node).join("np.log");
-            let audit = AuditWriter::start(
-                &netns,
-                tierwall_dataplane::DEFAULT_LOG_GROUP,
-                &path,
-                agent.clone(),
-                live.controller.engine().cluster(),
-            )
-            .map_err(|message| LiveError::Audit {
-                node: node.clone(),
-                message,
-            })?;
-            live.audits.insert(node.clone(), audit);
-            let report = live
-                .controller
-                .attach(&node, Box::new(NodeHandle(agent.clone())));
-            live.agents.insert(node.clone(), agent);
+            let report = live.attach_node(&node)?;
             if let Some(m) = report.failed.get(&node) {
                 return Err(LiveError::Other(format!("programming {node}: {m}")));
             }
         }
         Ok(live)
+    }
+
+    /// Starts the nftables agent and the np.log writer of a Node of the testbed and registers
+    /// the agent with the controller (which programs it).
+    fn attach_node(&mut self, node: &str) -> Result<SyncReport, LiveError> {
+        let netns = self.testbed.node_netns(node)?.to_string();
+        let agent = Arc::new(Mutex::new(Agent::new(
+            node,
+            NetnsTarget::Named(netns.clone()),
+            self.interfaces(node),
+        )));
+        let path = self.log_path(node);
+        let audit = AuditWriter::start(
+            &netns,
+            tierwall_dataplane::DEFAULT_LOG_GROUP,
+            &path,
+            agent.clone(),
+            self.controller.engine().cluster(),
+        )
+        .map_err(|message| LiveError::Audit {
+            node: node.to_string(),
+            message,
+        })?;
+        self.audits.insert(node.to_string(), audit);
+        self.fqdn.watch_node(node, &netns)?;
+        self.agents.insert(node.to_string(), agent.clone());
+        Ok(self.controller.attach(node, Box::new(NodeHandle(agent))))
     }
 
     /// Node-side interface of every local Pod of `node`.
@@ -166,18 +179,68 @@ impl LiveCluster {
         self.log_dir.join(node).join("np.log")
     }
 
-    /// Applies an object; Services are re-rendered in the testbed when they (or Pods) change.
+    /// Applies an object. A Pod or Node changes the testbed first when it has to (a Pod added,
+    /// moved, re-addressed or given other ports; a Node added or re-addressed), then every
+    /// agent's Pod interfaces, then the rule sets; Services are re-rendered in the testbed when
+    /// they (or Pods) change.
     pub fn apply(&mut self, object: Object) -> Result<SyncReport, LiveError> {
+        self.fqdn.feed(self.controller.engine_mut());
         let kind = object.kind();
+        if changes_topology(kind) {
+            self.controller.engine_mut().apply(object)?;
+            return self.follow_topology();
+        }
         let (_, report) = self.controller.apply(object)?;
         self.after_change(kind)?;
         Ok(report)
     }
 
-    /// Deletes an object.
+    /// Deletes an object (a Pod or Node leaves the testbed with it).
     pub fn delete(&mut self, key: &ObjectKey) -> Result<SyncReport, LiveError> {
+        self.fqdn.feed(self.controller.engine_mut());
+        if changes_topology(key.kind) {
+            self.controller.engine_mut().delete(key)?;
+            return self.follow_topology();
+        }
         let (_, report) = self.controller.delete(key)?;
         self.after_change(key.kind)?;
+        Ok(report)
+    }
+
+    /// Makes the testbed, the agents and the rule sets follow the engine's Pods and Nodes.
+    fn follow_topology(&mut self) -> Result<SyncReport, LiveError> {
+        let changes = self
+            .testbed
+            .plan_changes(self.controller.engine().cluster())?;
+        // Agents and np.log readers of leaving Nodes stop before their namespaces go.
+        for node in &changes.nodes_removed {
+            self.controller.detach(node);
+            self.audits.remove(node);
+            self.fqdn.forget_node(node);
+            self.agents.remove(node);
+        }
+        if changes.is_empty() {
+            self.testbed
+                .update_services(self.controller.engine().cluster())?;
+        } else {
+            self.testbed
+                .apply_changes(&changes, self.controller.engine().cluster())?;
+        }
+        for (node, agent) in &self.agents {
+            let ifaces = self.interfaces(node);
+            agent
+                .lock()
+                .map_err(|_| LiveError::Other("agent lock poisoned".into()))?
+                .set_interfaces(ifaces);
+        }
+        let mut report = SyncReport::default();
+        for node in &changes.nodes_added {
+            merge_reports(&mut report, self.attach_node(&node.name)?);
+        }
+        merge_reports(&mut report, self.controller.sync());
+        for audit in self.audits.values() {
+            audit.update_cluster(self.controller.engine().cluster());
+        }
         Ok(report)
     }
 
@@ -191,6 +254,35 @@ impl LiveCluster {
             audit.update_cluster(self.controller.engine().cluster());
         }
         Ok(())
+    }
+
+    /// DNS snooping: the FQDN cache and its readers.
+    pub fn fqdn(&self) -> &crate::fqdn::FqdnSnooping {
+        &self.fqdn
+    }
+
+    /// Feeds the snooped DNS answers and expiries to the engine and pushes the rule sets that
+    /// changed ([`crate::fqdn::realize`]).
+    pub fn realize_fqdn(&mut self) -> SyncReport {
+        crate::fqdn::realize(&self.fqdn, &mut self.controller)
+    }
+
+    /// Resolves `name` from `src` through cluster DNS and returns once the answer is snooped
+    /// and enforced ([`crate::fqdn::resolve`]).
+    pub fn resolve_fqdn(
+        &mut self,
+        src: &Endpoint,
+        name: &str,
+        over: tierwall_testbed::dns::DnsTransport,
+    ) -> Result<crate::fqdn::FqdnResolution, LiveError> {
+        crate::fqdn::resolve(
+            &self.testbed,
+            &self.fqdn,
+            &mut self.controller,
+            src,
+            name,
+            over,
+        )
     }
 
     /// Per-rule statistics summed over Nodes, by `RuleEntry::id`.
@@ -310,6 +402,21 @@ impl LiveCluster {
         }
         r
     }
+}
+
+/// Kinds whose changes may add, move or remove namespaces of the testbed.
+fn changes_topology(kind: tierwall_model::Kind) -> bool {
+    matches!(kind, tierwall_model::Kind::Pod | tierwall_model::Kind::Node)
+}
+
+/// Adds the Nodes pushed and failed in `more` to `report`.
+fn merge_reports(report: &mut SyncReport, more: SyncReport) {
+    for node in more.pushed {
+        if !report.pushed.contains(&node) {
+            report.pushed.push(node);
+        }
+    }
+    report.failed.extend(more.failed);
 }
 
 fn read_lines(path: &Path) -> Vec<String> {

@@ -2,8 +2,11 @@
 //! namespaces, every asserted pair is a real probe (TCP connect, UDP request/response, SCTP where
 //! the kernel has it, ping), and `traffic`, `expectStatus`, `expectStats` and `expectLogs` are
 //! checked against the agents. Each observed outcome is also compared with the engine's verdict
-//! (the differential check). A file is skipped only when the testbed cannot model it, with the
-//! reason; engine mode covers those files.
+//! (the differential check). Pods and Nodes that steps add, delete, move or relabel change the
+//! live testbed ([`LiveCluster::apply`]). An `fqdn:` destination is resolved from the probe's
+//! source through the testbed's cluster DNS, the answer snooped and enforced, then dialled
+//! ([`crate::fqdn`]). A file is skipped only when the testbed cannot model it, with the reason;
+//! engine mode covers those files.
 
 use crate::live::{LiveCluster, LiveOptions};
 use std::net::IpAddr;
@@ -22,16 +25,10 @@ use tierwall_testbed::Probe;
 use tierwall_testbed::options::ServedPort;
 
 /// Capabilities the testbed cannot model (engine mode covers them).
-const UNSUPPORTED: &[(&str, &str)] = &[
-    (
-        "adminNetworkPolicy",
-        "AdminNetworkPolicy is not implemented",
-    ),
-    (
-        "dns",
-        "the testbed has no DNS server to snoop (engine mode resolves names)",
-    ),
-];
+const UNSUPPORTED: &[(&str, &str)] = &[(
+    "adminNetworkPolicy",
+    "AdminNetworkPolicy is not implemented",
+)];
 
 struct LiveBackend {
     live: Option<LiveCluster>,
@@ -52,6 +49,40 @@ impl LiveBackend {
             request.transport,
             &self.externals,
         )
+    }
+
+    /// The probe of a request; an `fqdn:` target is first resolved from the probe's source
+    /// through cluster DNS (a real query), the answer snooped and enforced, then the probe
+    /// dials the first address answered ([`crate::fqdn`]).
+    fn resolved_probe(&mut self, request: &ProbeRequest) -> Result<Probe, String> {
+        let Target::Fqdn(name) = &request.target else {
+            return self.probe(request);
+        };
+        let from_source = ProbeRequest {
+            source: request.source.clone(),
+            target: Target::Ip(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            transport: request.transport,
+        };
+        let src = self.probe(&from_source)?.src;
+        let live = self.live.as_mut().ok_or("live cluster torn down")?;
+        let r = live
+            .resolve_fqdn(&src, name, tierwall_testbed::dns::DnsTransport::Udp)
+            .map_err(|e| e.to_string())?;
+        let Some(first) = r.addrs().first().copied() else {
+            return Err(format!(
+                "{name} does not resolve from {src}: {}",
+                r.resolution
+                    .error
+                    .clone()
+                    .or(r.resolution.rcode.clone())
+                    .unwrap_or_default()
+            ));
+        };
+        self.probe(&ProbeRequest {
+            source: request.source.clone(),
+            target: Target::Ip(first),
+            transport: request.transport,
+        })
     }
 }
 
@@ -84,7 +115,12 @@ impl Backend for LiveBackend {
     }
 
     fn observe(&mut self, probes: &[ProbeRequest]) -> Vec<Result<Outcome, String>> {
-        let built: Vec<Result<Probe, String>> = probes.iter().map(|p| self.probe(p)).collect();
+        // Snooped answers that expired since the last batch leave the rules first.
+        if let Some(live) = self.live.as_mut() {
+            live.realize_fqdn();
+        }
+        let built: Vec<Result<Probe, String>> =
+            probes.iter().map(|p| self.resolved_probe(p)).collect();
         let ok: Vec<Probe> = built
             .iter()
             .filter_map(|p| p.as_ref().ok().cloned())
@@ -210,7 +246,7 @@ impl LiveBackend {
                 icmp_code: 0,
             },
         };
-        let probe = self.probe(&ProbeRequest {
+        let probe = self.resolved_probe(&ProbeRequest {
             source,
             target,
             transport,
@@ -428,22 +464,6 @@ fn unsupported_reason(file: &ScenarioFile, has_sctp: bool) -> Option<String> {
         return Some(format!("requires `{cap}`: {why}"));
     }
     for (i, step) in file.steps.iter().enumerate() {
-        let text = step.apply.as_deref().unwrap_or_default();
-        if text.contains("kind: Pod")
-            || text.contains("kind: Node")
-            || step
-                .delete
-                .iter()
-                .any(|d| d.starts_with("po/") || d.starts_with("no/"))
-        {
-            return Some(format!(
-                "step {} adds or removes Pods or Nodes, and the testbed is built once per file",
-                i + 1
-            ));
-        }
-        if step.label.iter().any(|l| l.kind == "Node") {
-            return Some(format!("step {} relabels a Node", i + 1));
-        }
         let sctp = step
             .probe
             .as_ref()
@@ -460,10 +480,6 @@ fn unsupported_reason(file: &ScenarioFile, has_sctp: bool) -> Option<String> {
                 i + 1
             ));
         }
-    }
-    let manifests = file.manifests.as_deref().unwrap_or_default();
-    if manifests.contains("kind: Pod") {
-        return Some("manifests add Pods after the cluster is built".into());
     }
     None
 }

@@ -199,38 +199,45 @@ impl Testbed {
         }
         jobs.extend(self.service_jobs(cluster));
         exec::run_all(jobs)?;
-        // 8. Servers.
-        self.start_servers(&layout, &agent, &prefix)?;
+        // 8. Servers; 9. cluster DNS in every Node.
+        self.start_servers(&layout)?;
+        self.write_dns_zone(cluster)?;
+        let nodes: Vec<_> = layout.nodes.values().cloned().collect();
+        self.start_cluster_dns(&nodes)?;
         self.state.complete = true;
         state::write(&self.state)
     }
 
-    fn start_servers(
-        &mut self,
-        layout: &Layout,
-        agent: &AgentCommand,
-        prefix: &str,
-    ) -> Result<(), TestbedError> {
-        let mut wanted: Vec<(&str, &layout::ServePorts)> = Vec::new();
+    fn start_servers(&mut self, layout: &Layout) -> Result<(), TestbedError> {
+        let mut wanted = Vec::new();
         for n in layout.nodes.values() {
-            wanted.push((&n.netns, &n.serve));
+            wanted.push(ServerWanted::new(&n.netns, &n.serve, None));
         }
         for p in layout.pods.values().filter(|p| !p.host_network) {
-            wanted.push((&p.netns, &p.serve));
+            wanted.push(ServerWanted::new(&p.netns, &p.serve, None));
         }
         for e in layout.externals.values() {
-            wanted.push((&e.netns, &e.serve));
+            wanted.push(ServerWanted::new(&e.netns, &e.serve, None));
         }
+        self.spawn_servers(wanted)
+    }
+
+    /// Starts `tierwall-testbed-agent serve` for each entry (empty port sets are skipped),
+    /// records them, and waits until every one has bound its ports.
+    pub(crate) fn spawn_servers(&mut self, wanted: Vec<ServerWanted>) -> Result<(), TestbedError> {
+        let prefix = self.state.layout.prefix.clone();
+        let agent = self.state.agent.clone();
         let (tx, rx) = mpsc::channel();
         let mut expected = 0;
-        for (netns, serve) in wanted {
-            if serve.is_empty() {
+        for w in wanted {
+            if w.serve.is_empty() {
                 continue;
             }
-            let mut args = vec!["--testbed".to_string(), prefix.to_string()];
-            args.extend(serve.agent_args());
-            let log = state::open_log(prefix)?;
-            let mut cmd = exec::agent(netns, agent, "serve", &args);
+            let netns = w.netns.as_str();
+            let mut args = vec!["--testbed".to_string(), prefix.clone()];
+            args.extend(w.serve.agent_args());
+            let log = state::open_log(&prefix)?;
+            let mut cmd = exec::agent(netns, &agent, "serve", &args);
             cmd.stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::from(log));
@@ -245,6 +252,8 @@ impl Testbed {
             self.state.servers.push(ServerRecord {
                 netns: netns.to_string(),
                 pid: child.id(),
+                pod: w.pod.clone(),
+                serve: w.serve.clone(),
             });
             self.children.push(child);
             let tx = tx.clone();
@@ -270,7 +279,7 @@ impl Testbed {
                 let message = if line.trim().is_empty() {
                     format!(
                         "server exited before it was ready (see {})",
-                        state::log_path(prefix).display()
+                        state::log_path(&prefix).display()
                     )
                 } else {
                     line.trim().to_string()
@@ -279,5 +288,23 @@ impl Testbed {
             }
         }
         Ok(())
+    }
+}
+
+/// A server to start: where, which ports, and for which hostNetwork Pod (if it serves one
+/// added to a running testbed).
+pub(crate) struct ServerWanted {
+    pub netns: String,
+    pub serve: layout::ServePorts,
+    pub pod: Option<String>,
+}
+
+impl ServerWanted {
+    pub fn new(netns: &str, serve: &layout::ServePorts, pod: Option<String>) -> Self {
+        ServerWanted {
+            netns: netns.to_string(),
+            serve: serve.clone(),
+            pod,
+        }
     }
 }

@@ -17,6 +17,9 @@ impl Layout {
             "net.ipv4.icmp_ratelimit=0".into(),
             // Per netns only on recent kernels (on older ones the key is absent here).
             "?net.ipv4.icmp_msgs_per_sec=100000".into(),
+            // The global ICMP credit is capped at the burst (50 by default): a batch of probes
+            // meeting Reject rules would otherwise see some ICMP errors vanish.
+            "?net.ipv4.icmp_msgs_burst=100000".into(),
             "?net.ipv6.conf.all.disable_ipv6=1".into(),
             "?net.ipv6.conf.default.disable_ipv6=1".into(),
             "?net.bridge.bridge-nf-call-iptables=0".into(),
@@ -46,13 +49,19 @@ impl Layout {
                     .map(|e| (&e.fabric_port, &e.mac, &e.netns)),
             );
         for (port, mac, netns) in ends {
-            out.push(format!(
-                "link add {port} type veth peer name {UPLINK} address {mac} netns {netns}"
-            ));
-            out.push(format!("link set {port} master {BRIDGE}"));
-            out.push(format!("link set {port} up"));
+            out.extend(Layout::fabric_port_commands(port, mac, netns));
         }
         out
+    }
+
+    /// `ip -batch` lines for the fabric netns that plug one Node or external into the bridge:
+    /// a veth whose other end is created directly as `eth0` in `netns`.
+    pub fn fabric_port_commands(port: &str, mac: &str, netns: &str) -> Vec<String> {
+        vec![
+            format!("link add {port} type veth peer name {UPLINK} address {mac} netns {netns}"),
+            format!("link set {port} master {BRIDGE}"),
+            format!("link set {port} up"),
+        ]
     }
 
     /// `ip -batch` lines for a Node netns: addresses, the Pod veths (the Pod end created as
@@ -71,54 +80,87 @@ impl Layout {
         // Everything not routed more specifically is on the fabric (other Nodes, externals).
         out.push(format!("route add default dev {UPLINK} src {ip}"));
         for pod in self.local_pods(&node.name) {
-            let Some(veth) = &pod.veth_on_node else {
-                continue;
-            };
-            out.push(format!(
-                "link add {veth} type veth peer name {UPLINK} netns {}",
-                pod.netns
-            ));
-            out.push(format!("link set {veth} up"));
-            out.push(format!("route add {}/32 dev {veth} src {ip}", pod.ip));
+            out.extend(Layout::pod_link_commands(node, pod));
         }
         for pod in self.pods.values() {
             if pod.host_network || pod.node == node.name {
                 continue;
             }
             if let Some(owner) = self.nodes.get(&pod.node) {
-                out.push(format!(
-                    "route add {}/32 via {} dev {UPLINK} onlink src {ip}",
-                    pod.ip, owner.ip
-                ));
+                out.push(Layout::remote_pod_route("add", node, owner, pod));
             }
         }
         for other in self.nodes.values().filter(|o| o.name != node.name) {
-            out.push(format!(
-                "route add default via {} dev {UPLINK} onlink table {}",
-                other.ip,
-                other.return_table()
-            ));
-            out.push(format!(
-                "rule add fwmark {:#x}/{:#x} lookup {} pref {}",
-                other.return_mark(),
-                RETURN_MARK_MASK,
-                other.return_table(),
-                other.return_table()
-            ));
+            out.extend(Layout::return_path_commands("add", other));
         }
         out
     }
 
+    /// `ip -batch` lines in a Node netns for one of its Pods: the veth (the Pod end created as
+    /// `eth0` in the Pod netns) and the route to the Pod through it.
+    pub fn pod_link_commands(node: &NodeLayout, pod: &PodLayout) -> Vec<String> {
+        let Some(veth) = &pod.veth_on_node else {
+            return Vec::new();
+        };
+        vec![
+            format!(
+                "link add {veth} type veth peer name {UPLINK} netns {}",
+                pod.netns
+            ),
+            format!("link set {veth} up"),
+            format!("route add {}/32 dev {veth} src {}", pod.ip, node.ip),
+        ]
+    }
+
+    /// The `ip -batch` line (`verb` = `add` or `del`) in Node `node` for the route to a Pod of
+    /// another Node, `owner`.
+    pub fn remote_pod_route(
+        verb: &str,
+        node: &NodeLayout,
+        owner: &NodeLayout,
+        pod: &PodLayout,
+    ) -> String {
+        format!(
+            "route {verb} {}/32 via {} dev {UPLINK} onlink src {}",
+            pod.ip, owner.ip, node.ip
+        )
+    }
+
+    /// `ip -batch` lines (`verb` = `add` or `del`) in a Node netns for the return path through
+    /// Node `other`: its routing table and the rule selecting it by mark.
+    pub fn return_path_commands(verb: &str, other: &NodeLayout) -> Vec<String> {
+        vec![
+            format!(
+                "route {verb} default via {} dev {UPLINK} onlink table {}",
+                other.ip,
+                other.return_table()
+            ),
+            format!(
+                "rule {verb} fwmark {:#x}/{:#x} lookup {} pref {}",
+                other.return_mark(),
+                RETURN_MARK_MASK,
+                other.return_table(),
+                other.return_table()
+            ),
+        ]
+    }
+
     /// Sysctls of a Node once its Pod veths exist: proxy ARP without delay on each.
     pub fn node_link_sysctls(&self, node: &NodeLayout) -> Vec<String> {
-        let mut out = Vec::new();
-        for pod in self.local_pods(&node.name) {
-            if let Some(veth) = &pod.veth_on_node {
-                out.push(format!("net.ipv4.conf.{veth}.proxy_arp=1"));
-                out.push(format!("net.ipv4.neigh.{veth}.proxy_delay=0"));
-            }
+        self.local_pods(&node.name)
+            .flat_map(Layout::pod_link_sysctls)
+            .collect()
+    }
+
+    /// Sysctls in the Node netns for one Pod's veth: proxy ARP without delay.
+    pub fn pod_link_sysctls(pod: &PodLayout) -> Vec<String> {
+        match &pod.veth_on_node {
+            Some(veth) => vec![
+                format!("net.ipv4.conf.{veth}.proxy_arp=1"),
+                format!("net.ipv4.neigh.{veth}.proxy_delay=0"),
+            ],
+            None => Vec::new(),
         }
-        out
     }
 
     /// `ip -batch` lines for a Pod netns: `<podIP>/32` on `eth0`, default route via the
@@ -147,12 +189,18 @@ impl Layout {
         ];
         for pod in self.pods.values().filter(|p| !p.host_network) {
             if let Some(owner) = self.nodes.get(&pod.node) {
-                out.push(format!(
-                    "route add {}/32 via {} dev {UPLINK} onlink",
-                    pod.ip, owner.ip
-                ));
+                out.push(Layout::external_pod_route("add", owner, pod));
             }
         }
         out
+    }
+
+    /// The `ip -batch` line (`verb` = `add` or `del`) in an external netns for the route to a
+    /// Pod via its Node `owner`.
+    pub fn external_pod_route(verb: &str, owner: &NodeLayout, pod: &PodLayout) -> String {
+        format!(
+            "route {verb} {}/32 via {} dev {UPLINK} onlink",
+            pod.ip, owner.ip
+        )
     }
 }

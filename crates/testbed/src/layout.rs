@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
-use tierwall_engine::cluster::{Cluster, L4Protocol};
+use tierwall_engine::cluster::{Cluster, L4Protocol, NodeInfo, PodInfo};
 
 /// Name of a Node's (and an external's) interface on the fabric, and of a Pod's interface.
 pub const UPLINK: &str = "eth0";
@@ -46,6 +46,24 @@ impl ServePorts {
         self.tcp.is_empty() && self.udp.is_empty() && self.sctp.is_empty()
     }
 
+    /// The ports of `self` that `other` does not serve.
+    pub fn without(&self, other: &ServePorts) -> ServePorts {
+        ServePorts {
+            tcp: self.tcp.difference(&other.tcp).copied().collect(),
+            udp: self.udp.difference(&other.udp).copied().collect(),
+            sctp: self.sctp.difference(&other.sctp).copied().collect(),
+        }
+    }
+
+    /// Every port of `self` and `other`.
+    pub fn union(&self, other: &ServePorts) -> ServePorts {
+        ServePorts {
+            tcp: self.tcp.union(&other.tcp).copied().collect(),
+            udp: self.udp.union(&other.udp).copied().collect(),
+            sctp: self.sctp.union(&other.sctp).copied().collect(),
+        }
+    }
+
     /// `--tcp 80,81 --udp 80 --sctp 80` (empty protocols omitted).
     pub fn agent_args(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -80,7 +98,8 @@ fn join<T: ToString>(items: impl Iterator<Item = T>) -> String {
 pub struct NodeLayout {
     pub name: String,
     pub netns: String,
-    /// Position in name order (0-based); return-path mark `(index + 1) << 16`.
+    /// Position in name order when the testbed was built (0-based; a Node added later takes the
+    /// lowest free one); return-path mark `(index + 1) << 16`, fabric port `n<index>`.
     pub index: usize,
     /// The Node IP (its first address) on `eth0`.
     pub ip: Ipv4Addr,
@@ -155,6 +174,9 @@ pub struct Layout {
     pub pods: BTreeMap<String, PodLayout>,
     /// By external name.
     pub externals: BTreeMap<String, ExternalLayout>,
+    /// Ports every Node serves besides its hostNetwork Pods' (a Node added later serves them too).
+    #[serde(default)]
+    pub node_serve: ServePorts,
     /// What was left out and why (Pods without an address, SCTP ports without kernel support).
     pub notes: Vec<String>,
 }
@@ -240,47 +262,84 @@ fn mac(kind: u8, index: usize) -> String {
     )
 }
 
-/// Plans the testbed of `cluster`. `has_sctp` says whether SCTP ports are served.
-pub fn plan(
-    cluster: &Cluster,
-    options: &TestbedOptions,
-    prefix: &str,
+/// The name and address book of a plan: netns names, Pod veth names per Node and the owner of
+/// every address, so that what is planned next (at build time or into a running testbed)
+/// collides with nothing planned before.
+pub(crate) struct Planner {
+    names: NetnsNames,
+    /// `(node, veth)` pairs in use.
+    veths: HashSet<(String, String)>,
+    owner_of_ip: BTreeMap<Ipv4Addr, String>,
     has_sctp: bool,
-) -> Result<Layout, TestbedError> {
-    let mut names = NetnsNames::new(prefix);
-    let fabric_netns = names.alloc("fabric");
-    let mut notes = Vec::new();
-    if cluster.nodes.len() > 250 {
-        return Err(TestbedError::Unsupported(format!(
-            "{} Nodes (at most 250)",
-            cluster.nodes.len()
-        )));
+}
+
+impl Planner {
+    fn new(prefix: &str, has_sctp: bool) -> Self {
+        Planner {
+            names: NetnsNames::new(prefix),
+            veths: HashSet::new(),
+            owner_of_ip: BTreeMap::new(),
+            has_sctp,
+        }
     }
 
-    // Nodes.
-    let mut first_ips = Vec::new();
-    for node in cluster.nodes.values() {
-        let first = node.ips.first().copied().ok_or_else(|| {
-            TestbedError::Unsupported(format!("Node {} has no address", node.name))
-        })?;
-        first_ips.push(v4(first, &format!("Node {}", node.name))?);
+    /// A planner that knows every name and address of `layout`.
+    pub(crate) fn for_layout(layout: &Layout, has_sctp: bool) -> Self {
+        let mut p = Planner::new(&layout.prefix, has_sctp);
+        for ns in layout.namespaces() {
+            p.names.used.insert(ns);
+        }
+        for n in layout.nodes.values() {
+            for ip in n.ips() {
+                p.owner_of_ip.insert(ip, format!("Node {}", n.name));
+            }
+        }
+        for pod in layout.pods.values().filter(|p| !p.host_network) {
+            p.owner_of_ip.insert(pod.ip, format!("Pod {}", pod.key()));
+            if let Some(v) = &pod.veth_on_node {
+                p.veths.insert((pod.node.clone(), v.clone()));
+            }
+        }
+        for e in layout.externals.values() {
+            p.owner_of_ip.insert(e.ip, format!("external {}", e.name));
+        }
+        p
     }
-    let prefix_len = match options.node_cidr {
-        Some(cidr) if first_ips.iter().all(|ip| cidr.contains(ip)) => cidr.prefix_len(),
-        _ => 16,
-    };
-    let mut owner_of_ip: BTreeMap<Ipv4Addr, String> = BTreeMap::new();
-    let mut claim = |ip: Ipv4Addr, who: String| -> Result<(), TestbedError> {
-        if let Some(other) = owner_of_ip.insert(ip, who.clone()) {
+
+    fn claim(&mut self, ip: Ipv4Addr, who: String) -> Result<(), TestbedError> {
+        if let Some(other) = self.owner_of_ip.get(&ip) {
             return Err(TestbedError::Unsupported(format!(
                 "address {ip} belongs to both {other} and {who}"
             )));
         }
+        self.owner_of_ip.insert(ip, who);
         Ok(())
-    };
-    let mut nodes = BTreeMap::new();
-    for (index, node) in cluster.nodes.values().enumerate() {
-        let ip = first_ips[index];
+    }
+
+    fn serve(&self, mut serve: ServePorts) -> ServePorts {
+        if !self.has_sctp {
+            serve.sctp.clear();
+        }
+        serve
+    }
+
+    /// Plans a Node with position `index`, its first address configured as `/prefix_len`;
+    /// notes what is left out (IPv6 extra addresses).
+    pub(crate) fn node(
+        &mut self,
+        node: &NodeInfo,
+        index: usize,
+        prefix_len: u8,
+        serve: &ServePorts,
+        notes: &mut Vec<String>,
+    ) -> Result<NodeLayout, TestbedError> {
+        if index >= MAX_NODES {
+            return Err(TestbedError::Unsupported(format!(
+                "Node {}: at most {MAX_NODES} Nodes",
+                node.name
+            )));
+        }
+        let ip = node_first_ip(node)?;
         let mut extra_ips = Vec::new();
         for extra in node.ips.iter().skip(1) {
             match extra {
@@ -292,27 +351,116 @@ pub fn plan(
             }
         }
         for a in std::iter::once(ip).chain(extra_ips.iter().copied()) {
-            claim(a, format!("Node {}", node.name))?;
+            self.claim(a, format!("Node {}", node.name))?;
         }
-        nodes.insert(
-            node.name.clone(),
-            NodeLayout {
-                name: node.name.clone(),
-                netns: names.alloc(&node.name),
-                index,
-                ip,
-                prefix_len,
-                extra_ips,
-                fabric_port: format!("n{index}"),
-                mac: mac(0, index),
-                serve: ServePorts::from_list(&options.node_ports),
-            },
-        );
+        Ok(NodeLayout {
+            name: node.name.clone(),
+            netns: self.names.alloc(&node.name),
+            index,
+            ip,
+            prefix_len,
+            extra_ips,
+            fabric_port: format!("n{index}"),
+            mac: mac(0, index),
+            serve: self.serve(serve.clone()),
+        })
+    }
+
+    /// Plans a Pod on `node`; `Ok(None)` for a Pod without address (not built).
+    pub(crate) fn pod(
+        &mut self,
+        pod: &PodInfo,
+        node: &NodeLayout,
+    ) -> Result<Option<PodLayout>, TestbedError> {
+        let key = pod_key(&pod.namespace, &pod.name);
+        let mut serve = ServePorts::default();
+        for p in &pod.ports {
+            serve.add(p.protocol, p.port);
+        }
+        let serve = self.serve(serve);
+        if pod.host_network {
+            return Ok(Some(PodLayout {
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+                node: node.name.clone(),
+                ip: node.ip,
+                host_network: true,
+                netns: node.netns.clone(),
+                veth_on_node: None,
+                serve,
+            }));
+        }
+        let Some(ip) = pod.ip else {
+            return Ok(None);
+        };
+        let ip = v4(ip, &format!("Pod {key}"))?;
+        self.claim(ip, format!("Pod {key}"))?;
+        let mut veth = pod_veth_name(&pod.namespace, &pod.name);
+        let mut salt = 0;
+        while !self.veths.insert((node.name.clone(), veth.clone())) {
+            salt += 1;
+            veth = format!("tw{}", short_hash(&format!("{key}#{salt}"), 11));
+        }
+        Ok(Some(PodLayout {
+            namespace: pod.namespace.clone(),
+            name: pod.name.clone(),
+            node: node.name.clone(),
+            ip,
+            host_network: false,
+            netns: self.names.alloc(&format!("{}-{}", pod.namespace, pod.name)),
+            veth_on_node: Some(veth),
+            serve,
+        }))
+    }
+}
+
+/// At most this many Nodes (the return-path mark holds `index + 1` in 8 bits).
+pub const MAX_NODES: usize = 250;
+
+/// The Node's first address, which must be IPv4.
+pub(crate) fn node_first_ip(node: &NodeInfo) -> Result<Ipv4Addr, TestbedError> {
+    let first =
+        node.ips.first().copied().ok_or_else(|| {
+            TestbedError::Unsupported(format!("Node {} has no address", node.name))
+        })?;
+    v4(first, &format!("Node {}", node.name))
+}
+
+/// Plans the testbed of `cluster`. `has_sctp` says whether SCTP ports are served.
+pub fn plan(
+    cluster: &Cluster,
+    options: &TestbedOptions,
+    prefix: &str,
+    has_sctp: bool,
+) -> Result<Layout, TestbedError> {
+    let mut planner = Planner::new(prefix, has_sctp);
+    let fabric_netns = planner.names.alloc("fabric");
+    let mut notes = Vec::new();
+    if cluster.nodes.len() > MAX_NODES {
+        return Err(TestbedError::Unsupported(format!(
+            "{} Nodes (at most {MAX_NODES})",
+            cluster.nodes.len()
+        )));
+    }
+
+    // Nodes.
+    let mut first_ips = Vec::new();
+    for node in cluster.nodes.values() {
+        first_ips.push(node_first_ip(node)?);
+    }
+    let prefix_len = match options.node_cidr {
+        Some(cidr) if first_ips.iter().all(|ip| cidr.contains(ip)) => cidr.prefix_len(),
+        _ => 16,
+    };
+    let node_serve = ServePorts::from_list(&options.node_ports);
+    let mut nodes = BTreeMap::new();
+    for (index, node) in cluster.nodes.values().enumerate() {
+        let n = planner.node(node, index, prefix_len, &node_serve, &mut notes)?;
+        nodes.insert(node.name.clone(), n);
     }
 
     // Pods.
     let mut pods = BTreeMap::new();
-    let mut veths: HashSet<(String, String)> = HashSet::new();
     for pod in cluster.pods.values() {
         let key = pod_key(&pod.namespace, &pod.name);
         let Some(node) = nodes.get_mut(&pod.node) else {
@@ -321,63 +469,26 @@ pub fn plan(
                 pod.node
             )));
         };
-        let mut serve = ServePorts::default();
-        for p in &pod.ports {
-            serve.add(p.protocol, p.port);
-        }
-        if pod.host_network {
-            let mut node_serve = node.serve.clone();
-            for p in &pod.ports {
-                node_serve.add(p.protocol, p.port);
+        match planner.pod(pod, node)? {
+            Some(p) => {
+                if p.host_network {
+                    // The Node's agent serves its hostNetwork Pods' ports.
+                    for port in &pod.ports {
+                        node.serve.add(port.protocol, port.port);
+                    }
+                    node.serve = planner.serve(std::mem::take(&mut node.serve));
+                }
+                pods.insert(key, p);
             }
-            node.serve = node_serve;
-            pods.insert(
-                key,
-                PodLayout {
-                    namespace: pod.namespace.clone(),
-                    name: pod.name.clone(),
-                    node: node.name.clone(),
-                    ip: node.ip,
-                    host_network: true,
-                    netns: node.netns.clone(),
-                    veth_on_node: None,
-                    serve,
-                },
-            );
-            continue;
+            None => notes.push(format!("Pod {key}: no IP address, not built")),
         }
-        let Some(ip) = pod.ip else {
-            notes.push(format!("Pod {key}: no IP address, not built"));
-            continue;
-        };
-        let ip = v4(ip, &format!("Pod {key}"))?;
-        claim(ip, format!("Pod {key}"))?;
-        let mut veth = pod_veth_name(&pod.namespace, &pod.name);
-        let mut salt = 0;
-        while !veths.insert((node.name.clone(), veth.clone())) {
-            salt += 1;
-            veth = format!("tw{}", short_hash(&format!("{key}#{salt}"), 11));
-        }
-        pods.insert(
-            key,
-            PodLayout {
-                namespace: pod.namespace.clone(),
-                name: pod.name.clone(),
-                node: node.name.clone(),
-                ip,
-                host_network: false,
-                netns: names.alloc(&format!("{}-{}", pod.namespace, pod.name)),
-                veth_on_node: Some(veth),
-                serve,
-            },
-        );
     }
 
     // Externals.
     let mut externals = BTreeMap::new();
     for (index, (name, ip)) in options.externals.iter().enumerate() {
         let ip = v4(*ip, &format!("external {name}"))?;
-        claim(ip, format!("external {name}"))?;
+        planner.claim(ip, format!("external {name}"))?;
         if externals.contains_key(name) {
             return Err(TestbedError::InvalidOption(format!(
                 "external {name:?} given twice"
@@ -392,41 +503,38 @@ pub fn plan(
                 name: name.clone(),
                 ip,
                 prefix_len: if in_node_subnet { prefix_len } else { 32 },
-                netns: names.alloc(&format!("ext-{name}")),
+                netns: planner.names.alloc(&format!("ext-{name}")),
                 fabric_port: format!("e{index}"),
                 mac: mac(1, index),
-                serve: ServePorts::from_list(&options.external_ports),
+                serve: planner.serve(ServePorts::from_list(&options.external_ports)),
             },
         );
     }
 
-    let mut layout = Layout {
+    let sctp_declared = options
+        .node_ports
+        .iter()
+        .chain(&options.external_ports)
+        .any(|(p, _)| *p == L4Protocol::Sctp)
+        || cluster
+            .pods
+            .values()
+            .filter(|p| pods.contains_key(&pod_key(&p.namespace, &p.name)))
+            .flat_map(|p| &p.ports)
+            .any(|p| p.protocol == L4Protocol::Sctp);
+    let dropped_sctp = !has_sctp && sctp_declared;
+    if dropped_sctp {
+        notes.push("SCTP not supported by the kernel: SCTP ports are not served".into());
+    }
+    Ok(Layout {
         prefix: prefix.to_string(),
         fabric_netns,
+        node_serve: planner.serve(node_serve),
         nodes,
         pods,
         externals,
         notes,
-    };
-    if !has_sctp {
-        let mut dropped = false;
-        for s in layout
-            .nodes
-            .values_mut()
-            .map(|n| &mut n.serve)
-            .chain(layout.pods.values_mut().map(|p| &mut p.serve))
-            .chain(layout.externals.values_mut().map(|e| &mut e.serve))
-        {
-            dropped |= !s.sctp.is_empty();
-            s.sctp.clear();
-        }
-        if dropped {
-            layout
-                .notes
-                .push("SCTP not supported by the kernel: SCTP ports are not served".into());
-        }
-    }
-    Ok(layout)
+    })
 }
 
 impl Layout {

@@ -57,6 +57,16 @@
 //! [`TestbedOptions::probe_timeout`], 1 s by default), Rejected (TCP RST, SCTP ABORT, ICMP
 //! unreachable port/protocol/administratively prohibited); see [`agent::client`].
 //!
+//! **Cluster DNS** ([`dns`]): every Node netns has 169.254.20.10 on `lo` with a DNS server
+//! (UDP and TCP) answering `<svc>.<ns>.svc.cluster.local` from the Services (headless: Pod IPs;
+//! otherwise the ClusterIP) and extra records; [`Testbed::resolve`] queries it from a Pod.
+//!
+//! **Changes while it runs** ([`runtime`]): [`Testbed::reconcile`] (or [`Testbed::plan_changes`]
+//! then [`Testbed::apply_changes`]) makes the testbed follow its cluster: Pods added, removed,
+//! moved, re-addressed or given other ports, Nodes added, removed or re-addressed; labels need
+//! nothing. [`Testbed::flush_conntrack`] empties the Nodes' conntrack tables between rounds of
+//! probes.
+//!
 //! **Lifetime.** [`Testbed::up`] returns a guard: dropping it (a failed test, a panic) removes
 //! everything; [`Testbed::detach`] leaves the testbed running for later [`Testbed::attach`] /
 //! [`down_by_prefix`] (the CLI's `testbed up` / `down`). Teardown kills every process inside the
@@ -85,18 +95,20 @@
 //! get /32 routes), encapsulation/tunnels, the Antrea gateway interface (a Node reaches its Pods
 //! from its Node IP), kube-proxy's SNAT for NodePort/externalTrafficPolicy, session affinity,
 //! Services without selector (they have no backends, so they reject), ExternalName Services,
-//! DNS, external access to ClusterIPs, a Node reaching its own Pod through another Node's
+//! external access to ClusterIPs, a Node reaching its own Pod through another Node's
 //! NodePort. SCTP is served and probed only if the kernel creates SCTP sockets
 //! ([`Testbed::has_sctp`]).
 
 pub mod agent;
 mod build;
 mod commands;
+pub mod dns;
 pub mod error;
 mod exec;
 pub mod layout;
 pub mod options;
 pub mod probe;
+pub mod runtime;
 pub mod services;
 pub mod state;
 mod teardown;
@@ -105,6 +117,7 @@ pub use error::TestbedError;
 pub use layout::{ExternalLayout, Layout, NodeLayout, PodLayout};
 pub use options::{AgentCommand, BackendChoice, TestbedOptions};
 pub use probe::{Endpoint, Probe, ProbeResult, Transport};
+pub use runtime::TestbedChanges;
 pub use teardown::{down_all, down_by_prefix, list};
 pub use tierwall_engine::Outcome;
 
@@ -144,10 +157,32 @@ impl Testbed {
 
     /// Re-renders the Services of every Node from `cluster` (Services added, changed or deleted,
     /// backends whose labels changed) and replaces each Node's `tierwall-svc` table atomically.
-    /// Established connections keep their backend. Pods and Nodes are not re-planned: a Pod
-    /// that is not part of the testbed is no backend.
+    /// Established connections keep their backend. Pods and Nodes are not re-planned here (see
+    /// [`Testbed::reconcile`]): a Pod that is not part of the testbed is no backend.
     pub fn update_services(&self, cluster: &Cluster) -> Result<(), TestbedError> {
+        self.write_dns_zone(cluster)?;
         exec::run_all(self.service_jobs(cluster)).map(drop)
+    }
+
+    /// Empties the connection-tracking table of every Node netns (where the rule sets are
+    /// enforced), so the next probes meet the rules as new connections whatever earlier probes
+    /// left behind.
+    pub fn flush_conntrack(&self) -> Result<(), TestbedError> {
+        let jobs = self
+            .state
+            .layout
+            .nodes
+            .values()
+            .map(|n| {
+                Job::new(exec::agent(
+                    &n.netns,
+                    &self.state.agent,
+                    "conntrack-flush",
+                    &[],
+                ))
+            })
+            .collect();
+        exec::run_all(jobs).map(drop)
     }
 
     /// The `nft -f` script of a Node's `tierwall-svc` table for `cluster` (what

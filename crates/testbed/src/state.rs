@@ -2,7 +2,7 @@
 //! after the process that built the testbed is gone.
 
 use crate::error::TestbedError;
-use crate::layout::Layout;
+use crate::layout::{Layout, ServePorts};
 use crate::options::{AgentCommand, BackendChoice};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -19,6 +19,13 @@ const VERSION: u32 = 1;
 pub struct ServerRecord {
     pub netns: String,
     pub pid: u32,
+    /// The hostNetwork Pod (`namespace/name`) this server was started for when the Pod was
+    /// added to a running testbed (it serves the Pod's ports its Node did not serve yet).
+    #[serde(default)]
+    pub pod: Option<String>,
+    /// The ports it serves.
+    #[serde(default)]
+    pub serve: ServePorts,
 }
 
 /// The persisted testbed.

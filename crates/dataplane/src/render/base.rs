@@ -2,10 +2,11 @@
 //! to the direction chains, and `reject_packet`.
 //!
 //! ```text
-//!  forward  est/rel accept · invalid drop · from Pod → egress_tiers · Pod hairpin accept
+//!  forward  DNS answer to a Pod → NFLOG (no verdict) · est/rel accept · invalid drop · from Pod → egress_tiers · Pod hairpin accept
 //!           · to Pod → ingress_tiers · NodePort to a remote backend → ingress_tiers
 //!  input    est/rel accept · lo accept · from Pod → egress_tiers · to Node → ingress_tiers
-//!  output   est/rel accept · lo accept · from Node → egress_tiers
+//!  output   DNS answer to a Pod → NFLOG (no verdict) · est/rel accept · lo accept
+//!           · from Node → egress_tiers
 //! ```
 
 use crate::json::{self, concat, ct, ct_original, eq, flags, meta, payload, set_ref};
@@ -40,6 +41,27 @@ fn truncate_comment(s: &str) -> String {
     s[..end].to_string()
 }
 
+/// NFLOG group DNS answers to local Pods are copied to, for the agent's DNS snooping (FQDN
+/// rules; `tierwall_agent::dns_snoop::DNS_ANSWER_LOG_GROUP` is the same number).
+const DNS_ANSWER_LOG_GROUP: u16 = 53;
+/// Log prefix of those copies.
+const DNS_ANSWER_LOG_PREFIX: &str = "tierwall-dns";
+
+/// `oifname @pod_ifaces meta l4proto { tcp, udp } th sport 53 log prefix "tierwall-dns" group
+/// 53`: a copy of every DNS answer (UDP datagram or TCP segment from port 53) on its way to a
+/// local Pod goes to the agent; `log` is no verdict, so the packet goes on to the next rule.
+fn dns_answers_to_pods() -> Rule {
+    rule(
+        vec![
+            eq(meta("oifname"), set_ref(names::SET_POD_IFACES)),
+            eq(meta("l4proto"), json!({"set": ["tcp", "udp"]})),
+            eq(payload("th", "sport"), json!(53)),
+            json::log(DNS_ANSWER_LOG_PREFIX, DNS_ANSWER_LOG_GROUP),
+        ],
+        Some("a DNS answer to a local Pod: a copy to the agent (FQDN rules)"),
+    )
+}
+
 pub(super) fn base_forward() -> Chain {
     let egress = names::chain(Direction::Egress, Stage::Tiers);
     let ingress = names::chain(Direction::Ingress, Stage::Tiers);
@@ -48,6 +70,7 @@ pub(super) fn base_forward() -> Chain {
         name: names::CHAIN_FORWARD.into(),
         hook: Some(Hook::Forward),
         rules: vec![
+            dns_answers_to_pods(),
             established(),
             rule(
                 vec![flags(ct("state"), json!("invalid")), json::drop()],
@@ -114,6 +137,7 @@ pub(super) fn base_output() -> Chain {
         name: names::CHAIN_OUTPUT.into(),
         hook: Some(Hook::Output),
         rules: vec![
+            dns_answers_to_pods(),
             established(),
             rule(vec![eq(meta("oifname"), json!("lo")), json::accept()], None),
             rule(

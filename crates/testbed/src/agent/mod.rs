@@ -11,12 +11,18 @@
 //!     write /proc/sys/<key> in this netns (a leading `?` ignores a missing key)
 //! sctp-check
 //!     print `yes` if an SCTP socket can be created, else `no`
+//! conntrack-flush
+//!     empty this netns' IPv4 connection-tracking table
+//! dns --listen IP:PORT --zone <file>      (cluster DNS, see [`dns`])
+//! resolve --server IP:PORT [--timeout-ms N] [--tcp 1] --name <name>
 //! ```
 //!
 //! [`main`] takes the arguments after the program name, so another binary (the `tierwall` CLI)
 //! can embed the agent behind a subcommand.
 
 pub mod client;
+pub mod conntrack;
+pub mod dns;
 pub mod icmp;
 pub mod serve;
 
@@ -29,13 +35,18 @@ use std::time::Duration;
 /// Runs the agent with `args` (without the program name).
 pub fn main(args: &[String]) -> ExitCode {
     let Some((command, rest)) = args.split_first() else {
-        eprintln!("usage: tierwall-testbed-agent serve|probe|sysctl|sctp-check ...");
+        eprintln!(
+            "usage: tierwall-testbed-agent serve|probe|sysctl|sctp-check|conntrack-flush|dns|resolve ..."
+        );
         return ExitCode::from(2);
     };
     let result = match command.as_str() {
         "serve" => serve_command(rest),
         "probe" => probe_command(rest),
         "sysctl" => sysctl_command(rest),
+        "conntrack-flush" => conntrack::flush(),
+        "dns" => dns::dns_command(rest),
+        "resolve" => dns::resolve_command(rest),
         "sctp-check" => {
             println!("{}", if sctp_supported() { "yes" } else { "no" });
             Ok(())

@@ -1,0 +1,3 @@
+//! Shared by the privileged live tests.
+
+pub mod random_policies;
