@@ -201,7 +201,7 @@ fn controller_over_a_testbed_enforces_dropped_files() {
         .unwrap_or_default();
     assert!(stored.contains("\"cnp1\""), "objects.json: {stored}");
 
-    // Moving a Pod is refused: the testbed is fixed.
+    // Moving a Pod to a Node the cluster does not have is refused (the testbed cannot run it).
     let (code, v) = request_with_body(
         c.addr,
         "PUT",

@@ -12,7 +12,8 @@
 //!      ServiceAccounts, Pods, Services, Tiers, groups, policies); a rejected change is
 //!      recorded as the object's failure and the previous version stays in force; failures are
 //!      retried in further passes while some change succeeds (a policy whose Tier arrives later)
-//!    └──> Controller::sync (changed rule sets to agents) ──> Dataplane::changed
+//!    └──> Dataplane::follow_topology (Pods/Nodes changed) ──> Controller::sync (changed rule
+//!         sets to agents) ──> Dataplane::changed
 //! ```
 //!
 //! Every change is logged once (`applied`, `rejected`, `deleted`, `delete refused`, Node sync
@@ -440,6 +441,11 @@ impl ClusterState {
             record.failure = Some(failure);
         }
         if !kinds.is_empty() {
+            if kinds.contains(&Kind::Pod) || kinds.contains(&Kind::Node) {
+                let lines = self.dataplane.follow_topology(&mut self.controller);
+                self.log
+                    .extend(lines.into_iter().map(|l| format!("dataplane: {l}")));
+            }
             self.controller.sync();
             self.after_sync(&kinds);
             self.note_node_failures();

@@ -4,8 +4,10 @@
 //! Node of a policy's span counts as realized, no statistics).
 //!
 //! ```text
-//!  ClusterState ──check(change)──> Dataplane      (a testbed: Nodes and Pods are fixed)
+//!  ClusterState ──check(change)──> Dataplane      (a testbed: Pods and Nodes it cannot run)
 //!      ──attach(controller)──> controller.attach(node, Box<dyn NodeAgent>) per Node
+//!      ──follow_topology(controller)──> Pods/Nodes built or removed, agents (de)tached
+//!                                       (after Pod/Node changes, before the rule sets go out)
 //!      ──changed(engine, kinds)──> re-render Services, update np.log writers, persist
 //!      ──policy_stats(engine)──> [{kind, namespace, name, trafficStats, ruleTrafficStats}]
 //! ```
@@ -46,6 +48,16 @@ pub trait Dataplane: Send {
     fn attach(&mut self, controller: &mut Controller) -> Result<(), String> {
         let _ = controller;
         Ok(())
+    }
+
+    /// Makes the dataplane follow the engine's Pods and Nodes after a batch of changes that
+    /// touched Pods or Nodes, before the rule sets are pushed (a testbed builds and removes
+    /// namespaces, detaches the agents of leaving Nodes, attaches agents to new ones). Called
+    /// before `attach` too (the initial state). Returns lines for the log (what changed, what
+    /// failed).
+    fn follow_topology(&mut self, controller: &mut Controller) -> Vec<String> {
+        let _ = controller;
+        Vec::new()
     }
 
     /// Whether agents report realization (without agents every Node counts as realized).

@@ -1,20 +1,31 @@
 //! `TestbedDataplane`: the dataplane of `tierwall controller --testbed PREFIX`. It attaches to a
 //! detached testbed (built by `tierwall testbed up`), gives the controller one in-process
-//! nftables agent per Node, writes every Node's np.log, and keeps the testbed's stored objects in
-//! step with the controller (so `tierwall get stats --testbed` and `metrics` see its policies).
+//! nftables agent per Node, writes every Node's np.log, makes the testbed follow the Pods and
+//! Nodes that come, go, move or are re-addressed, and keeps the testbed's stored objects in step
+//! with the controller (so `tierwall get stats --testbed` and `metrics` see its policies).
 //!
 //! ```text
 //!  <prefix>.d/objects.json ──Nodes, Namespaces, ServiceAccounts, Pods, Services──> base objects
-//!      (policies, Tiers and groups come from the manifest directory only)
+//!      (the manifest directory may add, change and delete Pods and Nodes too; policies, Tiers
+//!       and groups come from it only; when objects.json is what an earlier controller wrote,
+//!       the base is the inventory that controller started from: controller-base.json)
+//!  check(Pod/Node change): dry run (engine copy + admission + Testbed::plan_changes); refused
+//!      when the testbed could not run the result (a Pod on a Node the cluster lacks, an address
+//!      taken twice, an IPv6 address) — nothing changes
+//!  follow_topology (after admission, before the rule sets go out):
+//!      agents and np.log writers of leaving Nodes stop (Controller::detach) ──>
+//!      Testbed::apply_changes (netns, veths, routes, servers; state file per step) ──>
+//!      every agent gets its Node's Pod interfaces ──> new Nodes: agent + np.log writer
 //!  Controller ──NodeRuleSet──> TestbedAgent (dataplane::Agent, node netns; the first sync adopts
 //!                              the table, named counters keep their values)
 //!  node netns NFLOG ──AuditWriter──> <log dir>/<node>/np.log
-//!  after each change: Services re-rendered (Service/Pod changes), objects.json saved
+//!  after each change: Services re-rendered (Service/Pod changes), objects.json and
+//!                     controller-base.json saved
 //!  /stats: stats::collect_from (named counters of every Node) ──> stats::policy_traffic
 //! ```
 //!
-//! A testbed is planned once: Nodes and Pods cannot be added, moved, re-addressed or deleted
-//! (`check` refuses; Pod labels and everything else may change).
+//! The testbed's state file and objects.json are written as the testbed changes, so
+//! `tierwall testbed down PREFIX` removes Pods and Nodes added by the controller too.
 
 use crate::audit_writer::AuditWriter;
 use crate::{LiveError, persisted, stats};
@@ -58,6 +69,10 @@ pub struct TestbedDataplane {
     agents: BTreeMap<String, Arc<Mutex<Agent>>>,
     audits: BTreeMap<String, AuditWriter>,
     log_dir: PathBuf,
+    /// Whether `attach` ran (before it, the testbed follows without agents).
+    attached: bool,
+    /// Whether `follow_topology` re-rendered the Services since the last `changed`.
+    services_fresh: bool,
 }
 
 impl TestbedDataplane {
@@ -65,11 +80,20 @@ impl TestbedDataplane {
     /// `<prefix>.d/logs/<node>/np.log`).
     pub fn attach(prefix: &str, log_dir: Option<PathBuf>) -> Result<TestbedDataplane, LiveError> {
         let testbed = Testbed::attach(prefix)?;
-        let stored = persisted::load(prefix)?;
-        let base = persisted::objects_of(&stored)
-            .into_iter()
-            .filter(|o| is_inventory(o.kind()))
-            .collect();
+        let text = persisted::read_text(prefix)?;
+        // objects.json also holds what an earlier controller took from its directory: its base
+        // is the testbed's own inventory, unless something else changed objects.json since.
+        let base = match persisted::controller_base(prefix, &text) {
+            Some(base) => base,
+            None => {
+                let path = persisted::objects_path(prefix).display().to_string();
+                let stored = persisted::engine_from_text(&path, &text)?;
+                persisted::objects_of(&stored)
+                    .into_iter()
+                    .filter(|o| is_inventory(o.kind()))
+                    .collect()
+            }
+        };
         Ok(TestbedDataplane {
             prefix: prefix.to_string(),
             testbed,
@@ -78,6 +102,8 @@ impl TestbedDataplane {
             audits: BTreeMap::new(),
             log_dir: log_dir
                 .unwrap_or_else(|| tierwall_testbed::state::data_dir(prefix).join("logs")),
+            attached: false,
+            services_fresh: false,
         })
     }
 
@@ -86,48 +112,64 @@ impl TestbedDataplane {
         self.log_dir.join(node).join("np.log")
     }
 
-    fn check_pod(&self, engine: &Engine, pod: &tierwall_model::k8s::Pod) -> Result<(), String> {
-        let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
-        let name = &pod.metadata.name;
-        let node = pod.spec.node_name.as_deref().unwrap_or_default();
-        let fixed = "Nodes and Pods are fixed when a testbed is built (rebuild it with `tierwall \
-                     testbed up -f ...`)";
-        let Some(planned) = self
-            .testbed
-            .layout()
-            .pods
-            .get(&tierwall_testbed::layout::pod_key(ns, name))
-        else {
-            let known = engine
-                .cluster()
-                .pod(ns, name)
-                .is_some_and(|p| p.node == node);
-            return if known {
-                Ok(())
-            } else {
-                Err(format!(
-                    "Pod {ns}/{name} is not part of testbed {}; {fixed}",
-                    self.prefix
-                ))
-            };
+    /// Refuses a Pod or Node change after which the testbed could not run the cluster: a dry
+    /// run on a copy of the engine. Problems that were there before the change are not its
+    /// fault; a change admission refuses is left to admission.
+    fn check_topology(&self, engine: &Engine, change: Change<'_>) -> Result<(), String> {
+        let mut after = engine.clone();
+        let admitted = match change {
+            Change::Apply(o) => after.apply(o.clone()).is_ok(),
+            Change::Delete(key) => after.store().get(key).is_none() || after.delete(key).is_ok(),
         };
-        if planned.node != node {
-            return Err(format!(
-                "Pod {ns}/{name} is on {} in testbed {}, not on {node:?}; {fixed}",
-                planned.node, self.prefix
-            ));
+        if !admitted {
+            return Ok(());
         }
-        let ip = pod.status.as_ref().and_then(|s| s.pod_ip.as_deref());
-        if !planned.host_network
-            && let Some(ip) = ip
-            && ip != planned.ip.to_string()
-        {
-            return Err(format!(
-                "Pod {ns}/{name} has IP {} in testbed {}, not {ip}; {fixed}",
-                planned.ip, self.prefix
-            ));
+        let before = persisted::topology_problems(&self.testbed, engine);
+        let new: Vec<String> = persisted::topology_problems(&self.testbed, &after)
+            .into_iter()
+            .filter(|p| !before.contains(p))
+            .map(|p| p.to_string())
+            .collect();
+        if new.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "testbed {} could not run the result: {}",
+                self.prefix,
+                new.join("; ")
+            ))
         }
-        Ok(())
+    }
+
+    /// Starts the nftables agent and the np.log writer of a Node of the testbed and registers
+    /// the agent with the controller (which programs it).
+    fn attach_node(&mut self, controller: &mut Controller, node: &str) -> Result<(), String> {
+        let netns = self
+            .testbed
+            .node_netns(node)
+            .map_err(|e| e.to_string())?
+            .to_string();
+        let ifaces = persisted::interfaces(&self.testbed, controller.engine(), node);
+        let agent = Arc::new(Mutex::new(Agent::new(
+            node,
+            NetnsTarget::Named(netns.clone()),
+            ifaces,
+        )));
+        let audit = AuditWriter::start(
+            &netns,
+            tierwall_dataplane::DEFAULT_LOG_GROUP,
+            &self.log_path(node),
+            agent.clone(),
+            controller.engine().cluster(),
+        )
+        .map_err(|m| format!("np.log of {node}: {m}"))?;
+        self.audits.insert(node.to_string(), audit);
+        self.agents.insert(node.to_string(), agent.clone());
+        let report = controller.attach(node, Box::new(TestbedAgent(agent)));
+        match report.failed.get(node) {
+            Some(m) => Err(format!("programming {node}: {m}")),
+            None => Ok(()),
+        }
     }
 }
 
@@ -146,58 +188,88 @@ impl Dataplane for TestbedDataplane {
     }
 
     fn check(&self, engine: &Engine, change: Change<'_>) -> Result<(), String> {
-        match change {
-            Change::Apply(Object::Node(n)) => self
-                .testbed
-                .node_netns(&n.metadata.name)
-                .map(|_| ())
-                .map_err(|_| {
-                    format!(
-                        "Node {} is not part of testbed {}; Nodes are fixed when a testbed is built",
-                        n.metadata.name, self.prefix
-                    )
-                }),
-            Change::Apply(Object::Pod(p)) => self.check_pod(engine, p),
-            Change::Delete(key) if matches!(key.kind, Kind::Node | Kind::Pod) => Err(format!(
-                "{} cannot be deleted from testbed {}: Nodes and Pods are fixed when a testbed \
-                 is built",
-                key.describe(),
-                self.prefix
-            )),
-            _ => Ok(()),
+        let kind = match change {
+            Change::Apply(o) => o.kind(),
+            Change::Delete(key) => key.kind,
+        };
+        if matches!(kind, Kind::Node | Kind::Pod) {
+            self.check_topology(engine, change)
+        } else {
+            Ok(())
         }
     }
 
     fn attach(&mut self, controller: &mut Controller) -> Result<(), String> {
+        self.attached = true;
         let nodes: Vec<String> = self.testbed.layout().nodes.keys().cloned().collect();
         for node in nodes {
-            let netns = self
-                .testbed
-                .node_netns(&node)
-                .map_err(|e| e.to_string())?
-                .to_string();
-            let ifaces = persisted::interfaces(&self.testbed, controller.engine(), &node);
-            let agent = Arc::new(Mutex::new(Agent::new(
-                &node,
-                NetnsTarget::Named(netns.clone()),
-                ifaces,
-            )));
-            let audit = AuditWriter::start(
-                &netns,
-                tierwall_dataplane::DEFAULT_LOG_GROUP,
-                &self.log_path(&node),
-                agent.clone(),
-                controller.engine().cluster(),
-            )
-            .map_err(|m| format!("np.log of {node}: {m}"))?;
-            self.audits.insert(node.clone(), audit);
-            let report = controller.attach(&node, Box::new(TestbedAgent(agent.clone())));
-            self.agents.insert(node.clone(), agent);
-            if let Some(m) = report.failed.get(&node) {
-                return Err(format!("programming {node}: {m}"));
-            }
+            self.attach_node(controller, &node)?;
         }
         Ok(())
+    }
+
+    fn follow_topology(&mut self, controller: &mut Controller) -> Vec<String> {
+        let changes = match persisted::plan(&self.testbed, controller.engine()) {
+            Ok(c) => c,
+            Err(e) => return vec![e.to_string()],
+        };
+        let mut lines = persisted::describe_changes(&changes);
+        // Agents and np.log writers of leaving Nodes stop before their namespaces go.
+        for node in &changes.nodes_removed {
+            controller.detach(node);
+            if let Some(audit) = self.audits.remove(node) {
+                audit.flush();
+            }
+            self.agents.remove(node);
+        }
+        if !changes.is_empty() {
+            match persisted::follow(&mut self.testbed, controller.engine(), &changes) {
+                // apply_changes re-rendered the Services.
+                Ok(()) => self.services_fresh = true,
+                Err(e) => lines.push(format!(
+                    "changing the Pods and Nodes of testbed {} (the next Pod or Node change \
+                     tries again): {e}",
+                    self.prefix
+                )),
+            }
+        }
+        if self.attached {
+            // The agents follow the testbed as it is now (also after a failure part-way).
+            let built = &self.testbed.layout().nodes;
+            let gone: Vec<String> = self
+                .agents
+                .keys()
+                .filter(|n| !built.contains_key(*n))
+                .cloned()
+                .collect();
+            for node in gone {
+                controller.detach(&node);
+                self.audits.remove(&node);
+                self.agents.remove(&node);
+            }
+            for (node, agent) in &self.agents {
+                let ifaces = persisted::interfaces(&self.testbed, controller.engine(), node);
+                match agent.lock() {
+                    Ok(mut a) => a.set_interfaces(ifaces),
+                    Err(_) => lines.push(format!("Node {node}: agent lock poisoned")),
+                }
+            }
+            let new: Vec<String> = built
+                .keys()
+                .filter(|n| !self.agents.contains_key(*n))
+                .cloned()
+                .collect();
+            for node in new {
+                match self.attach_node(controller, &node) {
+                    Ok(()) => lines.push(format!(
+                        "Node {node}: agent attached, np.log in {}",
+                        self.log_path(&node).display()
+                    )),
+                    Err(e) => lines.push(e),
+                }
+            }
+        }
+        lines
     }
 
     fn has_agents(&self) -> bool {
@@ -206,15 +278,19 @@ impl Dataplane for TestbedDataplane {
 
     fn changed(&mut self, engine: &Engine, kinds: &BTreeSet<Kind>) -> Result<(), String> {
         let mut problems = Vec::new();
-        if (kinds.contains(&Kind::Service) || kinds.contains(&Kind::Pod))
-            && let Err(e) = self.testbed.update_services(engine.cluster())
-        {
+        let fresh = std::mem::take(&mut self.services_fresh);
+        let services = kinds.contains(&Kind::Service) || (kinds.contains(&Kind::Pod) && !fresh);
+        if services && let Err(e) = self.testbed.update_services(engine.cluster()) {
             problems.push(format!("re-rendering Services: {e}"));
         }
         for audit in self.audits.values() {
             audit.update_cluster(engine.cluster());
         }
-        if let Err(e) = persisted::save(&self.prefix, engine) {
+        let saved = persisted::to_text(engine).and_then(|text| {
+            persisted::save_text(&self.prefix, &text)?;
+            persisted::save_controller_base(&self.prefix, &text, &self.base)
+        });
+        if let Err(e) = saved {
             problems.push(format!(
                 "storing the objects of testbed {}: {e}",
                 self.prefix

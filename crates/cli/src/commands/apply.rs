@@ -4,12 +4,17 @@
 //! ```text
 //!  <prefix>.d/objects.json ──load──> Engine ──apply -f objects / delete keys (admission)──┐
 //!     any rejection: print `<file>:<line>: <Kind ns/name>: <field>: <message>`, change nothing
-//!  └─ok─> store objects.json ──> every Node: NodeRuleSet ──Agent::sync──> nftables
-//!                                (fresh agent: full transaction adopting the table; counters kept)
+//!  ┌─ok─┘
+//!  └─> plan the Pod/Node changes (persisted::plan; refused: a Pod on a Node the cluster lacks,
+//!      an address taken twice or IPv6 — nothing stored, nothing changed)
+//!      ──> store objects.json ──> testbed follows (Pods/Nodes built, removed, rebuilt; one
+//!      `testbed <prefix>: Pod x/a added on n0 (...)` line each on stderr)
+//!      ──> every Node: NodeRuleSet ──Agent::sync──> nftables
+//!          (fresh agent: full transaction adopting the table; counters kept)
 //! ```
 //!
-//! Nodes and Pods are fixed when the testbed is built: an apply that adds, moves or re-addresses
-//! one is refused. Service changes re-render the testbed's Service tables.
+//! Pods and Nodes may be added, moved, re-addressed, given other ports and deleted: the testbed
+//! follows (`tierwall_testbed::runtime`). Service changes re-render the testbed's Service tables.
 
 use crate::input::{self, Problem};
 use anyhow::{Context, bail};
@@ -40,16 +45,26 @@ fn load_testbed(prefix: &str) -> anyhow::Result<(Testbed, Engine)> {
     Ok((testbed, engine))
 }
 
-/// Stores the new desired state and programs every Node; prints one line per Node to `err`.
+/// Makes the testbed follow the new desired state and programs every Node: plans the Pod and
+/// Node changes (refused: nothing stored, nothing changed), stores objects.json, builds and
+/// removes the Pods and Nodes that come and go, then syncs every Node. Prints one line per
+/// testbed change and per Node to `err`.
 fn commit(
     prefix: &str,
-    testbed: &Testbed,
+    testbed: &mut Testbed,
     engine: &Engine,
     services: bool,
     err: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    persisted::check_cluster(testbed, engine)?;
+    let changes = persisted::plan(testbed, engine)?;
     persisted::save(prefix, engine)?;
+    for line in persisted::describe_changes(&changes) {
+        writeln!(err, "testbed {prefix}: {line}")?;
+    }
+    persisted::follow(testbed, engine, &changes)
+        .with_context(|| format!("changing the Pods and Nodes of testbed {prefix}"))?;
+    // A testbed change re-renders the Services itself.
+    let services = services && changes.is_empty();
     let reports = persisted::enforce(testbed, engine, services)
         .with_context(|| format!("programming the Nodes of {prefix}"))?;
     for r in reports {
@@ -80,7 +95,7 @@ pub fn apply(
     if files.is_empty() {
         bail!("nothing to apply: give manifest files or directories (-f PATH)");
     }
-    let (testbed, mut engine) = load_testbed(prefix)?;
+    let (mut testbed, mut engine) = load_testbed(prefix)?;
     let loaded = input::load(files);
     let total = loaded.total();
     let mut texts: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -93,8 +108,10 @@ pub fn apply(
     let mut lines: Vec<(usize, String)> = Vec::new();
     let mut warnings: Vec<(usize, String)> = Vec::new();
     let mut services = false;
+    let mut origins: BTreeMap<ObjectKey, (String, usize)> = BTreeMap::new();
     for (index, o) in objects {
         let key = o.object.key();
+        origins.insert(key.clone(), (o.source.clone(), o.line));
         let before: Option<Object> = engine.store().get(&key).cloned();
         match engine.apply(o.object.clone()) {
             Ok(applied) => {
@@ -137,7 +154,31 @@ pub fn apply(
     if total == 0 {
         bail!("no objects found in the inputs");
     }
-    commit(prefix, &testbed, &engine, services, err)?;
+    let topology = persisted::topology_problems(&testbed, &engine);
+    if !topology.is_empty() {
+        for t in &topology {
+            let origin = t.object.as_ref().and_then(|k| origins.get(k));
+            match origin {
+                Some((source, line)) => {
+                    let text = texts
+                        .entry(source.clone())
+                        .or_insert_with(|| std::fs::read_to_string(source).ok());
+                    let line = text
+                        .as_deref()
+                        .zip(t.field.as_deref())
+                        .and_then(|(text, field)| input::locate_field(text, *line, field))
+                        .unwrap_or(*line);
+                    writeln!(err, "{source}:{line}: {t}")?;
+                }
+                None => writeln!(err, "{t}")?,
+            }
+        }
+        bail!(
+            "testbed {prefix} cannot run these Pods and Nodes (see above): nothing applied to \
+             testbed {prefix}"
+        );
+    }
+    commit(prefix, &mut testbed, &engine, services, err)?;
     lines.sort_by_key(|(i, _)| *i);
     for (_, l) in lines {
         writeln!(out, "{l}")?;
@@ -159,7 +200,7 @@ pub fn delete(
         .iter()
         .map(|k| ObjectKey::parse(k).map_err(anyhow::Error::msg))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let (testbed, mut engine) = load_testbed(prefix)?;
+    let (mut testbed, mut engine) = load_testbed(prefix)?;
     let mut lines = Vec::new();
     let mut failures = Vec::new();
     let mut services = false;
@@ -182,7 +223,17 @@ pub fn delete(
             parsed.len()
         );
     }
-    commit(prefix, &testbed, &engine, services, err)?;
+    let topology = persisted::topology_problems(&testbed, &engine);
+    if !topology.is_empty() {
+        for t in &topology {
+            writeln!(err, "{t}")?;
+        }
+        bail!(
+            "the deletions leave Pods the testbed cannot run (see above): nothing deleted from \
+             testbed {prefix}"
+        );
+    }
+    commit(prefix, &mut testbed, &engine, services, err)?;
     for l in lines {
         writeln!(out, "{l}")?;
     }

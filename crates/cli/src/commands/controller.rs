@@ -12,7 +12,9 @@
 //! ```
 //!
 //! See `tierwall_controller::api` for the API and `tierwall_live::controller_dataplane` for
-//! what `--testbed` adds (inventory from the testbed, np.log files, objects.json kept current).
+//! what `--testbed` adds (inventory from the testbed, np.log files, objects.json kept current,
+//! the testbed following the Pods and Nodes of DIR: built, moved, removed; agents and np.log
+//! writers of new Nodes started, of removed Nodes stopped).
 
 use anyhow::{Context, bail};
 use std::io::Write;
@@ -36,7 +38,8 @@ pub struct ControllerArgs {
     #[arg(long, value_name = "DIR")]
     pub manifests: PathBuf,
     /// Enforce on a testbed built by `tierwall testbed up` (needs root): its Nodes, Pods,
-    /// Namespaces and Services are the inventory; policies, Tiers and groups come from DIR.
+    /// Namespaces and Services are the inventory; policies, Tiers and groups come from DIR, and
+    /// Pods and Nodes in DIR are added to (or changed in) the testbed.
     #[arg(long, value_name = "PREFIX")]
     pub testbed: Option<String>,
     /// Address of the HTTP API (loopback only; port 0 picks a free port).
