@@ -114,14 +114,14 @@ fn bench(c: &mut Criterion) {
                     .sync(if flip { &changed } else { &rules })
                     .expect("incremental sync");
                 assert_eq!(report.mode, SyncMode::Incremental);
-                renders.push((report.elapsed, report.render));
+                renders.push((report.elapsed, report.render, report.writer));
             })
         });
-        renders.sort();
-        if let Some((total, render)) = renders.get(renders.len() / 2) {
+        renders.sort_by_key(|r| r.0);
+        if let Some((total, render, writer)) = renders.get(renders.len() / 2) {
             eprintln!(
                 "one_pod_change{suffix}: median sync {total:?}, of which render+diff {render:?} \
-                 (the rest is nft)"
+                 (the rest is {writer:?})"
             );
         }
     }

@@ -4,7 +4,8 @@
 //! ```text
 //!  sync(rules) ── render ──> new Ruleset
 //!      applied? ── yes ──> diff(applied, new, rule handles) ── empty ──> Unchanged (nothing sent)
-//!         │                    └── elements/counters only: one netlink batch, else nft
+//!         │                    └── netlink form for every command (elements, counters,
+//!         │                        new sets, rebuilt chains): one netlink batch, else nft
 //!         │                        (echo: handles of added rules) ── ok ──> Incremental
 //!         │                          └── error (table changed behind our back) ─┐
 //!         no ──> list table ── none ──> staged build (nft skeleton · netlink counters and
@@ -62,10 +63,11 @@ pub struct SyncReport {
 /// What wrote a sync's change into the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Writer {
-    /// `nft -j -f -` (every full sync, and every change of chains, rules or set definitions).
+    /// `nft -j -f -` (every full sync, chains patched rule by rule, and changes with a
+    /// statement the netlink encoder does not know).
     Nft,
-    /// One nf_tables netlink batch (`crate::netlink`): changes of set elements and named
-    /// counters only.
+    /// One nf_tables netlink batch (`crate::netlink`): set elements, named counters, new
+    /// sets and maps, regular chains added, rebuilt or deleted.
     Netlink,
     /// A table built from nothing: nft for its chains, sets and rules, netlink for its
     /// counters and elements (`Ruleset::staged_build`).
@@ -86,7 +88,7 @@ pub struct Agent {
     handles: RuleHandles,
     /// Chains with fewer rules are rebuilt (flush + add) rather than patched by handle.
     patch_min_rules: usize,
-    /// Send element-only changes as netlink batches (on by default).
+    /// Send diffs that have a netlink form as netlink batches (on by default).
     use_netlink: bool,
     /// The netlink socket in the Node's namespace, opened on first use.
     netlink: crate::netlink::Session,
@@ -113,7 +115,7 @@ impl Agent {
         }
     }
 
-    /// Whether element-only changes go through netlink (`true`, the default) or nft too
+    /// Whether diffs go through netlink when they can (`true`, the default) or nft always
     /// (the benchmarks compare both).
     pub fn with_netlink(mut self, on: bool) -> Self {
         self.use_netlink = on;
@@ -231,13 +233,17 @@ impl Agent {
                     ));
                 }
                 Ok(tx) if tx.netlink.is_some() && self.use_netlink => {
-                    // Members only: one netlink batch, no nft process (see `crate::netlink`).
+                    // One netlink batch, no nft process (see `crate::netlink`): members,
+                    // counters, new sets, rebuilt chains.
                     let batch = tx
                         .netlink
                         .as_ref()
                         .map(|b| self.netlink.commit(&self.netns, b));
                     match batch {
                         Some(Ok(sent)) => {
+                            // Rules appended by netlink have handles nobody told us: their
+                            // chains are forgotten (and read again before a patch).
+                            tx.layout.resolve(None, &mut self.handles);
                             let r = SyncReport {
                                 writer: Writer::Netlink,
                                 bytes: sent,

@@ -1,7 +1,10 @@
 //! tierwall's dataplane: a Node's `NodeRuleSet` rendered as ONE nftables table, `inet tierwall`,
-//! in the Node's network namespace, applied with `nft -j -f -` (one atomic transaction per
-//! change). Connection tracking makes it stateful; Reject answers like Antrea; logged rules
-//! send a connection's first packet to NFLOG; every rule has a named counter.
+//! in the Node's network namespace, one atomic transaction per change: an nf_tables netlink
+//! batch (`netlink`: elements, counters, sets, rules of the regular chains, byte for byte what
+//! nft writes) or, for what the encoder does not cover (base chains, reject, rule patches by
+//! handle, adopting an existing table), `nft -j -f -`. Connection tracking makes it stateful;
+//! Reject answers like Antrea; logged rules send a connection's first packet to NFLOG; every
+//! rule has a named counter.
 //!
 //! ```text
 //!  forward (hook forward, filter, accept)        input (hook input)            output (hook output)
@@ -44,7 +47,8 @@
 //! rendered table as data), `render` (`NodeRuleSet` → `Ruleset`; `render::base` holds the static
 //! chains, `render::entry` one rule entry, `render::merge` runs of entries as one rule with a
 //! verdict map and a counter map), `transaction` (full, replace and diff documents, rule-level
-//! patches by handle),
+//! patches by handle, and the same diff as a netlink batch), `netlink` (the nf_tables netlink
+//! writer: `attr` numbers and messages, `elements`, `rules`, `dump` for reading back),
 //! `nft` (running nft in a namespace), `agent` (`Agent::sync`).
 //!
 //! Why JSON values built here rather than the `nftables` crate's typed schema: the rendering

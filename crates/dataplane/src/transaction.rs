@@ -18,6 +18,11 @@
 //!           · delete chain/set/counter that are gone (nothing references them any more)
 //! ```
 //!
+//! A diff is also built as one netlink batch, command for command in the same order
+//! (`Transaction::netlink`), unless a command has no netlink form: a chain patched by handle, a
+//! base chain added, a statement `netlink::rules` does not encode. The agent sends the batch
+//! when there is one, and the document otherwise.
+//!
 //! Rule-level patches need the handle of every rule of the chain (`RuleHandles`). The handles
 //! of rules a transaction adds come back in nft's echo (`nft -e`); `Layout` says which echoed
 //! handle lands where, so the agent's record stays exact without listing the table.
@@ -243,8 +248,11 @@ pub struct Transaction {
     pub changes: Changes,
     /// Where the rules of the chains it writes end up (for the agent's `RuleHandles`).
     pub layout: Layout,
-    /// The same change as a netlink batch, when it touches only set elements and named
-    /// counters (no chain, rule or set definition): `crate::netlink` sends it without nft.
+    /// The same change as one netlink batch (`crate::netlink`), sent without nft: set
+    /// elements, named counters, new sets and maps, regular chains added, rebuilt (flush +
+    /// rules appended) or deleted, sets deleted. `None` when a command has no netlink form:
+    /// a chain patched rule by rule (by handle), a base chain added, a statement the rule
+    /// encoder does not know (`netlink::rules`), an element that does not fit its set.
     pub netlink: Option<crate::netlink::Batch>,
 }
 
@@ -607,6 +615,18 @@ impl Ruleset {
         let mut out = Vec::new();
         let mut changes = Changes::default();
         let mut layout = Layout::default();
+        // The same transaction as one netlink batch, command for command, while every
+        // command has a netlink form (`None` from the first that has not).
+        let mut batch = Some(crate::netlink::Batch::new());
+        let no_netlink = |batch: &mut Option<crate::netlink::Batch>| *batch = None;
+        // Chains that go: flushed first (their rules may jump to other chains that go).
+        for c in &self.chains {
+            if new.chain(&c.name).is_none()
+                && let Some(b) = &mut batch
+            {
+                b.flush_chain(&c.name);
+            }
+        }
         for c in &new.chains {
             match self.chain(&c.name) {
                 Some(old) if old.hook != c.hook => {
@@ -616,11 +636,14 @@ impl Ruleset {
                 None => {
                     out.push(add_chain(c));
                     changes.chains_added.push(c.name.clone());
+                    match (&mut batch, c.hook) {
+                        (Some(b), None) => b.add_chain(&c.name),
+                        _ => no_netlink(&mut batch),
+                    }
                 }
             }
         }
         // Counters before sets: counter maps refer to them.
-        let mut batch = Some(crate::netlink::Batch::new());
         for name in new.counters.keys() {
             if !self.counters.contains_key(name) {
                 out.push(named("add", "counter", name));
@@ -655,7 +678,7 @@ impl Ruleset {
                             .and_then(|()| b.add_elements(name, set.kind, added.iter().copied()))
                             .is_err()
                         {
-                            batch = None;
+                            no_netlink(&mut batch);
                         }
                     }
                     changes.sets_changed.push(name.clone());
@@ -668,11 +691,24 @@ impl Ruleset {
                         let all: Vec<&Element> = set.elements.iter().collect();
                         out.push(elements_cmd("add", name, &all));
                     }
+                    if let Some(b) = &mut batch {
+                        b.add_set(name, set.kind);
+                        if b.add_elements(name, set.kind, &set.elements).is_err() {
+                            no_netlink(&mut batch);
+                        }
+                    }
                     changes.sets_added.push(name.clone());
                     changes.elements_added += set.elements.len();
                 }
             }
         }
+        let add_all = |c: &Chain, batch: &mut Option<crate::netlink::Batch>| {
+            if let Some(b) = batch
+                && c.rules.iter().any(|r| b.add_rule(&c.name, r).is_err())
+            {
+                *batch = None;
+            }
+        };
         for c in &new.chains {
             match self.chain(&c.name) {
                 Some(old) if old.rules == c.rules => {}
@@ -682,14 +718,24 @@ impl Ruleset {
                         changes.rules_written += added;
                         changes.rules_deleted += deleted;
                         changes.chains_patched.push(c.name.clone());
+                        // Positioned inserts and deletes by handle stay with nft (its echo
+                        // tells the handles of the rules it adds).
+                        no_netlink(&mut batch);
                     }
                     _ => {
                         out.push(named("flush", "chain", &c.name));
                         changes.rules_written += add_rules(c, &mut out, &mut layout);
                         changes.chains_rebuilt.push(c.name.clone());
+                        if let Some(b) = &mut batch {
+                            b.flush_chain(&c.name);
+                        }
+                        add_all(c, &mut batch);
                     }
                 },
-                None => changes.rules_written += add_rules(c, &mut out, &mut layout),
+                None => {
+                    changes.rules_written += add_rules(c, &mut out, &mut layout);
+                    add_all(c, &mut batch);
+                }
             }
         }
         // Removals last: every rule that referenced them has been flushed above.
@@ -699,12 +745,18 @@ impl Ruleset {
                 out.push(named("delete", "chain", &c.name));
                 changes.chains_removed.push(c.name.clone());
                 layout.removed.push(c.name.clone());
+                if let Some(b) = &mut batch {
+                    b.delete_chain(&c.name);
+                }
             }
         }
         for (name, set) in &self.sets {
             if !new.sets.contains_key(name) {
                 out.push(named("delete", set.kind.object(), name));
                 changes.sets_removed.push(name.clone());
+                if let Some(b) = &mut batch {
+                    b.delete_set(name);
+                }
             }
         }
         for name in self.counters.keys() {
@@ -716,18 +768,11 @@ impl Ruleset {
                 }
             }
         }
-        let elements_only = changes.chains_added.is_empty()
-            && changes.chains_rebuilt.is_empty()
-            && changes.chains_removed.is_empty()
-            && changes.chains_patched.is_empty()
-            && changes.rules_written == 0
-            && changes.sets_added.is_empty()
-            && changes.sets_removed.is_empty();
         Ok(Transaction {
             document: Document::new(out),
             changes,
             layout,
-            netlink: batch.filter(|b| elements_only && !b.is_empty()),
+            netlink: batch.filter(|b| !b.is_empty()),
         })
     }
 }

@@ -165,7 +165,7 @@ fn every_scenario_step_applies_and_reads_back() {
         nodes.extend(node_names(e));
     }
     let states = &states;
-    let totals: Vec<[usize; 6]> = std::thread::scope(|scope| {
+    let totals: Vec<[usize; 7]> = std::thread::scope(|scope| {
         let handles: Vec<_> = nodes
             .iter()
             .map(|node| scope.spawn(move || sync_all(node, states)))
@@ -174,12 +174,14 @@ fn every_scenario_step_applies_and_reads_back() {
     });
     let sum = |i: usize| totals.iter().map(|t| t[i]).sum::<usize>();
     eprintln!(
-        "{files} files, {} Nodes, {} syncs ({} incremental, {} of them by netlink, {} \
-         unchanged): {} commands in full syncs, {} in incremental ones, {:?}",
+        "{files} files, {} Nodes, {} syncs ({} incremental, {} of them by netlink, {} of \
+         those rebuilding chains, {} unchanged): {} commands in full syncs, {} in incremental \
+         ones, {:?}",
         nodes.len(),
         sum(0),
         sum(1),
         sum(5),
+        sum(6),
         sum(2),
         sum(3),
         sum(4),
@@ -188,11 +190,14 @@ fn every_scenario_step_applies_and_reads_back() {
     // Member-only changes (Pods relabelled, groups changed) are written by netlink, and read
     // back from the kernel like every other sync above.
     assert!(sum(5) > 10, "only {} netlink syncs", sum(5));
+    // So are changes that add, rebuild or remove chains and add sets (new rules): the rule
+    // encoder writes what nft writes (`tests/netlink_rules.rs`), and the table reads back.
+    assert!(sum(6) > 10, "only {} netlink syncs rebuilt chains", sum(6));
 }
 
 /// Syncs `node` through every state; returns [syncs, incremental, unchanged, full commands,
-/// incremental commands, incremental syncs written by netlink].
-fn sync_all(node: &str, states: &[(String, Engine)]) -> [usize; 6] {
+/// incremental commands, incremental syncs written by netlink, of which rule changes].
+fn sync_all(node: &str, states: &[(String, Engine)]) -> [usize; 7] {
     let ns = common::Netns::new("sc");
     // By path (`nsenter --net=…`); the other tests use the name (`ip netns exec …`).
     let path = NetnsTarget::Path(format!("/run/netns/{}", ns.name).into());
@@ -202,7 +207,7 @@ fn sync_all(node: &str, states: &[(String, Engine)]) -> [usize; 6] {
     if patch_all {
         agent = agent.with_patch_min_rules(0);
     }
-    let mut t = [0; 6];
+    let mut t = [0; 7];
     for (label, engine) in states {
         if !engine.cluster().nodes.contains_key(node) {
             continue;
@@ -220,7 +225,16 @@ fn sync_all(node: &str, states: &[(String, Engine)]) -> [usize; 6] {
             SyncMode::Incremental => {
                 t[1] += 1;
                 t[4] += report.commands;
-                t[5] += usize::from(report.writer == Writer::Netlink);
+                let netlink = report.writer == Writer::Netlink;
+                t[5] += usize::from(netlink);
+                let c = &report.changes;
+                t[6] += usize::from(
+                    netlink
+                        && (!c.chains_rebuilt.is_empty()
+                            || !c.chains_added.is_empty()
+                            || !c.chains_removed.is_empty()
+                            || c.rules_written > 0),
+                );
             }
             SyncMode::Unchanged => {
                 t[2] += 1;
@@ -374,7 +388,20 @@ fn member_changes_are_element_level_and_rule_changes_rebuild_one_chain() {
         "{rebuilt:?}"
     );
     assert!(rebuilt.changes.chains_patched.is_empty(), "{rebuilt:?}");
+    // A rebuilt chain (flush + rules), its new counter and sets: one netlink batch, no nft.
+    assert_eq!(rebuilt.writer, Writer::Netlink, "{rebuilt:?}");
+    assert_eq!(rebuilt.changes.counters_added.len(), 1, "{rebuilt:?}");
     assert_table_is(&ns2.target(), agent.applied().unwrap(), "rebuilt");
+    assert_handles_are_the_kernels(&agent, "rebuilt");
+    // And back, by netlink too.
+    let back = agent.sync(&states[1]).unwrap();
+    assert_eq!(
+        back.changes.chains_rebuilt,
+        vec!["egress_tiers"],
+        "{back:?}"
+    );
+    assert_eq!(back.writer, Writer::Netlink, "{back:?}");
+    assert_table_is(&ns2.target(), agent.applied().unwrap(), "rebuilt back");
 }
 
 /// A new agent adopts the table another left (stale objects deleted, counters kept); a table

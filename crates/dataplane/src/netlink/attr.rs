@@ -15,10 +15,58 @@ pub const NFPROTO_INET: u8 = 1;
 pub const AF_UNSPEC: u8 = 0;
 
 /// nf_tables message types (`enum nf_tables_msg_types`).
+pub const NFT_MSG_NEWCHAIN: u16 = 3;
+pub const NFT_MSG_DELCHAIN: u16 = 5;
+pub const NFT_MSG_NEWRULE: u16 = 6;
+pub const NFT_MSG_GETRULE: u16 = 7;
+pub const NFT_MSG_DELRULE: u16 = 8;
+pub const NFT_MSG_NEWSET: u16 = 9;
+pub const NFT_MSG_GETSET: u16 = 10;
+pub const NFT_MSG_DELSET: u16 = 11;
 pub const NFT_MSG_NEWSETELEM: u16 = 12;
 pub const NFT_MSG_DELSETELEM: u16 = 14;
 pub const NFT_MSG_NEWOBJ: u16 = 18;
 pub const NFT_MSG_DELOBJ: u16 = 20;
+
+/// `enum nft_chain_attributes`.
+pub const NFTA_CHAIN_TABLE: u16 = 1;
+pub const NFTA_CHAIN_NAME: u16 = 3;
+
+/// `enum nft_rule_attributes`.
+pub const NFTA_RULE_TABLE: u16 = 1;
+pub const NFTA_RULE_CHAIN: u16 = 2;
+pub const NFTA_RULE_HANDLE: u16 = 3;
+pub const NFTA_RULE_EXPRESSIONS: u16 = 4;
+pub const NFTA_RULE_USERDATA: u16 = 7;
+/// libnftnl's rule user data: `NFTNL_UDATA_RULE_COMMENT` (type, length, NUL-terminated text).
+pub const NFTNL_UDATA_RULE_COMMENT: u8 = 0;
+
+/// `enum nft_expr_attributes`.
+pub const NFTA_EXPR_NAME: u16 = 1;
+pub const NFTA_EXPR_DATA: u16 = 2;
+
+/// `enum nft_set_attributes`.
+pub const NFTA_SET_TABLE: u16 = 1;
+pub const NFTA_SET_NAME: u16 = 2;
+pub const NFTA_SET_FLAGS: u16 = 3;
+pub const NFTA_SET_KEY_TYPE: u16 = 4;
+pub const NFTA_SET_KEY_LEN: u16 = 5;
+pub const NFTA_SET_DATA_TYPE: u16 = 6;
+pub const NFTA_SET_DATA_LEN: u16 = 7;
+pub const NFTA_SET_DESC: u16 = 9;
+pub const NFTA_SET_ID: u16 = 10;
+pub const NFTA_SET_USERDATA: u16 = 13;
+pub const NFTA_SET_OBJ_TYPE: u16 = 15;
+/// `enum nft_set_desc_attributes` and `enum nft_set_field_attributes`.
+pub const NFTA_SET_DESC_CONCAT: u16 = 2;
+pub const NFTA_SET_FIELD_LEN: u16 = 1;
+/// `enum nft_set_flags`.
+pub const NFT_SET_INTERVAL: u32 = 0x4;
+pub const NFT_SET_MAP: u32 = 0x8;
+pub const NFT_SET_OBJECT: u32 = 0x40;
+pub const NFT_SET_CONCAT: u32 = 0x80;
+/// `NFT_DATA_VERDICT`: the data type of a verdict map.
+pub const NFT_DATA_VERDICT: u32 = 0xffff_ff00;
 
 /// `enum nft_set_elem_list_attributes`.
 pub const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
@@ -43,8 +91,9 @@ pub const NFTA_DATA_VERDICT: u16 = 2;
 /// `enum nft_verdict_attributes`.
 pub const NFTA_VERDICT_CODE: u16 = 1;
 pub const NFTA_VERDICT_CHAIN: u16 = 2;
-/// Verdict codes: `NF_DROP`, `NFT_JUMP`, `NFT_GOTO`, `NFT_RETURN`.
+/// Verdict codes: `NF_DROP`, `NF_ACCEPT`, `NFT_JUMP`, `NFT_GOTO`, `NFT_RETURN`.
 pub const NF_DROP: i32 = 0;
+pub const NF_ACCEPT: i32 = 1;
 pub const NFT_JUMP: i32 = -3;
 pub const NFT_GOTO: i32 = -4;
 pub const NFT_RETURN: i32 = -5;

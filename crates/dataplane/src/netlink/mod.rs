@@ -1,20 +1,26 @@
-//! A minimal nf_tables netlink writer (the plan of engineering.md B.3): set and map elements
-//! added and deleted, named counters added and deleted, in ONE nfnetlink batch — one atomic
-//! kernel transaction, like one `nft -j -f -` run, without the nft process.
+//! A minimal nf_tables netlink writer (the plan of engineering.md B.3): set and map elements,
+//! named counters, set and map definitions, regular chains and their rules, in ONE nfnetlink
+//! batch — one atomic kernel transaction, like one `nft -j -f -` run, without the nft process.
 //!
 //! Why: nft 1.0.6 reads the whole table, every element of every set included, before any
 //! command that touches elements or rules (1.3 MB of netlink dump for the 10,000-rule table),
-//! so even a one-element change costs it ~20 ms of CPU and ~40 ms of wall time. A change that
-//! only moves members (a Pod joins or leaves groups) needs none of that: the agent sends such
-//! a diff here. Everything else (chains, rules, set definitions) still goes through nft,
-//! whose JSON schema is the rendering's source of truth.
+//! so even a one-element change costs it ~20 ms of CPU and ~40 ms of wall time. A diff needs
+//! none of that: the agent sends it here whenever every command has a netlink form
+//! (`Transaction::netlink`). nft's JSON schema stays the rendering's source of truth: the rule
+//! encoder (`rules`) turns those JSON statements into the kernel expressions nft makes of
+//! them, and refuses what it does not know (then the diff goes through nft). Full builds,
+//! base chains and chains patched rule by rule (by handle) still go through nft.
 //!
 //! ```text
-//!  Batch ── add_elements / delete_elements / add_counter / delete_counter ──> messages
+//!  Batch ── add_counter / add_set / add_elements / delete_elements / add_chain
+//!           / flush_chain / add_rule / delete_chain / delete_set / delete_counter ──> messages
 //!  Session::commit(netns, batch): (once) thread ── setns(/run/netns/<n>) ── socket(NETLINK_NETFILTER)
-//!                  sendmsg [BATCH_BEGIN · NEWOBJ* · DELSETELEM* · NEWSETELEM* · DELOBJ* · BATCH_END]
+//!                  sendmsg [BATCH_BEGIN · DELRULE(flush)* · NEWCHAIN* · NEWOBJ* · NEWSET*
+//!                           · DELSETELEM* · NEWSETELEM* · DELRULE(flush) · NEWRULE* · DELCHAIN*
+//!                           · DELSET* · DELOBJ* · BATCH_END]      (the nft document's order)
 //!                  replies: an error per failed message (the kernel then aborts the whole
 //!                  batch), an ACK for the last one
+//!  dump::list_rules / list_sets: the kernel's view read back (tests compare bytes with nft's)
 //! ```
 //!
 //! A `Session` keeps one socket per namespace: the socket is opened by a short-lived thread
@@ -23,22 +29,25 @@
 //! the system calls.
 
 pub mod attr;
+pub mod dump;
 pub mod elements;
+pub mod rules;
 
 use crate::error::Error;
 use crate::names::TABLE;
 use crate::nft::NetnsTarget;
-use crate::ruleset::{Element, SetKind};
+use crate::ruleset::{Element, Rule, SetKind};
 use attr::*;
 use netlink_packet_core::{
-    Emitable, ErrorBuffer, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST, NLMSG_ERROR, NetlinkBuffer,
-    NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    Emitable, ErrorBuffer, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, NLMSG_ERROR,
+    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
 use netlink_sys::{Socket, SocketAddr, constants::NETLINK_NETFILTER};
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use elements::ElementMismatch;
+pub use rules::Unsupported;
 
 /// The most element bytes put in one message: a nested attribute's length is 16 bits.
 const MAX_ELEMENTS_BYTES: usize = 60_000;
@@ -46,17 +55,20 @@ const MAX_ELEMENTS_BYTES: usize = 60_000;
 /// returns: nfnetlink processes a batch in the sender's context).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One nf_tables message of a batch and whether it creates something.
+/// One nf_tables message of a batch and its extra netlink flags (`NLM_F_CREATE`,
+/// `NLM_F_APPEND`).
 #[derive(Debug, Clone)]
 struct Command {
     message: NfnlMessage,
-    create: bool,
+    flags: u16,
 }
 
 /// Commands for one transaction on the `inet tierwall` table, in the order they are added.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
     commands: Vec<Command>,
+    /// The last batch-local set id given (`NFTA_SET_ID`).
+    set_ids: u32,
 }
 
 impl Batch {
@@ -91,7 +103,7 @@ impl Batch {
                     ),
                 ],
             ),
-            create: true,
+            flags: NLM_F_CREATE,
         });
     }
 
@@ -106,7 +118,77 @@ impl Batch {
                     Attr::U32Be(NFTA_OBJ_TYPE, NFT_OBJECT_COUNTER),
                 ],
             ),
-            create: false,
+            flags: 0,
+        });
+    }
+
+    /// `add chain` of a regular chain (no hook).
+    pub fn add_chain(&mut self, name: &str) {
+        self.push(
+            NFT_MSG_NEWCHAIN,
+            vec![
+                Attr::Str(NFTA_CHAIN_TABLE, TABLE.into()),
+                Attr::Str(NFTA_CHAIN_NAME, name.into()),
+            ],
+            NLM_F_CREATE,
+        );
+    }
+
+    /// `delete chain` (it must hold no rules and no jump may lead to it).
+    pub fn delete_chain(&mut self, name: &str) {
+        self.push(
+            NFT_MSG_DELCHAIN,
+            vec![
+                Attr::Str(NFTA_CHAIN_TABLE, TABLE.into()),
+                Attr::Str(NFTA_CHAIN_NAME, name.into()),
+            ],
+            0,
+        );
+    }
+
+    /// `flush chain`: `NFT_MSG_DELRULE` with the chain and no handle.
+    pub fn flush_chain(&mut self, name: &str) {
+        self.push(
+            NFT_MSG_DELRULE,
+            vec![
+                Attr::Str(NFTA_RULE_TABLE, TABLE.into()),
+                Attr::Str(NFTA_RULE_CHAIN, name.into()),
+            ],
+            0,
+        );
+    }
+
+    /// `add rule`: appends `rule` to `chain` (`Err` when a statement has no netlink form;
+    /// the batch is unchanged then).
+    pub fn add_rule(&mut self, chain: &str, rule: &Rule) -> Result<(), Unsupported> {
+        let attrs = rules::new_rule(chain, &rule.expr, rule.comment.as_deref())?;
+        self.push(NFT_MSG_NEWRULE, attrs, NLM_F_CREATE | NLM_F_APPEND);
+        Ok(())
+    }
+
+    /// `add set` / `add map` (empty) of `kind`.
+    pub fn add_set(&mut self, name: &str, kind: SetKind) {
+        self.set_ids += 1;
+        let attrs = rules::new_set(name, kind, self.set_ids);
+        self.push(NFT_MSG_NEWSET, attrs, NLM_F_CREATE);
+    }
+
+    /// `delete set` / `delete map`.
+    pub fn delete_set(&mut self, name: &str) {
+        self.push(
+            NFT_MSG_DELSET,
+            vec![
+                Attr::Str(NFTA_SET_TABLE, TABLE.into()),
+                Attr::Str(NFTA_SET_NAME, name.into()),
+            ],
+            0,
+        );
+    }
+
+    fn push(&mut self, msg: u16, attrs: Vec<Attr>, flags: u16) {
+        self.commands.push(Command {
+            message: NfnlMessage::nftables(msg, attrs),
+            flags,
         });
     }
 
@@ -153,7 +235,11 @@ impl Batch {
                         Attr::Nested(NFTA_SET_ELEM_LIST_ELEMENTS, std::mem::take(chunk)),
                     ],
                 ),
-                create: msg == NFT_MSG_NEWSETELEM,
+                flags: if msg == NFT_MSG_NEWSETELEM {
+                    NLM_F_CREATE
+                } else {
+                    0
+                },
             });
         };
         for e in elements {
@@ -200,10 +286,7 @@ impl Batch {
         let last = base.wrapping_add(self.commands.len() as u32);
         for (i, c) in self.commands.iter().enumerate() {
             let seq = base.wrapping_add(i as u32 + 1);
-            let mut flags = NLM_F_REQUEST;
-            if c.create {
-                flags |= NLM_F_CREATE;
-            }
+            let mut flags = NLM_F_REQUEST | c.flags;
             if seq == last {
                 flags |= NLM_F_ACK;
             }
