@@ -10,7 +10,8 @@ use netlink_packet_netfilter::nflog::{
 use netlink_packet_netfilter::{NetfilterMessage, NetfilterMessageInner, NetfilterProtoFamily};
 use netlink_sys::{Socket, constants::NETLINK_NETFILTER};
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 /// Errors of the NFLOG reader.
@@ -115,13 +116,38 @@ fn send_config(
     Ok(())
 }
 
+/// How often an idle reader thread looks whether its receiver is still there.
+const IDLE_CHECK: Duration = Duration::from_millis(500);
+
+/// The receiving end of a reader thread: a channel receiver (it derefs to
+/// `mpsc::Receiver<T>`). Dropping it ends the thread and closes its socket within
+/// `IDLE_CHECK`, even when no packet comes (a Node that left the cluster).
+#[derive(Debug)]
+pub struct NflogReceiver<T> {
+    rx: mpsc::Receiver<T>,
+    alive: Arc<AtomicBool>,
+}
+
+impl<T> std::ops::Deref for NflogReceiver<T> {
+    type Target = mpsc::Receiver<T>;
+    fn deref(&self) -> &mpsc::Receiver<T> {
+        &self.rx
+    }
+}
+
+impl<T> Drop for NflogReceiver<T> {
+    fn drop(&mut self) {
+        self.alive.store(false, Ordering::Relaxed);
+    }
+}
+
 /// Opens an NFLOG group socket in `netns` (a name under /run/netns, or `None` for the current
 /// namespace) and starts a reader thread. Packets arrive on the returned channel until the
 /// receiver is dropped.
 pub fn spawn_reader(
     netns: Option<&str>,
     group: u16,
-) -> Result<mpsc::Receiver<NflogPacket>, NflogError> {
+) -> Result<NflogReceiver<NflogPacket>, NflogError> {
     spawn_converting(netns, group, parse_ipv4)
 }
 
@@ -138,7 +164,7 @@ pub struct NflogCopy {
 pub fn spawn_copy_reader(
     netns: Option<&str>,
     group: u16,
-) -> Result<mpsc::Receiver<NflogCopy>, NflogError> {
+) -> Result<NflogReceiver<NflogCopy>, NflogError> {
     spawn_converting(netns, group, |prefix, packet| {
         Some(NflogCopy {
             prefix: prefix.to_string(),
@@ -153,8 +179,10 @@ fn spawn_converting<T: Send + 'static>(
     netns: Option<&str>,
     group: u16,
     convert: impl Fn(&str, &[u8]) -> Option<T> + Send + 'static,
-) -> Result<mpsc::Receiver<T>, NflogError> {
+) -> Result<NflogReceiver<T>, NflogError> {
     let netns_name = netns.unwrap_or("<current>").to_string();
+    let alive = Arc::new(AtomicBool::new(true));
+    let reader_alive = alive.clone();
     let ns_path = netns.map(|n| format!("/run/netns/{n}"));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), NflogError>>();
     let (tx, rx) = mpsc::channel();
@@ -184,6 +212,18 @@ fn spawn_converting<T: Send + 'static>(
                     netns: netns_name.clone(),
                     context: "bind",
                     source,
+                })?;
+                // Wake up now and then to see whether the receiver is gone.
+                let idle = nix::sys::time::TimeVal::new(0, IDLE_CHECK.as_micros() as i64);
+                nix::sys::socket::setsockopt(
+                    &socket,
+                    nix::sys::socket::sockopt::ReceiveTimeout,
+                    &idle,
+                )
+                .map_err(|e| NflogError::Socket {
+                    netns: netns_name.clone(),
+                    context: "receive timeout",
+                    source: std::io::Error::from(e),
                 })?;
                 send_config(
                     &socket,
@@ -224,7 +264,21 @@ fn spawn_converting<T: Send + 'static>(
                 }
             };
             let mut buf = vec![0u8; 65536];
-            while let Ok(size) = socket.recv(&mut &mut buf[..], 0) {
+            while reader_alive.load(Ordering::Relaxed) {
+                let size = match socket.recv(&mut &mut buf[..], 0) {
+                    Ok(size) => size,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock
+                                | std::io::ErrorKind::TimedOut
+                                | std::io::ErrorKind::Interrupted
+                        ) =>
+                    {
+                        continue;
+                    }
+                    Err(_) => break,
+                };
                 let mut offset = 0;
                 while offset < size {
                     let Ok(msg) =
@@ -266,7 +320,7 @@ fn spawn_converting<T: Send + 'static>(
             source,
         })?;
     match ready_rx.recv() {
-        Ok(Ok(())) => Ok(rx),
+        Ok(Ok(())) => Ok(NflogReceiver { rx, alive }),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(NflogError::Socket {
             netns: netns.unwrap_or("<current>").into(),

@@ -74,4 +74,33 @@ fn logged_packets_reach_the_reader() {
     assert_eq!(p.dst_port, Some(5555));
     assert_eq!(p.length, 33);
     assert_eq!(p.dst_ip.to_string(), "127.0.0.1");
+
+    // Dropping the receiver ends the reader thread (and closes its socket in the namespace)
+    // even though no further packet comes.
+    assert_eq!(reader_threads(), 1);
+    drop(rx);
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while reader_threads() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        reader_threads(),
+        0,
+        "the NFLOG reader thread is still running"
+    );
+}
+
+/// Threads of this process named like an NFLOG reader (`nflog-<netns>`).
+fn reader_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .flatten()
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.starts_with("nflog-"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
 }
