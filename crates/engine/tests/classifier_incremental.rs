@@ -246,4 +246,41 @@ proptest! {
         prop_assert_eq!(cl.stats().terms, fresh.stats().terms);
         prop_assert_eq!(cl.total_span(), fresh.total_span());
     }
+
+}
+
+proptest! {
+    // Fewer cases: every case is a much larger table for the oracle.
+    #![proptest_config(ProptestConfig { cases: cases(16), .. ProptestConfig::default() })]
+
+    /// The same over wide rows: filler policies (never matching a probed flow) first, so that
+    /// every change renumbers and rewrites dense rows of many words.
+    #[test]
+    fn incremental_classifier_agrees_on_wide_rows(
+        cluster in cluster_spec(),
+        fillers in prop::collection::vec(filler_spec(), 1..30),
+        initial in prop::collection::vec(policy_spec(), 0..5),
+        changes in prop::collection::vec(change(), 1..12),
+    ) {
+        let mut engine = Engine::new();
+        for o in base_objects(&cluster) {
+            apply(&mut engine, None, o);
+        }
+        let admitted = fillers
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| apply(&mut engine, None, filler_object(*i, f)))
+            .count();
+        prop_assert_eq!(admitted, fillers.len(), "every filler policy is admitted");
+        for p in &initial {
+            apply(&mut engine, None, policy_object(p));
+        }
+        let mut cl = Classifier::build(engine.cluster(), engine.table());
+        for (step, c) in changes.iter().enumerate() {
+            apply_change(&mut engine, &mut cl, c);
+            compare(&engine, &cl).map_err(|e| TestCaseError::fail(format!("after step {step} {c:?}: {e}")))?;
+        }
+        let fresh = Classifier::build(engine.cluster(), engine.table());
+        compare(&engine, &fresh).map_err(|e| TestCaseError::fail(format!("fresh build: {e}")))?;
+    }
 }

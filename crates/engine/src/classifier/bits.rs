@@ -18,12 +18,17 @@ pub(crate) fn low_mask(n: usize) -> u64 {
     if n >= 64 { !0 } else { (1u64 << n) - 1 }
 }
 
-/// Words per summary block for rows of `words` words: the smallest power of two that lets one
-/// `u64` summarise the row (a power of two, so that the query path shifts instead of dividing).
+/// Words per summary block for rows of `words` words: the smallest power of two, at least
+/// `CHUNK`, that lets one `u64` summarise the row (a power of two, so that the query path
+/// shifts instead of dividing; at least one chunk, so that every scanned chunk of `CHUNK` words
+/// lies in one block).
 #[inline]
 pub(crate) fn block_words(words: usize) -> usize {
-    words.div_ceil(64).max(1).next_power_of_two()
+    words.div_ceil(64).max(CHUNK).next_power_of_two()
 }
+
+/// Words the query path reads at a time; rows of a direction are padded to a multiple of it.
+pub(crate) const CHUNK: usize = 4;
 
 /// The summary of one row: bit `b` set iff words `b * block..(b + 1) * block` hold a set bit.
 pub(crate) fn summarize(row: &[u64], block: usize) -> u64 {
@@ -170,16 +175,68 @@ impl Remap {
     }
 }
 
-/// Dense rows of `words` words each, in one allocation, with their summaries.
-#[derive(Debug, Clone, Default)]
+/// Words per cache line (64 bytes).
+const LINE: usize = 8;
+
+/// Words from a row's start to the next row's: its summary and its words, padded to whole cache
+/// lines (a row of no words is only its summary).
+fn stride_for(words: usize) -> usize {
+    if words == 0 {
+        1
+    } else {
+        (words + 1).next_multiple_of(LINE)
+    }
+}
+
+/// The first index of `data` that starts a cache line (`< LINE`).
+fn line_start(data: &[u64]) -> usize {
+    (LINE - (data.as_ptr().addr() / 8) % LINE) % LINE
+}
+
+/// Dense rows of `words` words each, in one allocation, each preceded by its summary and
+/// starting a cache line: a lookup reading a row's summary and first chunk reads one line.
+///
+/// ```text
+///  data: [pad][s0 | w0 w1 ... w(words-1) pad][s1 | w0 w1 ... pad] ... [pad]
+///         base ^  stride = words + 1 rounded up to whole lines
+/// ```
+///
+/// `data` has `LINE - 1` words of slack; `base` is the index where rows start, kept on a line
+/// boundary whenever the allocation moves (`realign`). Words outside rows are zero.
+#[derive(Debug)]
 pub(crate) struct Rows {
     words: usize,
     nrows: usize,
+    /// Row `i` is `data[base + i * stride]` (its summary, see `summarize`, kept exact by every
+    /// mutation) followed by its `words` words.
     data: Vec<u64>,
+    base: usize,
+    /// `stride_for(words)`.
+    stride: usize,
     /// Words per summary block (`block_words(words)`).
     block: usize,
-    /// One summary per row (see `summarize`), kept exact by every mutation.
-    sums: Vec<u64>,
+}
+
+impl Default for Rows {
+    fn default() -> Rows {
+        Rows::new(0)
+    }
+}
+
+impl Clone for Rows {
+    fn clone(&self) -> Rows {
+        // The copy is a new allocation: its rows move to its own line boundary.
+        let mut r = Rows {
+            words: self.words,
+            nrows: self.nrows,
+            data: self.data.clone(),
+            base: self.base,
+            stride: self.stride,
+            block: self.block,
+        };
+        r.realign(self.base);
+        r
+    }
 }
 
 impl Rows {
@@ -188,27 +245,62 @@ impl Rows {
             words,
             nrows: 0,
             data: Vec::new(),
+            base: 0,
+            stride: stride_for(words),
             block: block_words(words),
-            sums: Vec::new(),
         }
     }
 
-    /// The summary of row `i` (0 for a missing row).
     #[inline]
+    fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Index of row `i`'s summary in `data`.
+    #[inline]
+    fn at(&self, i: usize) -> usize {
+        self.base + i * self.stride()
+    }
+
+    /// After `data` was (re)allocated with the rows still at `old_base`: moves them to the new
+    /// allocation's line boundary and zeroes what they left.
+    fn realign(&mut self, old_base: usize) {
+        let new_base = line_start(&self.data);
+        let len = self.nrows * self.stride();
+        if new_base != old_base && len > 0 && old_base.max(new_base) + len <= self.data.len() {
+            self.data.copy_within(old_base..old_base + len, new_base);
+            let vacated = if old_base < new_base {
+                old_base..new_base
+            } else {
+                new_base + len..old_base + len
+            };
+            self.data[vacated].iter_mut().for_each(|w| *w = 0);
+        }
+        self.base = new_base;
+    }
+
+    /// The summary of row `i` (0 for a missing row).
+    #[cfg(test)]
     pub(crate) fn summary(&self, i: usize) -> u64 {
-        self.sums.get(i).copied().unwrap_or(0)
+        self.row_summary(i).1
+    }
+
+    fn summary_mut(&mut self, i: usize) -> Option<&mut u64> {
+        if i >= self.nrows {
+            return None;
+        }
+        let at = self.at(i);
+        self.data.get_mut(at)
     }
 
     /// Recomputes the summary bit of the block holding `bit` in row `i`.
     fn resummarize_block(&mut self, i: usize, bit: usize) {
         let b = bit / 64 / self.block;
-        let start = i * self.words + b * self.block;
-        let end = (start + self.block).min((i + 1) * self.words);
-        let any = self
-            .data
-            .get(start..end)
-            .is_some_and(|ws| ws.iter().any(|&w| w != 0));
-        if let Some(s) = self.sums.get_mut(i)
+        let row = self.row(i);
+        let start = (b * self.block).min(row.len());
+        let end = (start + self.block).min(row.len());
+        let any = row[start..end].iter().any(|&w| w != 0);
+        if let Some(s) = self.summary_mut(i)
             && b < 64
         {
             if any {
@@ -223,25 +315,63 @@ impl Rows {
         self.nrows
     }
 
+    /// Row `i` and its summary (empty and 0 for a missing row).
+    #[inline]
+    pub(crate) fn row_summary(&self, i: usize) -> (&[u64], u64) {
+        if i >= self.nrows {
+            return (&[], 0);
+        }
+        let at = self.at(i);
+        match self.data.get(at..).and_then(|r| r.get(..1 + self.words)) {
+            Some([summary, row @ ..]) => (row, *summary),
+            _ => (&[], 0),
+        }
+    }
+
+    /// The query path's view of row `i`: its summary and the words from the row's start to the
+    /// end of the table (the scan cuts them to the row width). Cheaper than `row_summary`: one
+    /// bounds check. A missing row reads as summary 0 (the slack after the last row is zero).
+    #[inline(always)]
+    pub(crate) fn head(&self, i: usize) -> (&[u64], u64) {
+        match self.data.get(self.at(i)..) {
+            Some([summary, rest @ ..]) => (rest, *summary),
+            _ => (&[], 0),
+        }
+    }
+
+    /// Bit `bit` of row `i` (false for a missing row or bit).
+    #[inline]
+    pub(crate) fn bit(&self, i: usize, bit: usize) -> bool {
+        self.row(i)
+            .get(bit / 64)
+            .is_some_and(|w| w >> (bit % 64) & 1 == 1)
+    }
+
     #[inline]
     pub(crate) fn row(&self, i: usize) -> &[u64] {
-        let start = i * self.words;
-        self.data.get(start..start + self.words).unwrap_or(&[])
+        self.row_summary(i).0
     }
 
     #[inline]
     fn row_mut(&mut self, i: usize) -> &mut [u64] {
-        let start = i * self.words;
-        let words = self.words;
-        self.data.get_mut(start..start + words).unwrap_or(&mut [])
+        if i >= self.nrows {
+            return &mut [];
+        }
+        let (at, words) = (self.at(i), self.words);
+        match self.data.get_mut(at..).and_then(|r| r.get_mut(..1 + words)) {
+            Some([_, row @ ..]) => row,
+            _ => &mut [],
+        }
     }
 
     /// Makes sure rows `0..rows` exist (new rows are zero).
     pub(crate) fn ensure(&mut self, rows: usize) {
         if rows > self.nrows {
+            let old_base = self.base;
+            // New rows and slack are zero: `resize` appends zeros behind the zero slack.
+            self.data.resize(rows * self.stride() + LINE - 1, 0);
             self.nrows = rows;
-            self.data.resize(rows * self.words, 0);
-            self.sums.resize(rows, 0);
+            self.realign(old_base);
         }
     }
 
@@ -253,28 +383,37 @@ impl Rows {
             *d = *s;
         }
         let sum = summarize(self.row(i), self.block);
-        if let Some(s) = self.sums.get_mut(i) {
+        if let Some(s) = self.summary_mut(i) {
             *s = sum;
         }
     }
 
     /// Inserts a copy of row `from` at position `at <= len` (rows from `at` on move up by one).
     pub(crate) fn insert_copy(&mut self, at: usize, from: usize) {
-        let copy: Vec<u64> = self.row(from).to_vec();
-        let sum = self.summary(from);
         let at = at.min(self.nrows);
-        let start = at * self.words;
-        self.data.splice(start..start, copy);
-        self.sums.insert(at, sum);
-        self.nrows += 1;
+        let old_rows = self.nrows;
+        self.ensure(old_rows + 1);
+        let stride = self.stride();
+        let (start, end) = (self.at(at), self.at(old_rows));
+        // Rows `at..old_rows` move up one; the copy is of the old row `from`.
+        self.data.copy_within(start..end, start + stride);
+        if from < old_rows {
+            let src = self.at(if from >= at { from + 1 } else { from });
+            self.data.copy_within(src..src + stride, start);
+        } else {
+            self.data[start..start + stride]
+                .iter_mut()
+                .for_each(|w| *w = 0);
+        }
     }
 
     pub(crate) fn set(&mut self, i: usize, bit: usize) {
         set_bit(self.row_mut(i), bit);
         let b = bit / 64 / self.block;
-        if let Some(s) = self.sums.get_mut(i)
+        let in_row = bit / 64 < self.words;
+        if let Some(s) = self.summary_mut(i)
             && b < 64
-            && bit / 64 < self.words
+            && in_row
         {
             *s |= 1u64 << b;
         }
@@ -285,16 +424,23 @@ impl Rows {
         self.resummarize_block(i, bit);
     }
 
+    /// The rows (each its summary and its words, then padding), for whole-table passes.
+    fn rows_mut(&mut self) -> std::slice::ChunksExactMut<'_, u64> {
+        let (start, end, stride) = (self.base, self.at(self.nrows), self.stride());
+        self.data
+            .get_mut(start..end)
+            .unwrap_or(&mut [])
+            .chunks_exact_mut(stride)
+    }
+
     /// Clears `bit` in every row.
     pub(crate) fn clear_all(&mut self, bit: usize) {
-        if self.words == 0 {
+        if self.words == 0 || bit / 64 >= self.words {
             return;
         }
         let (w, m) = (bit / 64, !(1u64 << (bit % 64)));
-        for row in self.data.chunks_exact_mut(self.words) {
-            if let Some(x) = row.get_mut(w) {
-                *x &= m;
-            }
+        for row in self.rows_mut() {
+            row[1 + w] &= m;
         }
         for i in 0..self.nrows {
             self.resummarize_block(i, bit);
@@ -303,56 +449,133 @@ impl Rows {
 
     /// Sets `bit` in every row.
     pub(crate) fn set_all(&mut self, bit: usize) {
-        if self.words == 0 {
+        if self.words == 0 || bit / 64 >= self.words {
             return;
         }
         let (w, m) = (bit / 64, 1u64 << (bit % 64));
-        for row in self.data.chunks_exact_mut(self.words) {
-            if let Some(x) = row.get_mut(w) {
-                *x |= m;
-            }
-        }
         let b = w / self.block;
-        if b < 64 && w < self.words {
-            self.sums.iter_mut().for_each(|s| *s |= 1u64 << b);
+        let sum_bit = if b < 64 { 1u64 << b } else { 0 };
+        for row in self.rows_mut() {
+            row[1 + w] |= m;
+            row[0] |= sum_bit;
         }
     }
 
     /// Renumbers the bits of every row and changes the width to `words`.
     pub(crate) fn remap(&mut self, remap: &Remap, words: usize) {
-        let mut out = vec![0u64; self.nrows * words];
-        if words > 0 {
-            for (i, dst) in out.chunks_exact_mut(words).enumerate() {
-                remap.apply(self.row(i), dst);
+        let block = block_words(words);
+        let stride = stride_for(words);
+        let mut out = vec![0u64; self.nrows * stride + LINE - 1];
+        let base = line_start(&out);
+        for (i, dst) in out[base..base + self.nrows * stride]
+            .chunks_exact_mut(stride)
+            .enumerate()
+        {
+            if let [summary, rest @ ..] = dst {
+                let row = &mut rest[..words];
+                remap.apply(self.row(i), row);
+                *summary = if words == 0 { 0 } else { summarize(row, block) };
             }
         }
         self.words = words;
         self.data = out;
-        self.block = block_words(words);
-        let block = self.block;
-        self.sums = if words == 0 {
-            vec![0; self.nrows]
-        } else {
-            self.data
-                .chunks_exact(words)
-                .map(|r| summarize(r, block))
-                .collect()
-        };
+        self.base = base;
+        self.stride = stride;
+        self.block = block;
     }
 }
 
 /// A partition of `0..=max` into elementary intervals; class `c` is `starts[c]..starts[c+1]`.
+/// So that the query path indexes instead of searching, a port-sized space (`max <=
+/// u16::MAX`) also keeps the class of every key (`dense`), and an IPv4-sized one (`max ==
+/// u32::MAX`) the number of classes starting below each `/16` (`top16`), which leaves a short
+/// scan of the classes starting inside the key's `/16`.
 #[derive(Debug, Clone)]
 pub(crate) struct Partition {
     pub(crate) starts: Vec<u128>,
     max: u128,
+    /// Key → class for `max <= u16::MAX` (empty otherwise), kept in step by `split`.
+    dense: Vec<u16>,
+    /// For `max == u32::MAX` (empty otherwise): `top16[h]` = number of starts `< h << 16`,
+    /// `h` in `0..=65536`, kept in step by `split` unless `top16_stale`.
+    top16: Vec<u32>,
+    /// `top16` is not maintained (during a bulk build, whose splits would each touch most of
+    /// it): lookups search `starts` until `index_top16` rebuilds it.
+    top16_stale: bool,
 }
 
 impl Partition {
     pub(crate) fn new(max: u128) -> Partition {
+        let dense = if max <= u16::MAX as u128 {
+            vec![0; max as usize + 1]
+        } else {
+            Vec::new()
+        };
+        let top16 = if max == u32::MAX as u128 {
+            // Only the start 0 exists: below `0` none, below every other `/16` one.
+            let mut t = vec![1u32; (1 << 16) + 1];
+            t[0] = 0;
+            t
+        } else {
+            Vec::new()
+        };
         Partition {
             starts: vec![0],
             max,
+            dense,
+            top16,
+            top16_stale: false,
+        }
+    }
+
+    /// Stops maintaining the `/16` index (before many splits); `index_top16` restores it.
+    pub(crate) fn suspend_top16(&mut self) {
+        if !self.top16.is_empty() {
+            self.top16_stale = true;
+        }
+    }
+
+    /// Rebuilds the `/16` index from `starts` if it is stale.
+    pub(crate) fn index_top16(&mut self) {
+        if !self.top16_stale {
+            return;
+        }
+        let mut below = 0usize;
+        for (h, slot) in self.top16.iter_mut().enumerate() {
+            let bound = (h as u128) << 16;
+            while self.starts.get(below).is_some_and(|&s| s < bound) {
+                below += 1;
+            }
+            *slot = below as u32;
+        }
+        self.top16_stale = false;
+    }
+
+    /// The class of an IPv4-sized key: the classes starting in its `/16` are scanned (a search
+    /// if there is no `/16` index).
+    #[inline]
+    pub(crate) fn class_of_v4(&self, key: u32) -> usize {
+        if self.top16_stale {
+            return self.class_of(key as u128);
+        }
+        let h = (key >> 16) as usize;
+        let (Some(&lo), Some(&hi)) = (self.top16.get(h), self.top16.get(h + 1)) else {
+            return self.class_of(key as u128);
+        };
+        let k = key as u128;
+        let inside = self
+            .starts
+            .get(lo as usize..hi as usize)
+            .map_or(0, |s| s.partition_point(|&x| x <= k));
+        (lo as usize + inside).saturating_sub(1)
+    }
+
+    /// The class of a port-sized key: an index into `dense` (a search if there is none).
+    #[inline]
+    pub(crate) fn class_of_small(&self, key: u16) -> usize {
+        match self.dense.get(key as usize) {
+            Some(&c) => c as usize,
+            None => self.class_of(key as u128),
         }
     }
 
@@ -375,6 +598,16 @@ impl Partition {
             Ok(_) => None,
             Err(i) => {
                 self.starts.insert(i, at);
+                // Keys from `at` on are one class further (`at <= max <= u16::MAX` here).
+                if let Some(tail) = self.dense.get_mut(at as usize..) {
+                    tail.iter_mut().for_each(|c| *c += 1);
+                }
+                // One more start below every `/16` above `at`'s (`at <= u32::MAX` here).
+                if !self.top16_stale
+                    && let Some(tail) = self.top16.get_mut((at >> 16) as usize + 1..)
+                {
+                    tail.iter_mut().for_each(|c| *c += 1);
+                }
                 Some(i)
             }
         }
@@ -418,20 +651,23 @@ mod tests {
 
     #[test]
     fn summaries_follow_every_mutation() {
-        // 200 words: blocks of 4 words (256 ranks).
+        // 200 words: blocks of `block_words(200)` words.
+        let block = block_words(200);
         let mut rows = Rows::new(200);
         rows.ensure(3);
         let check = |rows: &Rows| {
             for i in 0..rows.len() {
-                assert_eq!(rows.summary(i), summarize(rows.row(i), 4), "row {i}");
+                assert_eq!(rows.summary(i), summarize(rows.row(i), block), "row {i}");
+                assert_eq!(rows.head(i).1, rows.summary(i), "row {i}");
             }
         };
+        let second_block = block * 64 + 8;
         rows.set(0, 5);
-        rows.set(0, 300);
+        rows.set(0, second_block);
         rows.set(1, 12_700);
         check(&rows);
         assert_eq!(rows.summary(0), 0b11);
-        rows.clear(0, 300);
+        rows.clear(0, second_block);
         check(&rows);
         assert_eq!(rows.summary(0), 0b1);
         rows.set_all(1000);
@@ -440,13 +676,78 @@ mod tests {
         check(&rows);
         rows.insert_copy(0, 1);
         check(&rows);
-        rows.set_row(2, &[0, 0, 0, 0, 1]);
+        let mut value = vec![0u64; block + 1];
+        value[block] = 1;
+        rows.set_row(2, &value);
         check(&rows);
         assert_eq!(rows.summary(2), 0b10);
+        assert!(rows.bit(2, block * 64) && !rows.bit(2, block * 64 - 1));
         let remap = Remap::new(200 * 64, &[0], &[]);
-        rows.remap(&remap, 1);
-        check(&rows);
+        rows.remap(&remap, 8);
+        let block = block_words(8);
+        for i in 0..rows.len() {
+            assert_eq!(rows.summary(i), summarize(rows.row(i), block), "row {i}");
+        }
         assert_eq!(rows.summary(5), 0);
+    }
+
+    /// Rows keep their contents and start cache lines through growth (reallocation), inserted
+    /// copies, remaps and clones; checked against a plain model.
+    #[test]
+    fn rows_stay_aligned_and_exact() {
+        let mut rows = Rows::new(5);
+        let mut model: Vec<Vec<u64>> = Vec::new();
+        let check = |rows: &Rows, model: &[Vec<u64>]| {
+            assert_eq!(rows.len(), model.len());
+            for (i, m) in model.iter().enumerate() {
+                let (row, sum) = rows.row_summary(i);
+                assert_eq!(row, &m[..], "row {i}");
+                assert_eq!(sum, summarize(m, rows.block), "row {i}");
+                // The summary starts a cache line: the row's words follow it.
+                assert_eq!((row.as_ptr().addr() - 8) % 64, 0, "row {i} alignment");
+                assert_eq!(rows.head(i).1, sum);
+            }
+            assert!(rows.row(model.len()).is_empty());
+        };
+        for i in 0..300usize {
+            let n = model.len();
+            rows.ensure(n + 1);
+            model.push(vec![0; 5]);
+            let bit = (i * 37) % 320;
+            rows.set(n, bit);
+            model[n][bit / 64] |= 1 << (bit % 64);
+            if i % 7 == 0 {
+                let (at, from) = (n / 3, n / 2);
+                rows.insert_copy(at, from);
+                let copy = model[from].clone();
+                model.insert(at, copy);
+            }
+        }
+        check(&rows, &model);
+        rows.clear(10, 0);
+        model[10][0] &= !1;
+        rows.set_all(130);
+        rows.clear_all(7);
+        for m in &mut model {
+            m[2] |= 1 << 2;
+            m[0] &= !(1 << 7);
+        }
+        check(&rows, &model);
+        let copy = rows.clone();
+        check(&copy, &model);
+        // Drop rank 0, then widen to 9 words.
+        let remap = Remap::new(320, &[0], &[]);
+        let mut rows = copy;
+        rows.remap(&remap, 9);
+        let model: Vec<Vec<u64>> = model
+            .iter()
+            .map(|m| {
+                let mut out = vec![0; 9];
+                remap.apply(m, &mut out);
+                out
+            })
+            .collect();
+        check(&rows, &model);
     }
 
     #[test]
@@ -459,5 +760,57 @@ mod tests {
         assert_eq!(p.class_of(79), 0);
         assert_eq!(p.class_of(65535), 2);
         assert_eq!(p.split(65536), None);
+        assert_eq!(p.split(1000), Some(3));
+        for key in [0u16, 79, 80, 81, 999, 1000, 1001, 65535] {
+            assert_eq!(p.class_of_small(key), p.class_of(key as u128), "key {key}");
+        }
+        let wide = Partition::new(u32::MAX as u128);
+        assert_eq!(wide.class_of_small(7), 0);
+    }
+
+    #[test]
+    fn v4_index_follows_splits() {
+        let mut p = Partition::new(u32::MAX as u128);
+        let cuts: [u32; 9] = [
+            0x0A64_0000,
+            0x0A65_0000,
+            0x0A64_8000,
+            0x0A64_8001,
+            1,
+            0xFFFF_0000,
+            0xFFFF_FFFF,
+            0x0001_0000,
+            0x0A64_0000,
+        ];
+        let probes: Vec<u32> = cuts
+            .iter()
+            .flat_map(|&c| [c.wrapping_sub(1), c, c.wrapping_add(1)])
+            .chain([0, 0xFFFF, 0x1_0000, u32::MAX])
+            .collect();
+        for (i, &cut) in cuts.iter().enumerate() {
+            p.split(cut as u128);
+            for &k in &probes {
+                assert_eq!(
+                    p.class_of_v4(k),
+                    p.class_of(k as u128),
+                    "after {i} cuts, key {k:#x}"
+                );
+            }
+        }
+        assert_eq!(p.class_of_v4(0), 0);
+        // Suspended during a bulk of splits, rebuilt after: the same classes.
+        let mut bulk = Partition::new(u32::MAX as u128);
+        bulk.suspend_top16();
+        for &cut in &cuts {
+            bulk.split(cut as u128);
+        }
+        for &k in &probes {
+            assert_eq!(bulk.class_of_v4(k), p.class_of(k as u128), "stale, key {k:#x}");
+        }
+        bulk.index_top16();
+        assert_eq!(bulk.top16, p.top16);
+        bulk.split(0x0B00_0000);
+        p.split(0x0B00_0000);
+        assert_eq!(bulk.top16, p.top16);
     }
 }

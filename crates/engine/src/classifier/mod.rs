@@ -165,27 +165,30 @@ pub(crate) struct PodEntry {
 /// The per-Pod data the query path reads, kept compact (one cache line holds two).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FastPod {
-    pub(crate) live: bool,
-    pub(crate) host: bool,
-    pub(crate) v6: bool,
+    /// The address as `terms::ip_key` keys it (`v6`, `key`); meaningful with `has_ip`.
+    pub(crate) key: u128,
     pub(crate) ident: u32,
     /// Non-hostNetwork Pod: the Node entry owning its address (normally `NONE`);
     /// hostNetwork Pod: its Node's entry.
     pub(crate) node: u32,
-    /// Address class of `ip`.
+    /// Address class of the address.
     pub(crate) ipc: u32,
-    pub(crate) ip: Option<IpAddr>,
+    pub(crate) live: bool,
+    pub(crate) has_ip: bool,
+    pub(crate) host: bool,
+    pub(crate) v6: bool,
 }
 
 impl FastPod {
     pub(crate) const DEAD: FastPod = FastPod {
-        live: false,
-        host: false,
-        v6: false,
+        key: 0,
         ident: NONE,
         node: NONE,
         ipc: 0,
-        ip: None,
+        live: false,
+        has_ip: false,
+        host: false,
+        v6: false,
     };
 }
 
@@ -229,9 +232,35 @@ pub(crate) struct RuleEntry {
     pub(crate) ports: PortSet,
     /// Needs an exact check after a bit match.
     pub(crate) verify: bool,
+    /// A peer depends on the Pod the rule applies to (`match: Self`, `sameLabels`): the peer
+    /// bits over-approximate, the exact check re-evaluates the peers (otherwise only the ports).
+    pub(crate) ldep: bool,
     /// Rank in its direction (Antrea rules).
     pub(crate) rank: u32,
     pub(crate) hit: RuleHit,
+}
+
+/// How a Kubernetes NetworkPolicy rule's peers are checked on the query path, without reading
+/// the rule's entry (`Classifier::k8s_checks`, dense by rule id).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum K8sPeer {
+    /// Several peer terms, or a kind the fast check does not cover: `rule_exact`.
+    #[default]
+    General,
+    /// Any peer.
+    Any,
+    /// One term matched by identity membership.
+    Member(u32),
+    /// One term matched by address.
+    Address(u32),
+}
+
+/// The query path's view of a Kubernetes NetworkPolicy rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct K8sCheck {
+    pub(crate) peer: K8sPeer,
+    /// The rule matches every port.
+    pub(crate) ports_any: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -257,9 +286,13 @@ pub(crate) struct PolicyEntry {
 pub(crate) struct DirIndex {
     /// Rank → rule id.
     pub(crate) order: Vec<u32>,
+    /// Rank → the rule's action (read by the query path instead of the rule entry).
+    pub(crate) actions: Vec<Action>,
     /// Ranks below this are tiers before Kubernetes NetworkPolicies; the rest is baseline.
     pub(crate) stage1: usize,
     pub(crate) words: usize,
+    /// log2 of the `CHUNK`-word chunks per summary block of the rows.
+    pub(crate) chunk_shift: u32,
     /// Applied rows by identity and by Node entry.
     pub(crate) arow: Rows,
     pub(crate) anode: Rows,
@@ -271,7 +304,6 @@ pub(crate) struct DirIndex {
     pub(crate) ports: [Rows; 3],
     pub(crate) icmp: Vec<u64>,
     pub(crate) verify: Vec<u64>,
-    pub(crate) pass: Vec<u64>,
     /// Rules whose peers are `any` (initial peer row of new identities and Nodes).
     pub(crate) any: Vec<u64>,
     pub(crate) zero: Vec<u64>,
@@ -305,6 +337,9 @@ pub struct Classifier {
 
     pub(crate) idents: Vec<Option<Ident>>,
     pub(crate) ident_free: Vec<u32>,
+    /// Per identity, bit `1 << dir`: Kubernetes NetworkPolicies isolate it or have rules for it
+    /// in that direction (the query path reads the identity's lists only then).
+    pub(crate) ident_k8s: Vec<u8>,
     /// Identities by hash of (namespace, labels, service account).
     pub(crate) ident_by_key: FxMap<u64, Vec<u32>>,
     pub(crate) ident_postings: terms::Postings,
@@ -335,6 +370,9 @@ pub struct Classifier {
     pub(crate) policy_by_key: FxMap<ObjectKey, u32>,
     pub(crate) rules: Vec<Option<RuleEntry>>,
     pub(crate) rule_free: Vec<u32>,
+    /// Per rule id, the compact check of a Kubernetes NetworkPolicy rule (meaningful for those
+    /// only; written when the rule is created, rules never change).
+    pub(crate) k8s_checks: Vec<K8sCheck>,
 
     pub(crate) dirs: [DirIndex; 2],
     pub(crate) ip4: Partition,

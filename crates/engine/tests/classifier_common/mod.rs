@@ -782,3 +782,56 @@ pub fn delete(engine: &mut Engine, cl: Option<&mut Classifier>, key: &ObjectKey)
         Err(_) => false,
     }
 }
+
+/// A filler ACNP: rules that apply widely and have wide peers but only match TCP port 9, which
+/// no probed transport uses. Fillers never decide a flow; they only move the ranks of the real
+/// rules across many words, chunks and summary blocks and make the applied and peer rows dense.
+#[derive(Debug, Clone)]
+pub struct FillerSpec {
+    pub tier: u8,
+    pub priority: u32,
+    pub rules: usize,
+    pub kind: u8,
+}
+
+pub fn filler_spec() -> impl Strategy<Value = FillerSpec> {
+    (0..5u8, 1..100u32, 1..40usize, 0..4u8).prop_map(|(tier, priority, rules, kind)| FillerSpec {
+        tier,
+        priority,
+        rules,
+        kind,
+    })
+}
+
+pub fn filler_object(i: usize, f: &FillerSpec) -> Object {
+    let tier = TIERS[f.tier as usize % 5];
+    let applied = match f.kind % 2 {
+        0 => json!([{"namespaceSelector": {}}]),
+        _ => json!([{"podSelector": {"matchLabels": {"app": APPS[i % 3]}}}]),
+    };
+    let peers = match (f.kind / 2 + i as u8) % 3 {
+        0 => json!([]),
+        1 => json!([{"namespaceSelector": {}}]),
+        _ => json!([{"ipBlock": {"cidr": "0.0.0.0/0"}}]),
+    };
+    let (mut ingress, mut egress) = (vec![], vec![]);
+    for r in 0..f.rules {
+        // Pass is not admitted in the baseline tier.
+        let action = match (r + i) % 4 {
+            3 if tier == "baseline" => "Drop",
+            k => ACTIONS[k],
+        };
+        let key = if r % 2 == 0 { "from" } else { "to" };
+        let rule = json!({"name": format!("fill-{r}"), "action": action, key: peers, "ports": [{"protocol": "TCP", "port": 9}]});
+        if r % 2 == 0 {
+            ingress.push(rule)
+        } else {
+            egress.push(rule)
+        }
+    }
+    obj(
+        Kind::ClusterNetworkPolicy,
+        json!({"apiVersion": "crd.antrea.io/v1beta1", "kind": "ClusterNetworkPolicy", "metadata": {"name": format!("fill{i}")},
+            "spec": {"tier": tier, "priority": f.priority, "appliedTo": applied, "ingress": ingress, "egress": egress}}),
+    )
+}

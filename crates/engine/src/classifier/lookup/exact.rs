@@ -21,6 +21,20 @@ impl Classifier {
         let Some(how) = self.peer_exact(rule, local_pod, remote) else {
             return false;
         };
+        self.ports_exact(rule, dir, how, local_pod, remote, tk)
+    }
+
+    /// Exact port check of one rule whose peers matched (`how`: as a Pod member or by address;
+    /// named ports resolve on the destination Pod).
+    pub(super) fn ports_exact(
+        &self,
+        rule: &RuleEntry,
+        dir: usize,
+        how: PeerMatch,
+        local_pod: u32,
+        remote: &End,
+        tk: &TKey,
+    ) -> bool {
         let named_on = if dir == INGRESS {
             self.pod_entry(local_pod).map(|p| &p.info)
         } else if how == PeerMatch::PodMember {
@@ -57,7 +71,7 @@ impl Classifier {
                     if member {
                         Some(PeerMatch::PodMember)
                     } else {
-                        (term.contains_ip(remote.ip)
+                        (term.contains_key(remote.v6, remote.key)
                             || (remote.node != NONE && sorted_contains(&term.nodes, remote.node)))
                         .then_some(PeerMatch::Address)
                     }
@@ -65,9 +79,9 @@ impl Classifier {
                 TermDef::Nodes(_) => (remote.node != NONE
                     && sorted_contains(&term.nodes, remote.node))
                 .then_some(PeerMatch::Address),
-                TermDef::IpBlock { .. } | TermDef::Fqdn(_) => {
-                    term.contains_ip(remote.ip).then_some(PeerMatch::Address)
-                }
+                TermDef::IpBlock { .. } | TermDef::Fqdn(_) => term
+                    .contains_key(remote.v6, remote.key)
+                    .then_some(PeerMatch::Address),
             };
             match hit {
                 Some(PeerMatch::PodMember) => return Some(PeerMatch::PodMember),

@@ -88,6 +88,7 @@ impl Classifier {
             isolated: [false; 2],
         };
         let id = alloc(&mut self.idents, &mut self.ident_free, ident);
+        self.set_ident_k8s(id, 0);
         self.ident_postings.add(id, &info.labels);
         insert_sorted(&mut self.namespaces[ns as usize].idents, id);
         self.ident_by_key.entry(hash).or_default().push(id);
@@ -129,7 +130,16 @@ impl Classifier {
             d.prow.set_row(i as usize, &zero);
             d.arow.set_row(i as usize, &zero);
         }
+        self.set_ident_k8s(i, 0);
         self.ident_free.push(i);
+    }
+
+    fn set_ident_k8s(&mut self, i: u32, flags: u8) {
+        let i = i as usize;
+        if self.ident_k8s.len() <= i {
+            self.ident_k8s.resize(i + 1, 0);
+        }
+        self.ident_k8s[i] = flags;
     }
 
     /// Recomputes which terms identity `i` belongs to (new identity, namespace relabel).
@@ -312,9 +322,13 @@ impl Classifier {
                 }
             }
         }
+        let flags = (0..2)
+            .filter(|&d| isolated[d] || !rules[d].is_empty())
+            .fold(0u8, |f, d| f | 1 << d);
         if let Some(ident) = self.idents.get_mut(i as usize).and_then(Option::as_mut) {
             ident.k8s_rules = rules;
             ident.isolated = isolated;
+            self.set_ident_k8s(i, flags);
         }
     }
 

@@ -136,6 +136,7 @@ impl Classifier {
             ns_postings: Postings::default(),
             idents: Vec::new(),
             ident_free: Vec::new(),
+            ident_k8s: Vec::new(),
             ident_by_key: FxMap::default(),
             ident_postings: Postings::default(),
             pods: Vec::new(),
@@ -160,6 +161,7 @@ impl Classifier {
             policy_by_key: FxMap::default(),
             rules: Vec::new(),
             rule_free: Vec::new(),
+            k8s_checks: Vec::new(),
             dirs: [dir_rows_new(), dir_rows_new()],
             ip4: Partition::new(u32::MAX as u128),
             ip6: Partition::new(u128::MAX),
@@ -240,7 +242,10 @@ impl Classifier {
             }
         }
         c.refresh_pod_node_ips();
+        // Every ipBlock edge splits the address partition: its `/16` index is rebuilt once.
+        c.ip4.suspend_top16();
         c.add_policies_bulk(cluster, table);
+        c.ip4.index_top16();
         c
     }
 

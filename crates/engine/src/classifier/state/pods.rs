@@ -82,19 +82,17 @@ impl Classifier {
         let f = match self.pods.get(idx as usize).and_then(Option::as_ref) {
             None => FastPod::DEAD,
             Some(p) => {
-                let (v6, ipc) = match p.info.ip {
+                let (v6, key, ipc) = match p.info.ip {
                     Some(ip) => {
                         let (v6, k) = crate::classifier::terms::ip_key(ip);
-                        (
-                            v6,
-                            if v6 {
-                                self.ip6.class_of(k)
-                            } else {
-                                self.ip4.class_of(k)
-                            } as u32,
-                        )
+                        let ipc = if v6 {
+                            self.ip6.class_of(k)
+                        } else {
+                            self.ip4.class_of(k)
+                        };
+                        (v6, k, ipc as u32)
                     }
-                    None => (false, 0),
+                    None => (false, 0, 0),
                 };
                 let node = if p.info.host_network {
                     self.node_by_name.get(&p.info.node).copied().unwrap_or(NONE)
@@ -102,13 +100,14 @@ impl Classifier {
                     p.node_at_ip
                 };
                 FastPod {
-                    live: true,
-                    host: p.info.host_network,
-                    v6,
+                    key,
                     ident: p.ident,
                     node,
                     ipc,
-                    ip: p.info.ip,
+                    live: true,
+                    has_ip: p.info.ip.is_some(),
+                    host: p.info.host_network,
+                    v6,
                 }
             }
         };

@@ -3,7 +3,9 @@
 
 use super::{alloc, port_bits};
 use crate::classifier::terms::{Term, TermDef, applied_def, peer_def};
-use crate::classifier::{Classifier, NONE, PolicyEntry, RuleEntry, Use, dir_index};
+use crate::classifier::{
+    Classifier, K8sCheck, K8sPeer, NONE, PolicyEntry, RuleEntry, Use, dir_index,
+};
 use crate::cluster::Cluster;
 use crate::compile::{CompiledPolicy, GroupRef};
 use crate::evaluate::{PolicyRef, RuleHit};
@@ -99,10 +101,20 @@ impl Classifier {
                 peers,
                 ports: rule.ports.clone(),
                 verify: !pb.exact || ldep,
+                ldep,
                 rank: NONE,
                 hit,
             };
+            let check = if k8s {
+                self.k8s_check(&entry)
+            } else {
+                K8sCheck::default()
+            };
             let r = alloc(&mut self.rules, &mut self.rule_free, entry);
+            if self.k8s_checks.len() <= r as usize {
+                self.k8s_checks.resize(r as usize + 1, K8sCheck::default());
+            }
+            self.k8s_checks[r as usize] = check;
             rules.push(r);
             if k8s {
                 k8s_rules[dir].push(r);
@@ -121,6 +133,30 @@ impl Classifier {
             pe.realizable = realizable;
         }
         pid
+    }
+
+    /// The compact query-path check of a Kubernetes NetworkPolicy rule: one peer term checked by
+    /// membership (Pods, service accounts) or by address (ipBlocks, FQDNs), any peer, or the
+    /// general exact check.
+    fn k8s_check(&self, rule: &RuleEntry) -> K8sCheck {
+        let peer = if rule.peer_any {
+            K8sPeer::Any
+        } else {
+            match rule.peers.as_slice() {
+                [t] => match self.term(*t).map(|x| &x.def) {
+                    Some(TermDef::Pods { ldep: false, .. } | TermDef::Sa { .. }) => {
+                        K8sPeer::Member(*t)
+                    }
+                    Some(TermDef::IpBlock { .. } | TermDef::Fqdn(_)) => K8sPeer::Address(*t),
+                    _ => K8sPeer::General,
+                },
+                _ => K8sPeer::General,
+            }
+        };
+        K8sCheck {
+            peer,
+            ports_any: rule.ports.any,
+        }
     }
 
     /// Registers the uses of a created (and ranked) policy and sets all its bits, lists and spans.

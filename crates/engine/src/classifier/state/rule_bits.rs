@@ -2,7 +2,7 @@
 //! address and port partitions, and setting the applied, peer and transport bits of a rule.
 
 use super::port_bits;
-use crate::classifier::bits::{Remap, words_for};
+use crate::classifier::bits::{CHUNK, Remap, block_words, words_for};
 use crate::classifier::terms::TermDef;
 use crate::classifier::{Classifier, IpRange, NONE};
 use crate::compile::Action;
@@ -38,8 +38,8 @@ impl Classifier {
                 *slot = r;
             }
         }
-        // Padded to whole 4-word chunks (the lookup scans 256 ranks at a time).
-        let words = words_for(remap.new_len).next_multiple_of(4);
+        // Padded to whole chunks (the lookup scans `CHUNK` words at a time).
+        let words = words_for(remap.new_len).next_multiple_of(CHUNK);
         di.prow.remap(&remap, words);
         di.pnode.remap(&remap, words);
         di.arow.remap(&remap, words);
@@ -51,18 +51,21 @@ impl Classifier {
         }
         remap.apply_vec(&mut di.icmp, words);
         remap.apply_vec(&mut di.verify, words);
-        remap.apply_vec(&mut di.pass, words);
         remap.apply_vec(&mut di.any, words);
         di.zero = vec![0; words];
         di.words = words;
-        di.order = order;
-        let order = std::mem::take(&mut self.dirs[d].order);
+        di.chunk_shift = (block_words(words) / CHUNK).trailing_zeros();
+        let mut actions = Vec::with_capacity(order.len());
         for (rank, &r) in order.iter().enumerate() {
-            if let Some(rule) = self.rules.get_mut(r as usize).and_then(Option::as_mut) {
+            let rule = self.rules.get_mut(r as usize).and_then(Option::as_mut);
+            actions.push(rule.as_ref().map_or(Action::Allow, |x| x.action));
+            if let Some(rule) = rule {
                 rule.rank = rank as u32;
             }
         }
-        self.dirs[d].order = order;
+        let di = &mut self.dirs[d];
+        di.order = order;
+        di.actions = actions;
     }
 
     pub(super) fn update_stage1(&mut self, d: usize) {
@@ -95,13 +98,14 @@ impl Classifier {
                 }
                 // Cached address classes of Pods move with the split.
                 let c = c as u32;
-                for f in self.pod_fast.iter_mut().filter(|f| f.live && f.v6 == r.v6) {
+                for f in self
+                    .pod_fast
+                    .iter_mut()
+                    .filter(|f| f.live && f.has_ip && f.v6 == r.v6)
+                {
                     if f.ipc >= c {
                         f.ipc += 1;
-                    } else if f.ipc == c - 1
-                        && f.ip
-                            .is_some_and(|ip| crate::classifier::terms::ip_key(ip).1 >= at)
-                    {
+                    } else if f.ipc == c - 1 && f.key >= at {
                         f.ipc = c;
                     }
                 }
@@ -225,13 +229,7 @@ impl Classifier {
         let Some(rule) = self.rules.get(r as usize).and_then(Option::as_ref) else {
             return;
         };
-        let (d, rank, any, action, verify) = (
-            rule.dir,
-            rule.rank as usize,
-            rule.peer_any,
-            rule.action,
-            rule.verify,
-        );
+        let (d, rank, any, verify) = (rule.dir, rule.rank as usize, rule.peer_any, rule.verify);
         let pb = port_bits(&rule.ports);
         let peers = rule.peers.clone();
         if self.rule_active(r) {
@@ -279,9 +277,6 @@ impl Classifier {
         }
         if verify {
             crate::classifier::bits::set_bit(&mut di.verify, rank);
-        }
-        if action == Action::Pass {
-            crate::classifier::bits::set_bit(&mut di.pass, rank);
         }
     }
 }

@@ -68,8 +68,8 @@ impl Term {
         matches!(self.def, TermDef::Pods { ldep: true, .. })
     }
 
-    pub(crate) fn contains_ip(&self, ip: std::net::IpAddr) -> bool {
-        let (v6, k) = ip_key(ip);
+    /// Whether the address keyed `(v6, k)` (see `ip_key`) is one of the term's.
+    pub(crate) fn contains_key(&self, v6: bool, k: u128) -> bool {
         let i = self.ips.partition_point(|r| (r.v6, r.lo) <= (v6, k));
         i > 0 && self.ips.get(i - 1).is_some_and(|r| r.v6 == v6 && r.hi >= k)
     }
