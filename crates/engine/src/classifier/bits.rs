@@ -805,7 +805,11 @@ mod tests {
             bulk.split(cut as u128);
         }
         for &k in &probes {
-            assert_eq!(bulk.class_of_v4(k), p.class_of(k as u128), "stale, key {k:#x}");
+            assert_eq!(
+                bulk.class_of_v4(k),
+                p.class_of(k as u128),
+                "stale, key {k:#x}"
+            );
         }
         bulk.index_top16();
         assert_eq!(bulk.top16, p.top16);
