@@ -6,6 +6,10 @@
 //! the backend after DNAT). Every probe is also checked against the engine's verdict.
 //! Without root, `ip`/`nft` or the `tierwall-testbed-agent` helper the test says why and returns.
 
+mod common;
+
+use common::{LiveGuard, skip_reason};
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -17,42 +21,6 @@ use tierwall_live::{LiveCluster, LiveOptions};
 use tierwall_scenario::cluster::ClusterModel;
 use tierwall_testbed::dns::{DnsRecord, DnsTransport};
 use tierwall_testbed::{AgentCommand, Endpoint, TestbedOptions, Transport};
-
-/// Tears the live cluster down when the test ends, also on a panic.
-struct LiveGuard(Option<LiveCluster>);
-
-impl LiveGuard {
-    fn get(&mut self) -> &mut LiveCluster {
-        self.0.as_mut().expect("live cluster is up")
-    }
-}
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        if let Some(live) = self.0.take()
-            && let Err(e) = live.down()
-        {
-            eprintln!("fqdn_snooping: teardown: {e}");
-        }
-    }
-}
-
-fn skip_reason() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("needs root to create network namespaces (CI runs it as root)".into());
-    }
-    for tool in ["ip", "nft"] {
-        let found = std::env::var_os("PATH")
-            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
-        if !found {
-            return Some(format!("`{tool}` is not installed"));
-        }
-    }
-    if AgentCommand::locate().is_err() {
-        return Some("tierwall-testbed-agent not built (cargo build -p tierwall-testbed)".into());
-    }
-    None
-}
 
 const EXTERNAL: Ipv4Addr = Ipv4Addr::new(192, 168, 100, 7);
 /// A name outside the cluster that cluster DNS answers (with the external's address).

@@ -17,6 +17,8 @@
 
 mod common;
 
+use common::{LiveGuard, skip_reason};
+
 use common::random_policies::{self, Generated, UNDECLARED_TCP_PORT};
 use std::net::IpAddr;
 use std::time::Instant;
@@ -43,44 +45,6 @@ const SEEDS: [u64; 6] = [
     0x7e57_0005,
     0x7e57_0006,
 ];
-
-/// Tears the live cluster down when the test ends, also on a panic.
-struct LiveGuard(Option<LiveCluster>);
-
-impl LiveGuard {
-    fn get(&mut self) -> &mut LiveCluster {
-        self.0.as_mut().expect("live cluster is up")
-    }
-}
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        if let Some(live) = self.0.take()
-            && let Err(e) = live.down()
-        {
-            eprintln!("random_policy_differential: teardown: {e}");
-        }
-    }
-}
-
-fn skip_reason() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("needs root to create network namespaces (CI runs it as root)".into());
-    }
-    for tool in ["ip", "nft"] {
-        let found = std::env::var_os("PATH")
-            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
-        if !found {
-            return Some(format!("`{tool}` is not installed"));
-        }
-    }
-    if AgentCommand::locate().is_err() {
-        return Some(
-            "tierwall-testbed-agent not built (cargo build -p tierwall-testbed)".to_string(),
-        );
-    }
-    None
-}
 
 /// The seeds of the run: `TIERWALL_DIFF_SEED` alone (a failure's seed, to replay it), else
 /// `TIERWALL_DIFF_ROUNDS` of them (default: the fixed list).

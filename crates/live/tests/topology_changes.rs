@@ -4,6 +4,10 @@
 //! agent (its Pods' ingress rules are enforced there); a Node removed loses its agent.
 //! Without root, `ip`/`nft` or the `tierwall-testbed-agent` helper the test says why and returns.
 
+mod common;
+
+use common::{LiveGuard, skip_reason};
+
 use tierwall_engine::cluster::L4Protocol;
 use tierwall_engine::evaluate::DEFAULT_SOURCE_PORT;
 use tierwall_engine::{Engine, Outcome, ProbeTransport, Source, Target};
@@ -11,42 +15,6 @@ use tierwall_live::{LiveCluster, LiveOptions};
 use tierwall_model::ObjectKey;
 use tierwall_scenario::cluster::ClusterModel;
 use tierwall_testbed::{AgentCommand, TestbedOptions};
-
-/// Tears the live cluster down when the test ends, also on a panic.
-struct LiveGuard(Option<LiveCluster>);
-
-impl LiveGuard {
-    fn get(&mut self) -> &mut LiveCluster {
-        self.0.as_mut().expect("live cluster is up")
-    }
-}
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        if let Some(live) = self.0.take()
-            && let Err(e) = live.down()
-        {
-            eprintln!("topology_changes: teardown: {e}");
-        }
-    }
-}
-
-fn skip_reason() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("needs root to create network namespaces (CI runs it as root)".into());
-    }
-    for tool in ["ip", "nft"] {
-        let found = std::env::var_os("PATH")
-            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
-        if !found {
-            return Some(format!("`{tool}` is not installed"));
-        }
-    }
-    if AgentCommand::locate().is_err() {
-        return Some("tierwall-testbed-agent not built (cargo build -p tierwall-testbed)".into());
-    }
-    None
-}
 
 fn apply(live: &mut LiveCluster, yaml: &str) {
     for o in tierwall_model::load_str("test", yaml).expect("test manifest parses") {
