@@ -232,53 +232,34 @@ impl Agent {
                         rendered,
                     ));
                 }
-                Ok(tx) if tx.netlink.is_some() && self.use_netlink => {
-                    // One netlink batch, no nft process (see `crate::netlink`): members,
-                    // counters, new sets, rebuilt chains.
-                    let batch = tx
-                        .netlink
-                        .as_ref()
-                        .map(|b| self.netlink.commit(&self.netns, b));
-                    match batch {
-                        Some(Ok(sent)) => {
-                            // Rules appended by netlink have handles nobody told us: their
-                            // chains are forgotten (and read again before a patch).
-                            tx.layout.resolve(None, &mut self.handles);
-                            let r = SyncReport {
-                                writer: Writer::Netlink,
-                                bytes: sent,
-                                ..report(
-                                    SyncMode::Incremental,
-                                    Some(&tx.document),
-                                    tx.changes,
-                                    None,
-                                    rendered,
-                                )
-                            };
-                            self.applied = Some(new);
-                            return Ok(r);
-                        }
-                        Some(Err(e)) => recovered = Some(e.to_string()),
-                        None => {}
-                    }
-                }
                 Ok(tx) => {
-                    let applied = if tx.layout.patched_with_new_rules {
-                        nft::apply_echo(&self.netns, &tx.document)
-                            .map(|echo| Some(echoed_rule_handles(&echo)))
-                    } else {
-                        nft::apply(&self.netns, &tx.document).map(|()| None)
+                    // One netlink batch when the diff has one (members, counters, new sets,
+                    // rebuilt chains; see `crate::netlink`), else one nft document (with echo
+                    // when a patched chain gets rules whose handles must be learnt).
+                    let written = match tx.netlink.as_ref().filter(|_| self.use_netlink) {
+                        Some(batch) => self
+                            .netlink
+                            .commit(&self.netns, batch)
+                            .map(|sent| (Writer::Netlink, Some(sent), None)),
+                        None if tx.layout.patched_with_new_rules => {
+                            nft::apply_echo(&self.netns, &tx.document)
+                                .map(|echo| (Writer::Nft, None, Some(echoed_rule_handles(&echo))))
+                        }
+                        None => nft::apply(&self.netns, &tx.document)
+                            .map(|()| (Writer::Nft, None, None)),
                     };
-                    match applied {
-                        Ok(echoed) => {
+                    match written {
+                        Ok((writer, netlink_bytes, echoed)) => {
+                            // Without an echo (netlink appends, nft without echo) the handles
+                            // of rewritten chains are forgotten and read again before a patch.
                             tx.layout.resolve(echoed.as_deref(), &mut self.handles);
-                            let r = report(
-                                SyncMode::Incremental,
-                                Some(&tx.document),
-                                tx.changes,
-                                None,
-                                rendered,
-                            );
+                            let mut r =
+                                report(SyncMode::Incremental, None, tx.changes, None, rendered);
+                            r.writer = writer;
+                            r.commands = tx.document.commands();
+                            // The bytes that went out (nft's text is serialized only when
+                            // nft read it).
+                            r.bytes = netlink_bytes.unwrap_or_else(|| tx.document.text().len());
                             self.applied = Some(new);
                             return Ok(r);
                         }
