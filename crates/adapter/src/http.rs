@@ -81,7 +81,7 @@ fn truncate(text: &str, max: usize) -> String {
 }
 
 /// Percent-encodes one query value (RFC 3986 unreserved characters stay).
-pub(crate) fn encode_query_value(value: &str) -> String {
+pub fn encode_query_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {

@@ -29,5 +29,6 @@ pub mod sync_loop;
 
 pub use controller_client::ControllerClient;
 pub use error::AdapterError;
+pub use http::encode_query_value;
 pub use manager_client::{ManagerAuth, ManagerClient, Registration};
 pub use sync_loop::{Adapter, AdapterOptions, Logger};

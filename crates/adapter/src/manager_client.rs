@@ -142,7 +142,7 @@ impl ManagerClient {
         if let Some(digest) = known {
             url.push_str(&format!(
                 "?known_digest={}&timeout_seconds={}",
-                query_value(digest),
+                crate::http::encode_query_value(digest),
                 wait.as_secs().clamp(1, 60)
             ));
         }
@@ -233,19 +233,6 @@ impl ManagerClient {
 /// carries no objects).
 pub fn is_unchanged(document: &Value) -> bool {
     document.get("unchanged").and_then(Value::as_bool) == Some(true)
-}
-
-/// Percent-encodes one query value (RFC 3986 unreserved characters stay).
-fn query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// What [`ManagerClient::register`] did.

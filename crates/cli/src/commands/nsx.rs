@@ -53,6 +53,7 @@ use serde_json::{Value, json};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tierwall_adapter::encode_query_value;
 use tierwall_nsx::dfw_trace::{
     DfwObjects, RuleMatch, Side, SideDecision, TraceDecision, TraceFlow, trace_flow,
 };
@@ -379,19 +380,6 @@ impl ManagerApi {
             }
         }
     }
-}
-
-/// Percent-encodes one query value (RFC 3986 unreserved characters stay).
-fn encode_query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// A policy (with its rules) and what the tables show beside it.
