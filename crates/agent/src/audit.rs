@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::Duration;
-use tierwall_engine::compile::{Action, Direction};
-use tierwall_engine::table::BASELINE_TIER_PRIORITY;
+use tierwall_node_api::BASELINE_TIER_PRIORITY;
+use tierwall_node_api::{Action, Direction};
 
 /// Which stage a logged rule belongs to; gives the table name Antrea prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use crate::transaction::{Changes, RuleHandles, TableObjects, echoed_rule_handles
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use tierwall_engine::ruleset::NodeRuleSet;
+use tierwall_node_api::NodeRuleSet;
 
 /// How a sync reached the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -16,8 +16,8 @@
 //! `nft -f`; chain names avoid nft keywords (`ingress`, `reject` … are keywords).
 
 use sha1::{Digest, Sha1};
-use tierwall_engine::cluster::L4Protocol;
-use tierwall_engine::compile::Direction;
+use tierwall_node_api::Direction;
+use tierwall_node_api::L4Protocol;
 
 /// The table family.
 pub const FAMILY: &str = "inet";

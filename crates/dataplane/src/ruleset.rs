@@ -17,9 +17,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use tierwall_engine::cluster::L4Protocol;
-use tierwall_engine::compile::{Action, Direction};
-use tierwall_engine::evaluate::PolicyRef;
+use tierwall_node_api::L4Protocol;
+use tierwall_node_api::PolicyRef;
+use tierwall_node_api::{Action, Direction};
 
 use crate::names;
 

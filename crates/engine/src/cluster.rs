@@ -18,33 +18,8 @@ use tierwall_model::{IntOrString, Object, ObjectKey};
 /// `(namespace, name)` of a namespaced object.
 pub type NsName = (String, String);
 
-/// Transport protocols a port can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-pub enum L4Protocol {
-    Tcp,
-    Udp,
-    Sctp,
-}
-
-impl L4Protocol {
-    /// Parses `TCP`/`UDP`/`SCTP` (case-insensitive); `None` defaults to TCP.
-    pub fn parse(text: Option<&str>) -> Option<L4Protocol> {
-        match text.map(str::to_ascii_uppercase).as_deref() {
-            None | Some("TCP") => Some(L4Protocol::Tcp),
-            Some("UDP") => Some(L4Protocol::Udp),
-            Some("SCTP") => Some(L4Protocol::Sctp),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            L4Protocol::Tcp => "TCP",
-            L4Protocol::Udp => "UDP",
-            L4Protocol::Sctp => "SCTP",
-        }
-    }
-}
+/// Transport protocols a port can name (the contract's type).
+pub use tierwall_node_api::L4Protocol;
 
 /// A declared container port.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,56 +11,11 @@
 use crate::cluster::{L4Protocol, parse_cidr};
 use crate::store::DEFAULT_TIER;
 use ipnet::IpNet;
-use serde::Serialize;
 use tierwall_model::antrea::{AntreaPolicy, AppliedTo, Peer, PortSpec, ProtocolSpec, Rule};
 use tierwall_model::k8s::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 use tierwall_model::{IntOrString, Kind, LabelSelector, ObjectKey};
 
-/// Traffic direction, seen from the Pod a rule applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum Direction {
-    Ingress,
-    Egress,
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Ingress => "Ingress",
-            Direction::Egress => "Egress",
-        }
-    }
-}
-
-/// Rule action. Kubernetes NetworkPolicy rules are `Allow`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum Action {
-    Allow,
-    Drop,
-    Reject,
-    Pass,
-}
-
-impl Action {
-    pub fn parse(text: &str) -> Option<Action> {
-        match text {
-            "Allow" => Some(Action::Allow),
-            "Drop" => Some(Action::Drop),
-            "Reject" => Some(Action::Reject),
-            "Pass" => Some(Action::Pass),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Allow => "Allow",
-            Action::Drop => "Drop",
-            Action::Reject => "Reject",
-            Action::Pass => "Pass",
-        }
-    }
-}
+pub use tierwall_node_api::{Action, Direction};
 
 /// Which namespaces a Pod selector term covers.
 #[derive(Debug, Clone, PartialEq)]

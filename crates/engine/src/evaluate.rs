@@ -17,7 +17,7 @@ use crate::matching::{Local, PeerMatch, Remote, Resolver, Transport, ports_match
 use crate::table::{BASELINE_TIER_PRIORITY, RuleTable};
 use serde::Serialize;
 use std::net::IpAddr;
-use tierwall_model::{IntOrString, ObjectKey};
+use tierwall_model::IntOrString;
 
 /// Where a probe starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,41 +98,7 @@ pub struct RuleHit {
     pub log_label: String,
 }
 
-/// A policy reference in Antrea's `Type:ns/name` form.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct PolicyRef {
-    pub kind: tierwall_model::Kind,
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-impl PolicyRef {
-    pub fn from_key(key: &ObjectKey) -> Self {
-        PolicyRef {
-            kind: key.kind,
-            namespace: key.namespace.clone(),
-            name: key.name.clone(),
-        }
-    }
-
-    /// `AntreaClusterNetworkPolicy`, `AntreaNetworkPolicy` or `K8sNetworkPolicy`.
-    pub fn type_name(&self) -> &'static str {
-        match self.kind {
-            tierwall_model::Kind::ClusterNetworkPolicy => "AntreaClusterNetworkPolicy",
-            tierwall_model::Kind::AntreaNetworkPolicy => "AntreaNetworkPolicy",
-            _ => "K8sNetworkPolicy",
-        }
-    }
-}
-
-impl std::fmt::Display for PolicyRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{}:{ns}/{}", self.type_name(), self.name),
-            None => write!(f, "{}:{}", self.type_name(), self.name),
-        }
-    }
-}
+pub use tierwall_node_api::PolicyRef;
 
 /// What decided one direction.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -2,7 +2,7 @@
 //! endpoint, does a peer term select that remote endpoint, does a port entry match the flow.
 //! Groups are resolved here (one level of `childGroups`, as Antrea supports).
 
-use crate::cluster::{Cluster, L4Protocol, NodeInfo, PodInfo};
+use crate::cluster::{Cluster, NodeInfo, PodInfo};
 use crate::compile::{
     AppliedTerm, GroupRef, NamespaceScope, PeerSet, PeerTerm, PortEntry, PortMatch, PortSet,
 };
@@ -34,22 +34,7 @@ pub enum PeerMatch {
     Address,
 }
 
-/// The L4 or ICMP part of a flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum Transport {
-    L4 {
-        protocol: L4Protocol,
-        src_port: u16,
-        dst_port: u16,
-    },
-    Icmp {
-        icmp_type: u8,
-        icmp_code: u8,
-    },
-    Igmp {
-        igmp_type: u8,
-    },
-}
+pub use tierwall_node_api::Transport;
 
 pub struct Resolver<'a> {
     pub cluster: &'a Cluster,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use tierwall_model::ObjectKey;
 
 /// Tier priority at and after which rules are evaluated after Kubernetes NetworkPolicies.
-pub const BASELINE_TIER_PRIORITY: i32 = 253;
+pub use tierwall_node_api::BASELINE_TIER_PRIORITY;
 /// The synthetic tier priority Kubernetes NetworkPolicies sort at (antctl's (250+253)/2).
 pub const K8S_NP_TIER_PRIORITY: i32 = 251;
 

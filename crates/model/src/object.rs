@@ -9,7 +9,9 @@ use serde::Serialize;
 use std::fmt;
 
 /// Every kind tierwall understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 pub enum Kind {
     Tier,
     ClusterNetworkPolicy,

@@ -163,7 +163,7 @@ fn interval(n: Ipv4Net) -> Result<Vec<Vec<Attr>>, ()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tierwall_engine::cluster::L4Protocol;
+    use tierwall_node_api::L4Protocol;
 
     fn key_bytes(attrs: &[Attr]) -> Vec<u8> {
         match &attrs[0] {

@@ -13,7 +13,7 @@ use crate::json::{self, concat, ct, ct_original, eq, flags, meta, payload, set_r
 use crate::names::{self, Stage};
 use crate::ruleset::{Chain, Hook, Rule};
 use serde_json::{Value, json};
-use tierwall_engine::compile::Direction;
+use tierwall_node_api::Direction;
 
 pub(super) fn established() -> Rule {
     rule(

@@ -10,9 +10,9 @@ use ipnet::{IpNet, Ipv4Net};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use tierwall_engine::cluster::L4Protocol;
-use tierwall_engine::compile::Direction;
-use tierwall_engine::ruleset::{PortRule, RuleEntry};
+use tierwall_node_api::Direction;
+use tierwall_node_api::L4Protocol;
+use tierwall_node_api::{PortRule, RuleEntry};
 
 impl Renderer<'_> {
     /// Unique key of an entry: the sanitized id, `_<n>` from its second occurrence on.

@@ -33,9 +33,9 @@ use ipnet::{IpNet, Ipv4Net};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use tierwall_engine::cluster::L4Protocol;
-use tierwall_engine::compile::Direction;
-use tierwall_engine::ruleset::{PortRule, RuleEntry};
+use tierwall_node_api::Direction;
+use tierwall_node_api::L4Protocol;
+use tierwall_node_api::{PortRule, RuleEntry};
 
 /// Smallest run rendered as a map (shorter runs stay plain rules).
 const MIN_RUN: usize = 2;

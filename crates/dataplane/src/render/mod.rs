@@ -50,8 +50,8 @@ use crate::names::{self, Stage};
 use crate::ruleset::{Chain, CounterRef, Element, LogRef, LogStage, Rule, Ruleset, Set, SetKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
-use tierwall_engine::compile::{Action, Direction};
-use tierwall_engine::ruleset::NodeRuleSet;
+use tierwall_node_api::NodeRuleSet;
+use tierwall_node_api::{Action, Direction};
 
 /// Local Pod IP → Node-side interface name of its veth.
 pub type InterfaceMap = BTreeMap<IpAddr, String>;
@@ -280,7 +280,7 @@ impl<'p> Renderer<'p> {
     fn entries(
         &mut self,
         direction: Direction,
-        entries: &[&tierwall_engine::ruleset::RuleEntry],
+        entries: &[&tierwall_node_api::RuleEntry],
         stage: LogStage,
         verdict_of: &dyn Fn(Action) -> serde_json::Value,
         chain: &mut Vec<Rule>,
