@@ -24,7 +24,7 @@ pub enum Piece {
     /// `count` entries of the previous list, from index `from`.
     Keep { from: usize, count: usize },
     /// An entry the previous list does not have.
-    New(RuleEntry),
+    New(Box<RuleEntry>),
 }
 
 /// How to rebuild one ordered rule list.
@@ -84,7 +84,7 @@ impl ListDelta {
                     }
                     pieces.push(Piece::Keep { from: i, count: 1 });
                 }
-                None => pieces.push(Piece::New(entry.clone())),
+                None => pieces.push(Piece::New(Box::new(entry.clone()))),
             }
         }
         ListDelta(pieces)
@@ -117,7 +117,7 @@ impl ListDelta {
                         })?;
                     out.extend_from_slice(run);
                 }
-                Piece::New(entry) => out.push(entry.clone()),
+                Piece::New(entry) => out.push((**entry).clone()),
             }
         }
         Ok(out)

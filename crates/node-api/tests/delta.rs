@@ -60,7 +60,7 @@ fn one_changed_entry_is_one_new_piece_between_kept_runs() {
         delta.0,
         vec![
             Piece::Keep { from: 0, count: 40 },
-            Piece::New(entry(40, 0, 2)),
+            Piece::New(Box::new(entry(40, 0, 2))),
             Piece::Keep {
                 from: 41,
                 count: 59
