@@ -196,6 +196,11 @@ pub enum Command {
     /// /healthz, PUT and DELETE /objects/KIND[/NAMESPACE]/NAME (written as files in the
     /// directory). Stops on SIGINT or SIGTERM.
     Controller(commands::controller::ControllerArgs),
+    /// The agent of one Node, as its own process: reads the Node's rule set from the
+    /// controller's stream (HTTP/2, mutual TLS with the identity the controller issued),
+    /// programs the Node's nftables table, writes np.log and reports back. When the controller
+    /// is gone the table keeps enforcing; a restarted agent adopts the table it finds.
+    Agent(commands::agent::AgentArgs),
     /// The NSX-style central manager: Groups, Security Policies and Rules over the NSX Policy REST
     /// API (HTTPS, or plain HTTP with --insecure-http), in a fsynced store; `export`/`import`
     /// move its state as JSON. The user admin's password comes from TIERWALL_ADMIN_PASSWORD.
@@ -384,6 +389,7 @@ fn dispatch(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyho
             once,
         } => commands::metrics::run(&testbed, listen, once, out, err),
         Command::Controller(args) => commands::controller::run(&args, out, err),
+        Command::Agent(args) => commands::agent::run(&args),
         Command::Manager(args) => manager_cmd::run(args, out),
         Command::Adapter(args) => commands::adapter::run(&args, err),
         Command::Nsx(args) => commands::nsx::run(&args, output::now(), out, err),

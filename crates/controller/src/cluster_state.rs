@@ -497,7 +497,7 @@ impl ClusterState {
             .check(self.controller.engine(), Change::Apply(&object))
             .map_err(|m| refuse(None, m))?;
         let existed = self.controller.engine().store().get(key).is_some();
-        let applied = match self.controller.engine_mut().apply(object.clone()) {
+        let applied = match self.controller.engine_apply(object.clone()) {
             Ok(a) => a,
             Err(e) => return Err(refuse((!e.field.is_empty()).then_some(e.field), e.message)),
         };
@@ -533,8 +533,7 @@ impl ClusterState {
             .map_err(|m| refuse(None, m))?;
         if self.controller.engine().store().get(key).is_some() {
             self.controller
-                .engine_mut()
-                .delete(key)
+                .engine_delete(key)
                 .map_err(|e| refuse((!e.field.is_empty()).then_some(e.field), e.message))?;
         }
         self.log.push(match &was {
@@ -597,7 +596,7 @@ impl ClusterState {
             status.phase = "Pending".to_string();
         }
         if let Some(policy) = self.engine().table().policy(key) {
-            let ps = if self.dataplane.has_agents() {
+            let ps = if self.dataplane.has_agents() || self.controller.index().is_some() {
                 self.controller.policy_status(key)
             } else {
                 Some(policy_status(self.engine().cluster(), policy, None))

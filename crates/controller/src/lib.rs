@@ -25,9 +25,14 @@ pub mod cluster_state;
 pub mod daemon;
 pub mod dataplane;
 pub mod manifest_dir;
+pub mod node_stream;
+pub mod pki;
+pub mod rule_set_index;
 pub mod source;
 
+use rule_set_index::RuleSetIndex;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use tierwall_engine::admission::AdmissionError;
 use tierwall_engine::compile::CompiledPolicy;
 use tierwall_engine::ruleset::{NodeRuleSet, node_rule_set};
@@ -58,6 +63,10 @@ pub struct Controller {
     synced: BTreeMap<String, NodeRuleSet>,
     /// Nodes whose last sync failed, with the message.
     failures: BTreeMap<String, String>,
+    /// Where rule sets are published for agents in their own processes (the stream).
+    index: Option<Arc<RuleSetIndex>>,
+    /// Nodes whose rule set may have changed since the last sync (`None`: every Node).
+    dirty: Option<BTreeSet<String>>,
 }
 
 impl Controller {
@@ -67,6 +76,79 @@ impl Controller {
             agents: BTreeMap::new(),
             synced: BTreeMap::new(),
             failures: BTreeMap::new(),
+            index: None,
+            dirty: None,
+        }
+    }
+
+    /// Publishes every Node's rule set into `index` from now on (agents in their own processes
+    /// read it over the stream; their reports make the policy status).
+    pub fn publish_to(&mut self, index: Arc<RuleSetIndex>) -> SyncReport {
+        self.index = Some(index);
+        self.dirty = None;
+        self.sync()
+    }
+
+    /// The index rule sets are published into, if any.
+    pub fn index(&self) -> Option<&Arc<RuleSetIndex>> {
+        self.index.as_ref()
+    }
+
+    /// Applies one object to the engine (admission first) without pushing: the Nodes it may
+    /// affect are remembered for the next [`Controller::sync`].
+    pub fn engine_apply(&mut self, object: Object) -> Result<Applied, AdmissionError> {
+        let key = object.key();
+        let before = self.affected_by(&key);
+        let applied = self.engine.apply(object)?;
+        let after = self.affected_by(&key);
+        self.mark(before);
+        self.mark(after);
+        Ok(applied)
+    }
+
+    /// Deletes one object from the engine (admission first) without pushing; see
+    /// [`Controller::engine_apply`].
+    pub fn engine_delete(&mut self, key: &ObjectKey) -> Result<Object, AdmissionError> {
+        let before = self.affected_by(key);
+        let old = self.engine.delete(key)?;
+        self.mark(before);
+        Ok(old)
+    }
+
+    /// The Nodes whose rule set a change of `key` can change, in the current state (`None`:
+    /// any Node). A Node's rule set depends only on its own Pods and addresses and on the
+    /// policies whose span holds it, so: a policy → its span; a Pod → its Node and the spans
+    /// of every policy (its labels may make it a peer of any); anything else → every Node.
+    fn affected_by(&self, key: &ObjectKey) -> Option<BTreeSet<String>> {
+        use tierwall_model::Kind;
+        let cluster = self.engine.cluster();
+        let table = self.engine.table();
+        match key.kind {
+            Kind::ClusterNetworkPolicy | Kind::AntreaNetworkPolicy | Kind::NetworkPolicy => Some(
+                table
+                    .policy(key)
+                    .map(|p| tierwall_engine::status::policy_span(cluster, p))
+                    .unwrap_or_default(),
+            ),
+            Kind::Pod => {
+                let mut nodes = BTreeSet::new();
+                if let Some(pod) = cluster.pod(key.namespace.as_deref().unwrap_or(""), &key.name) {
+                    nodes.insert(pod.node.clone());
+                }
+                for policy in table.policies() {
+                    nodes.extend(tierwall_engine::status::policy_span(cluster, policy));
+                }
+                Some(nodes)
+            }
+            _ => None,
+        }
+    }
+
+    fn mark(&mut self, nodes: Option<BTreeSet<String>>) {
+        match (nodes, &mut self.dirty) {
+            (Some(nodes), Some(dirty)) => dirty.extend(nodes),
+            (None, dirty) => *dirty = None,
+            (Some(_), None) => {}
         }
     }
 
@@ -74,8 +156,10 @@ impl Controller {
         &self.engine
     }
 
-    /// The engine, for a batch of changes; they reach the agents on the next `sync`.
+    /// The engine, for a batch of changes; they reach the agents on the next `sync` (which
+    /// then recomputes every Node: prefer [`Controller::engine_apply`]).
     pub fn engine_mut(&mut self) -> &mut Engine {
+        self.dirty = None;
         &mut self.engine
     }
 
@@ -106,20 +190,57 @@ impl Controller {
 
     /// Applies one object (admission first) and pushes the rule sets that changed.
     pub fn apply(&mut self, object: Object) -> Result<(Applied, SyncReport), AdmissionError> {
-        let applied = self.engine.apply(object)?;
+        let applied = self.engine_apply(object)?;
         Ok((applied, self.sync()))
     }
 
     /// Deletes one object (admission first) and pushes the rule sets that changed.
     pub fn delete(&mut self, key: &ObjectKey) -> Result<(Object, SyncReport), AdmissionError> {
-        let old = self.engine.delete(key)?;
+        let old = self.engine_delete(key)?;
         Ok((old, self.sync()))
     }
 
-    /// Recomputes every attached Node's rule set and pushes those that changed.
+    /// Recomputes the rule sets of the Nodes a change since the last sync may have affected,
+    /// publishes those that changed into the index, and pushes them to in-process agents.
     pub fn sync(&mut self) -> SyncReport {
         let mut report = SyncReport::default();
-        let nodes: Vec<String> = self.agents.keys().cloned().collect();
+        let dirty = self.dirty.replace(BTreeSet::new());
+        if let Some(index) = &self.index {
+            let cluster = self.engine.cluster();
+            let nodes: Vec<String> = match &dirty {
+                Some(d) => d
+                    .iter()
+                    .filter(|n| cluster.nodes.contains_key(*n))
+                    .cloned()
+                    .collect(),
+                None => {
+                    for gone in index
+                        .nodes()
+                        .into_iter()
+                        .filter(|n| !cluster.nodes.contains_key(n))
+                    {
+                        index.remove(&gone);
+                    }
+                    cluster.nodes.keys().cloned().collect()
+                }
+            };
+            for node in nodes {
+                let rules = node_rule_set(cluster, self.engine.table(), &node);
+                if index.publish(rules) {
+                    report.pushed.push(node);
+                }
+            }
+        }
+        let nodes: Vec<String> = self
+            .agents
+            .keys()
+            .filter(|n| {
+                self.failures.contains_key(*n)
+                    || !self.synced.contains_key(*n)
+                    || dirty.as_ref().is_none_or(|d| d.contains(*n))
+            })
+            .cloned()
+            .collect();
         for node in nodes {
             let rules = node_rule_set(self.engine.cluster(), self.engine.table(), &node);
             if self.synced.get(&node) == Some(&rules) && !self.failures.contains_key(&node) {
@@ -153,19 +274,24 @@ impl Controller {
     /// current rule set; failures are reported as Antrea does.
     pub fn policy_status(&self, key: &ObjectKey) -> Option<PolicyStatus> {
         let policy: &CompiledPolicy = self.engine.table().policy(key)?;
-        let realized: BTreeSet<String> = self
-            .agents
-            .keys()
-            .filter(|n| !self.failures.contains_key(*n) && self.synced.contains_key(*n))
-            .cloned()
-            .collect();
+        let (realized, failures): (BTreeSet<String>, BTreeMap<String, String>) = match &self.index {
+            Some(index) => (
+                index.realized_nodes().into_iter().collect(),
+                index.failed_nodes(),
+            ),
+            None => (
+                self.agents
+                    .keys()
+                    .filter(|n| !self.failures.contains_key(*n) && self.synced.contains_key(*n))
+                    .cloned()
+                    .collect(),
+                self.failures.clone(),
+            ),
+        };
         let mut status = policy_status(self.engine.cluster(), policy, Some(&realized));
         let span = tierwall_engine::status::policy_span(self.engine.cluster(), policy);
-        let failed: Vec<(&String, &String)> = self
-            .failures
-            .iter()
-            .filter(|(n, _)| span.contains(*n))
-            .collect();
+        let failed: Vec<(&String, &String)> =
+            failures.iter().filter(|(n, _)| span.contains(*n)).collect();
         if !failed.is_empty()
             && status.current_nodes_realized + failed.len() == status.desired_nodes_realized
         {

@@ -27,17 +27,19 @@
 //! The testbed's state file and objects.json are written as the testbed changes, so
 //! `tierwall testbed down PREFIX` removes Pods and Nodes added by the controller too.
 
-use crate::audit_writer::AuditWriter;
+use crate::agent_processes::{AgentLaunch, AgentProcesses};
 use crate::{LiveError, persisted, stats};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tierwall_controller::dataplane::{Change, Dataplane};
+use tierwall_controller::rule_set_index::RuleSetIndex;
 use tierwall_controller::{Controller, NodeAgent};
 use tierwall_dataplane::{Agent, NetnsTarget};
 use tierwall_engine::Engine;
 use tierwall_engine::ruleset::NodeRuleSet;
 use tierwall_model::{Kind, Object};
+use tierwall_node::np_log::AuditWriter;
 use tierwall_testbed::Testbed;
 
 /// Kinds the testbed provides (its inventory); the rest comes from the state source.
@@ -73,6 +75,9 @@ pub struct TestbedDataplane {
     attached: bool,
     /// Whether `follow_topology` re-rendered the Services since the last `changed`.
     services_fresh: bool,
+    /// Agents in their own processes, fed through the stream from `index` (`None`: in-process
+    /// agents).
+    processes: Option<(AgentProcesses, Arc<RuleSetIndex>)>,
 }
 
 impl TestbedDataplane {
@@ -104,7 +109,36 @@ impl TestbedDataplane {
                 .unwrap_or_else(|| tierwall_testbed::state::data_dir(prefix).join("logs")),
             attached: false,
             services_fresh: false,
+            processes: None,
         })
+    }
+
+    /// Feeds the Nodes through `index` (the stream) to agents in their own processes, started
+    /// as `launch` says, instead of in-process agents.
+    pub fn with_agent_processes(
+        mut self,
+        launch: AgentLaunch,
+        index: Arc<RuleSetIndex>,
+    ) -> Result<TestbedDataplane, LiveError> {
+        self.processes = Some((
+            AgentProcesses::new(launch).map_err(LiveError::Other)?,
+            index,
+        ));
+        Ok(self)
+    }
+
+    /// Starts the agent process of a Node (stream mode).
+    fn start_agent_process(&mut self, node: &str) -> Result<String, String> {
+        let netns = self
+            .testbed
+            .node_netns(node)
+            .map_err(|e| e.to_string())?
+            .to_string();
+        let np_log = self.log_path(node);
+        match &mut self.processes {
+            Some((processes, _)) => processes.start(node, &netns, &np_log),
+            None => Err("no agent processes".into()),
+        }
     }
 
     /// Where Node `node` writes np.log.
@@ -160,7 +194,7 @@ impl TestbedDataplane {
             tierwall_dataplane::DEFAULT_LOG_GROUP,
             &self.log_path(node),
             agent.clone(),
-            controller.engine().cluster(),
+            crate::pod_names(controller.engine().cluster()),
         )
         .map_err(|m| format!("np.log of {node}: {m}"))?;
         self.audits.insert(node.to_string(), audit);
@@ -202,6 +236,14 @@ impl Dataplane for TestbedDataplane {
     fn attach(&mut self, controller: &mut Controller) -> Result<(), String> {
         self.attached = true;
         let nodes: Vec<String> = self.testbed.layout().nodes.keys().cloned().collect();
+        if let Some((_, index)) = &self.processes {
+            controller.publish_to(Arc::clone(index));
+            for node in nodes {
+                let line = self.start_agent_process(&node)?;
+                eprintln!("{line}");
+            }
+            return Ok(());
+        }
         for node in nodes {
             self.attach_node(controller, &node)?;
         }
@@ -233,7 +275,28 @@ impl Dataplane for TestbedDataplane {
                 )),
             }
         }
-        if self.attached {
+        if self.attached && self.processes.is_some() {
+            let built: Vec<String> = self.testbed.layout().nodes.keys().cloned().collect();
+            if let Some((processes, _)) = &mut self.processes {
+                for node in processes.nodes() {
+                    if !built.contains(&node) {
+                        processes.stop(&node);
+                        lines.push(format!("Node {node}: agent process stopped"));
+                    }
+                }
+            }
+            let running = self
+                .processes
+                .as_ref()
+                .map(|(p, _)| p.nodes())
+                .unwrap_or_default();
+            for node in built.iter().filter(|n| !running.contains(n)) {
+                match self.start_agent_process(node) {
+                    Ok(line) => lines.push(line),
+                    Err(e) => lines.push(e),
+                }
+            }
+        } else if self.attached {
             // The agents follow the testbed as it is now (also after a failure part-way).
             let built = &self.testbed.layout().nodes;
             let gone: Vec<String> = self
@@ -284,7 +347,7 @@ impl Dataplane for TestbedDataplane {
             problems.push(format!("re-rendering Services: {e}"));
         }
         for audit in self.audits.values() {
-            audit.update_cluster(engine.cluster());
+            audit.update_pods(crate::pod_names(engine.cluster()));
         }
         let saved = persisted::to_text(engine).and_then(|text| {
             persisted::save_text(&self.prefix, &text)?;
@@ -304,7 +367,12 @@ impl Dataplane for TestbedDataplane {
     }
 
     fn policy_stats(&mut self, engine: &Engine) -> Result<serde_json::Value, String> {
-        let samples = stats::collect_from(&self.testbed, engine).map_err(|e| e.to_string())?;
+        let samples = match &self.processes {
+            Some((_, index)) => {
+                stats::from_reports(&index.collect_counters(std::time::Duration::from_secs(3)))
+            }
+            None => stats::collect_from(&self.testbed, engine).map_err(|e| e.to_string())?,
+        };
         serde_json::to_value(stats::policy_traffic(engine, &samples)).map_err(|e| e.to_string())
     }
 }

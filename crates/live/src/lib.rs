@@ -9,7 +9,7 @@
 //!  node netns DNS answers ──NFLOG group 53──> fqdn (snooper, FQDN cache) ──> Engine::set_dns
 //! ```
 
-pub mod audit_writer;
+pub mod agent_processes;
 pub mod controller_dataplane;
 pub mod demo;
 pub mod fqdn;
@@ -21,3 +21,15 @@ pub mod stats;
 pub mod traceflow;
 
 pub use live::{LiveCluster, LiveError, LiveOptions, RuleStats};
+
+/// `namespace/name` of every Pod with its own address, by address (np.log's `appliedToRef`).
+pub fn pod_names(
+    cluster: &tierwall_engine::cluster::Cluster,
+) -> std::collections::BTreeMap<std::net::IpAddr, String> {
+    cluster
+        .pods
+        .values()
+        .filter(|p| !p.host_network)
+        .filter_map(|p| Some((p.ip?, format!("{}/{}", p.namespace, p.name))))
+        .collect()
+}

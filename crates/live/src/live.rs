@@ -5,7 +5,6 @@
 //! and new Nodes get an agent and an np.log writer, every agent gets its Node's new Pod
 //! interfaces, and the controller pushes the rule sets that changed.
 
-use crate::audit_writer::AuditWriter;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +15,7 @@ use tierwall_engine::Engine;
 use tierwall_engine::ruleset::NodeRuleSet;
 use tierwall_engine::{ProbeTransport, Source, Target};
 use tierwall_model::{Object, ObjectKey};
+use tierwall_node::np_log::AuditWriter;
 use tierwall_testbed::{Endpoint, Probe, Testbed, TestbedOptions, Transport};
 
 /// Errors of a live cluster.
@@ -130,7 +130,7 @@ impl LiveCluster {
             tierwall_dataplane::DEFAULT_LOG_GROUP,
             &path,
             agent.clone(),
-            self.controller.engine().cluster(),
+            crate::pod_names(self.controller.engine().cluster()),
         )
         .map_err(|message| LiveError::Audit {
             node: node.to_string(),
@@ -239,7 +239,7 @@ impl LiveCluster {
         }
         merge_reports(&mut report, self.controller.sync());
         for audit in self.audits.values() {
-            audit.update_cluster(self.controller.engine().cluster());
+            audit.update_pods(crate::pod_names(self.controller.engine().cluster()));
         }
         Ok(report)
     }
@@ -251,7 +251,7 @@ impl LiveCluster {
                 .update_services(self.controller.engine().cluster())?;
         }
         for audit in self.audits.values() {
-            audit.update_cluster(self.controller.engine().cluster());
+            audit.update_pods(crate::pod_names(self.controller.engine().cluster()));
         }
         Ok(())
     }

@@ -76,6 +76,28 @@ pub fn collect_from(testbed: &Testbed, engine: &Engine) -> Result<Vec<Sample>, L
     Ok(out)
 }
 
+/// Samples from the agents' reports (agents in their own processes).
+pub fn from_reports(
+    counters: &BTreeMap<String, Vec<tierwall_node_api::RuleCounter>>,
+) -> Vec<Sample> {
+    counters
+        .iter()
+        .flat_map(|(node, list)| {
+            list.iter().map(move |c| Sample {
+                node: node.clone(),
+                rule_id: c.rule_id.clone(),
+                direction: c.direction,
+                action: c.action,
+                stats: RuleStats {
+                    sessions: c.packets,
+                    packets: c.packets,
+                    bytes: c.bytes,
+                },
+            })
+        })
+        .collect()
+}
+
 /// Packets, bytes and sessions, as in Antrea's `trafficStats`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct TrafficStats {

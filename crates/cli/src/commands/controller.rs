@@ -20,11 +20,16 @@ use anyhow::{Context, bail};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tierwall_controller::cluster_state::ClusterState;
 use tierwall_controller::daemon::{Daemon, DaemonOptions, block_stop_signals};
 use tierwall_controller::dataplane::{Dataplane, NoDataplane};
 use tierwall_controller::manifest_dir::ManifestDirSource;
+use tierwall_controller::node_stream::NodeStreamServer;
+use tierwall_controller::pki::CertificateAuthority;
+use tierwall_controller::rule_set_index::RuleSetIndex;
+use tierwall_live::agent_processes::AgentLaunch;
 use tierwall_live::controller_dataplane::TestbedDataplane;
 
 /// How long a changed file must stay unchanged before it is read (unless the API wrote it).
@@ -52,6 +57,27 @@ pub struct ControllerArgs {
     /// How often DIR is polled, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 200)]
     pub poll_ms: u64,
+    /// With --testbed: where the Nodes' agents run. `processes`: one `tierwall agent` process
+    /// per Node, started and stopped by the controller, fed over the Node stream; `external`:
+    /// the same stream, the agents are started elsewhere (identities in `<pki>/nodes/<node>/`);
+    /// `in-process`: agents inside the controller (no stream).
+    #[arg(long, value_enum, default_value = "processes", requires = "testbed")]
+    pub agents: AgentPlacement,
+    /// Address of the Node stream (HTTP/2, mutual TLS; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9191")]
+    pub node_stream: SocketAddr,
+    /// The controller's CA directory (ca.crt, ca.key, server and Node identities); default:
+    /// `pki` in the testbed's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub pki: Option<PathBuf>,
+}
+
+/// Where the Nodes' agents run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AgentPlacement {
+    Processes,
+    External,
+    InProcess,
 }
 
 /// Runs the controller until SIGINT or SIGTERM. Prints the API's URL on `out` (one line), logs
@@ -68,13 +94,39 @@ pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
     }
     // Before any thread starts, so that every thread has them blocked.
     let signals = block_stop_signals().context("blocking SIGINT and SIGTERM")?;
+    let mut stream = None;
     let dataplane: Box<dyn Dataplane> = match &args.testbed {
         Some(prefix) => {
             tierwall_testbed::options::validate_prefix(prefix)?;
-            Box::new(
-                TestbedDataplane::attach(prefix, args.log_dir.clone())
-                    .with_context(|| format!("attaching to testbed {prefix}"))?,
-            )
+            let testbed = TestbedDataplane::attach(prefix, args.log_dir.clone())
+                .with_context(|| format!("attaching to testbed {prefix}"))?;
+            if args.agents == AgentPlacement::InProcess {
+                Box::new(testbed)
+            } else {
+                let pki = args
+                    .pki
+                    .clone()
+                    .unwrap_or_else(|| tierwall_testbed::state::data_dir(prefix).join("pki"));
+                let (server, index) = start_node_stream(&pki, args.node_stream)?;
+                let launch = AgentLaunch {
+                    exe: std::env::current_exe().context("finding the tierwall binary")?,
+                    controller_url: format!("https://{}", server.local_addr()),
+                    pki,
+                    spawn: args.agents == AgentPlacement::Processes,
+                };
+                writeln!(
+                    err,
+                    "tierwall controller: Node stream on {} (CA in {})",
+                    launch.controller_url,
+                    launch.pki.display()
+                )?;
+                stream = Some(server);
+                Box::new(
+                    testbed
+                        .with_agent_processes(launch, index)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                )
+            }
         }
         None => Box::new(NoDataplane),
     };
@@ -99,6 +151,21 @@ pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
         "tierwall controller: watching {source}; {dataplane}; API on http://{addr}"
     )?;
     let reason = daemon.run(err);
+    if let Some(server) = stream {
+        server.stop();
+    }
     writeln!(err, "tierwall controller: stopped ({reason})")?;
     Ok(0)
+}
+
+/// The CA, the index and the stream server of the Node stream.
+fn start_node_stream(
+    pki: &std::path::Path,
+    listen: SocketAddr,
+) -> anyhow::Result<(NodeStreamServer, Arc<RuleSetIndex>)> {
+    let ca = CertificateAuthority::open_or_create(pki)?;
+    let tls = tierwall_controller::node_stream::server_tls(&ca, &[])?;
+    let index = Arc::new(RuleSetIndex::default());
+    let server = NodeStreamServer::start(Arc::clone(&index), tls, listen)?;
+    Ok((server, index))
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod adapter;
+pub mod agent;
 pub mod apply;
 pub mod controller;
 pub mod get;

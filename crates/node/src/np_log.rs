@@ -12,8 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tierwall_agent::audit::{AuditLog, LoggedPacket, LoggedRule, Stage, openflow_priority};
 use tierwall_dataplane::{Agent, LogRef, LogStage};
-use tierwall_engine::cluster::Cluster;
-use tierwall_engine::compile::Direction;
+use tierwall_node_api::{Direction, NodeRuleSet};
 
 /// What the writer needs to know about the cluster: Pod names by IP.
 #[derive(Debug, Default)]
@@ -78,7 +77,18 @@ impl AuditWriter {
         group: u16,
         path: &Path,
         agent: Arc<Mutex<Agent>>,
-        cluster: &Cluster,
+        pods: BTreeMap<IpAddr, String>,
+    ) -> Result<AuditWriter, String> {
+        AuditWriter::start_in(Some(netns), group, path, agent, pods)
+    }
+
+    /// Starts reading `group` in `netns` (`None`: this process's namespace), writing to `path`.
+    pub fn start_in(
+        netns: Option<&str>,
+        group: u16,
+        path: &Path,
+        agent: Arc<Mutex<Agent>>,
+        pods: BTreeMap<IpAddr, String>,
     ) -> Result<AuditWriter, String> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -88,22 +98,21 @@ impl AuditWriter {
             .append(true)
             .open(path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        let rx =
-            tierwall_agent::nflog::spawn_reader(Some(netns), group).map_err(|e| e.to_string())?;
+        let rx = tierwall_agent::nflog::spawn_reader(netns, group).map_err(|e| e.to_string())?;
         let writer = AuditWriter {
             context: Arc::new(Mutex::new(Context::default())),
             log: Arc::new(Mutex::new((AuditLog::default(), Some(file)))),
             stop: Arc::new(AtomicBool::new(false)),
             path: path.to_path_buf(),
         };
-        writer.update_cluster(cluster);
+        writer.update_pods(pods);
         let (context, log, stop) = (
             writer.context.clone(),
             writer.log.clone(),
             writer.stop.clone(),
         );
         std::thread::Builder::new()
-            .name(format!("np-log-{netns}"))
+            .name(format!("np-log-{}", netns.unwrap_or("host")))
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let packet = match rx.recv_timeout(Duration::from_millis(200)) {
@@ -145,16 +154,16 @@ impl AuditWriter {
         Ok(writer)
     }
 
-    /// Refreshes the Pod names used for `appliedToRef`.
-    pub fn update_cluster(&self, cluster: &Cluster) {
+    /// Refreshes the Pod names (`namespace/name` by address) used for `appliedToRef`.
+    pub fn update_pods(&self, pods: BTreeMap<IpAddr, String>) {
         if let Ok(mut c) = self.context.lock() {
-            c.pods = cluster
-                .pods
-                .values()
-                .filter(|p| !p.host_network)
-                .filter_map(|p| Some((p.ip?, format!("{}/{}", p.namespace, p.name))))
-                .collect();
+            c.pods = pods;
         }
+    }
+
+    /// Refreshes the Pod names from the local Pods of a Node's rule set.
+    pub fn update_from_rule_set(&self, rules: &NodeRuleSet) {
+        self.update_pods(local_pod_names(rules));
     }
 
     /// Writes every pending de-duplicated line now.
@@ -176,4 +185,13 @@ impl Drop for AuditWriter {
         self.flush();
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// `namespace/name` of the local Pods of a rule set, by address.
+pub fn local_pod_names(rules: &NodeRuleSet) -> BTreeMap<IpAddr, String> {
+    rules
+        .pods
+        .iter()
+        .map(|p| (p.ip, format!("{}/{}", p.namespace, p.name)))
+        .collect()
 }
