@@ -441,14 +441,8 @@ impl TransportArgs {
         let Some(port_text) = &self.port else {
             bail!("give --port PORT[/PROTOCOL] (e.g. --port 80/TCP) or --protocol ICMP");
         };
-        let (port, port_protocol) = match port_text.split_once('/') {
-            Some((p, proto)) => (p, Some(proto.to_ascii_uppercase())),
-            None => (port_text.as_str(), None),
-        };
-        let port: u16 = match port.trim().parse() {
-            Ok(n) if n > 0 => n,
-            _ => bail!("--port {port_text:?}: the port must be a number from 1 to 65535"),
-        };
+        let (port, port_protocol) =
+            parse_port(port_text).with_context(|| format!("--port {port_text:?}"))?;
         let name = match (port_protocol, protocol) {
             (Some(a), Some(b)) if a != b => {
                 bail!("--port {port_text} names protocol {a} but --protocol is {b}")
@@ -464,6 +458,27 @@ impl TransportArgs {
             port,
             src_port: self.source_port,
         })
+    }
+}
+
+/// The expected form of a port argument, for error messages.
+pub const PORT_FORM: &str = "expected PORT[/PROTOCOL] (or PROTOCOL/PORT), PORT a number from 1 to 65535, PROTOCOL TCP, UDP or SCTP, e.g. 80/TCP";
+
+/// A port argument: `80`, `80/TCP` or `TCP/80` (either order, protocol in any case); the port
+/// and the protocol's upper-case name when one is given. The protocol name is not checked here.
+pub fn parse_port(text: &str) -> anyhow::Result<(u16, Option<String>)> {
+    let number = |t: &str| t.trim().parse::<u16>().ok().filter(|n| *n > 0);
+    let parsed = match text.split_once('/') {
+        None => number(text).map(|n| (n, None)),
+        Some((a, b)) => match (number(a), number(b)) {
+            (Some(n), None) if !b.trim().is_empty() => Some((n, Some(b))),
+            (None, Some(n)) if !a.trim().is_empty() => Some((n, Some(a))),
+            _ => None,
+        },
+    };
+    match parsed {
+        Some((port, protocol)) => Ok((port, protocol.map(|p| p.trim().to_ascii_uppercase()))),
+        None => bail!("{PORT_FORM}"),
     }
 }
 
@@ -569,6 +584,8 @@ mod tests {
         assert_eq!(t(Some("80/TCP"), None).ok(), Some(tcp80));
         assert_eq!(t(Some("80"), None).ok(), Some(tcp80));
         assert_eq!(t(Some("80/tcp"), Some("TCP")).ok(), Some(tcp80));
+        assert_eq!(t(Some("TCP/80"), None).ok(), Some(tcp80));
+        assert_eq!(t(Some("tcp/80"), Some("tcp")).ok(), Some(tcp80));
         assert_eq!(
             t(Some("53"), Some("udp")).ok(),
             Some(ProbeTransport::L4 {
@@ -593,6 +610,13 @@ mod tests {
             (Some("80/GRE"), None),
         ] {
             assert!(t(port, proto).is_err(), "{port:?} {proto:?}");
+        }
+        for bad in ["x", "0", "80/", "/80", "TCP/x", "65536/TCP", "80/80"] {
+            let e = format!(
+                "{:#}",
+                t(Some(bad), None).err().unwrap_or_else(|| panic!("{bad}"))
+            );
+            assert_eq!(e, format!("--port {bad:?}: {PORT_FORM}"));
         }
     }
 }

@@ -8,6 +8,7 @@
 //!  tierwall matrix --port 80/TCP                      Pod-to-Pod reachability and blocking rules
 //!  tierwall scenario run PATH...                      conformance scenarios (engine mode)
 //!  tierwall testbed up|down|list                      a cluster of network namespaces (root)
+//!  tierwall testbed probe P x/a y/b 80/TCP            one real probe on a running testbed (root)
 //!  tierwall apply|delete --testbed P ...              change a running testbed's policies (root)
 //!  tierwall get stats --testbed P / metrics           per-rule counters, Prometheus (root)
 //!  tierwall controller --manifests DIR [--testbed P]  the cluster's controller (HTTP API)
@@ -240,6 +241,22 @@ pub enum TestbedCommand {
     },
     /// List the testbeds on this machine.
     List,
+    /// Send one real probe on a running testbed and print `Connected`, `Dropped` or `Rejected`.
+    ///
+    /// For example `tierwall testbed probe st x/a y/b 80/TCP`. The exit status is 0 whatever
+    /// the outcome, 1 when the testbed, an endpoint or the port is unknown or malformed.
+    Probe {
+        /// The prefix printed by `testbed up`.
+        prefix: String,
+        /// Where the probe starts: ns/pod, node:NAME or external:NAME.
+        source: String,
+        /// Where it goes: ns/pod, node:NAME, external:NAME, service:NS/NAME (its ClusterIP) or an
+        /// IP address.
+        destination: String,
+        /// `PORT[/PROTOCOL]` (TCP, UDP or SCTP; default TCP), `PROTOCOL/PORT`, or `ICMP`.
+        #[arg(value_name = "PORT/PROTO")]
+        port: String,
+    },
     /// The in-namespace helper (servers and probe clients); used by the testbed itself.
     #[command(hide = true)]
     Agent {

@@ -196,3 +196,30 @@ x/a -> y/a: Dropped by egress AntreaClusterNetworkPolicy:acnp-no-x-to-y rule dro
 ";
     assert_eq!(text(&out.stdout), want);
 }
+
+#[test]
+fn port_errors_show_the_expected_form_and_protocol_first_is_accepted() {
+    let f = manifest("policies-port.yaml", POLICIES);
+    let path = f.display().to_string();
+    let args = |port: &'static str| {
+        ["matrix", "-f", &path, "--pods", "x/a,y/a", "--port", port].map(str::to_string)
+    };
+    let run = |port: &'static str| {
+        let a = args(port);
+        tierwall(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let (want, protocol_first) = (run("80/TCP"), run("TCP/80"));
+    assert_eq!(protocol_first.status.code(), Some(0));
+    assert_eq!(text(&protocol_first.stdout), text(&want.stdout));
+    for bad in ["TCP/eighty", "0", "80/", "70000/TCP"] {
+        let out = run(bad);
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "error: --port {bad:?}: expected PORT[/PROTOCOL] (or PROTOCOL/PORT), PORT a number from 1 to 65535, PROTOCOL TCP, UDP or SCTP, e.g. 80/TCP\n"
+            ),
+            "{bad}"
+        );
+    }
+}
