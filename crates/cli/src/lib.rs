@@ -48,7 +48,7 @@ pub enum Command {
     /// All inputs are admitted together in dependency order (Nodes, Namespaces, ServiceAccounts,
     /// Pods, Services, Tiers, ClusterGroups/Groups, then policies), so a policy may use a Tier
     /// defined in another file. Prints one line per problem
-    /// (`<file>:<line>: <Kind ns/name>: <field>: <message>`), `warning: ...` lines, then
+    /// (`<file>:<line>:<column>: <Kind ns/name>: <field>: <message>`), `warning: ...` lines, then
     /// `N objects valid, M invalid`. Exit status 1 when any object is invalid.
     Validate {
         /// Manifest files or directories (same as -f).
@@ -476,7 +476,7 @@ mod tests {
         assert_eq!(code, 1, "{out}");
         let first = out.lines().next().unwrap_or_default();
         assert!(
-            first.starts_with(&format!("{path}:10: ClusterNetworkPolicy p: spec.tier: ")),
+            first.starts_with(&format!("{path}:10:3: ClusterNetworkPolicy p: spec.tier: ")),
             "{out}"
         );
         assert!(out.ends_with("1 objects valid, 1 invalid\n"), "{out}");

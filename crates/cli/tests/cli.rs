@@ -63,7 +63,7 @@ fn validate_reports_the_file_line_object_and_field() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
         stdout.contains(&format!(
-            "{path}:11: ClusterNetworkPolicy acnp-bad: spec.tier: "
+            "{path}:11:3: ClusterNetworkPolicy acnp-bad: spec.tier: "
         )),
         "{stdout}"
     );
@@ -90,7 +90,7 @@ fn validate_reads_stdin() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.starts_with("<stdin>:4: Pod x/p: spec.hostNetwrk: unknown field"),
+        stdout.starts_with("<stdin>:4:8: Pod x/p: spec.hostNetwrk: unknown field"),
         "{stdout}"
     );
 }
@@ -222,4 +222,31 @@ fn port_errors_show_the_expected_form_and_protocol_first_is_accepted() {
             "{bad}"
         );
     }
+}
+
+#[test]
+fn a_missing_path_is_reported_as_such_not_as_an_invalid_object() {
+    let missing = "does-not-exist.yaml";
+    let out = tierwall(&["validate", "-f", missing]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "", "no object count");
+    assert_eq!(
+        text(&out.stderr),
+        format!("error: {missing}: no such file or directory\n")
+    );
+    // Before any other input is loaded, in every command that reads -f.
+    let good = manifest("valid-besides-missing.yaml", POLICIES);
+    let out = tierwall(&[
+        "get",
+        "acnp",
+        "-f",
+        &good.display().to_string(),
+        "-f",
+        missing,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("error: {missing}: no such file or directory\n")
+    );
 }
