@@ -72,7 +72,8 @@ pub enum Command {
     /// DESIRED NODES is the number of Nodes hosting Pods the policy applies to (plus Nodes selected
     /// by a nodeSelector appliedTo). There are no agents in engine mode: every Node counts as
     /// having realized the policy, so CURRENT NODES = DESIRED NODES. AGE comes from
-    /// metadata.creationTimestamp (`<unknown>` without one).
+    /// metadata.creationTimestamp (kubectl style, `5d`, `3h`; `<unknown>` for an object without
+    /// one); the column is left out when no listed object has one.
     ///
     /// `--sort-by=effectivePriority` (with netpol, acnp or annp) prints antctl's `get netpol`
     /// view of every policy, Antrea-native and Kubernetes, in enforcement order:
@@ -457,7 +458,7 @@ mod tests {
         let (code, out, err) = run(&["get", "tiers"]);
         assert_eq!(code, 0, "{err}");
         assert!(
-            out.starts_with("NAME          PRIORITY   AGE\napplication   250        <unknown>\n"),
+            out.starts_with("NAME          PRIORITY\napplication   250\n"),
             "{out}"
         );
         assert_eq!(err.trim_end(), input::STANDARD_CLUSTER_NOTE);
