@@ -402,7 +402,7 @@ fn dispatch(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyho
             once,
         } => commands::metrics::run(&testbed, listen, once, out, err),
         Command::Controller(args) => commands::controller::run(&args, out, err),
-        Command::Manager(args) => manager_cmd::run(args, out),
+        Command::Manager(args) => manager_cmd::run(args, out, err),
         Command::Adapter(args) => commands::adapter::run(&args, err),
         Command::Nsx(args) => commands::nsx::run(&args, output::now(), out, err),
         Command::Testbed { command } => commands::testbed::run(command, out, err),
