@@ -143,7 +143,7 @@ pub enum Command {
         #[arg(long, value_name = "NS/POD,...", value_delimiter = ',')]
         pods: Vec<String>,
     },
-    /// Conformance scenarios (the format of ../shared/scenarios/FORMAT.md).
+    /// Conformance scenarios (the format is described in docs/scenarios.md).
     Scenario {
         #[command(subcommand)]
         command: ScenarioCommand,
