@@ -7,7 +7,9 @@
 //!     Node < Namespace < ServiceAccount < Pod < Service < Tier < ClusterGroup, Group < policies
 //! ```
 //!
-//! Every problem names where it comes from: `<file>:<line>: <Kind ns/name>: <field>: <message>`.
+//! Every problem names where it comes from:
+//! `<file>:<line>:<column>: <Kind ns/name>: <field>: <message>`. A path that does not exist is an
+//! error of its own (`<path>: no such file or directory`), not an invalid object.
 
 use anyhow::{Context, bail};
 use std::fmt;
@@ -52,6 +54,8 @@ pub struct Problem {
     pub source: String,
     /// 1-based line of the object (0 when the whole file is unreadable).
     pub line: usize,
+    /// 1-based column of the field or the object (0 when unknown).
+    pub column: usize,
     /// `Kind ns/name`, when known.
     pub object: Option<String>,
     /// Field path, when the problem is about one field.
@@ -64,6 +68,7 @@ impl Problem {
         Problem {
             source: e.source_name.clone(),
             line: e.line,
+            column: e.column,
             object: e.object.clone(),
             field: e.field.clone().filter(|f| !f.is_empty() && f != "."),
             message: strip_position_suffix(&e.message).to_string(),
@@ -72,12 +77,13 @@ impl Problem {
 
     /// An admission error; the line is the field's when it can be found in `text` (the source).
     pub fn from_admission(o: &LoadedObject, e: &AdmissionError, text: Option<&str>) -> Self {
-        let line = text
+        let (line, column) = text
             .and_then(|t| locate_field(t, o.line, &e.field))
-            .unwrap_or(o.line);
+            .unwrap_or((o.line, 1));
         Problem {
             source: o.source.clone(),
             line,
+            column,
             object: Some(e.object.describe()),
             field: (!e.field.is_empty()).then(|| e.field.clone()),
             message: e.message.clone(),
@@ -88,6 +94,7 @@ impl Problem {
         Problem {
             source: o.source.clone(),
             line: o.line,
+            column: 1,
             object: Some(o.object.key().describe()),
             field: None,
             message: message.to_string(),
@@ -110,7 +117,9 @@ fn strip_position_suffix(message: &str) -> &str {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line > 0 {
+        if self.line > 0 && self.column > 0 {
+            write!(f, "{}:{}:{}: ", self.source, self.line, self.column)?;
+        } else if self.line > 0 {
             write!(f, "{}:{}: ", self.source, self.line)?;
         } else {
             write!(f, "{}: ", self.source)?;
@@ -147,8 +156,19 @@ impl Loaded {
     }
 }
 
-/// Loads every path, going on past failures (one result per document).
-pub fn load(paths: &[PathBuf]) -> Loaded {
+/// Loads every path, going on past failures (one result per document). A path that cannot be
+/// found (or whose metadata cannot be read) fails the whole load: it is not an object.
+pub fn load(paths: &[PathBuf]) -> anyhow::Result<Loaded> {
+    for path in paths.iter().filter(|p| p.as_os_str() != "-") {
+        if let Err(e) = std::fs::metadata(path) {
+            let reason = match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+                _ => e.to_string(),
+            };
+            bail!("{}: {reason}", path.display());
+        }
+    }
     let mut loaded = Loaded::default();
     let mut index = 0;
     for path in paths {
@@ -164,6 +184,7 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
                     let problem = Problem {
                         source: "<stdin>".into(),
                         line: 0,
+                        column: 0,
                         object: None,
                         field: None,
                         message: e.to_string(),
@@ -184,7 +205,7 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
             index += 1;
         }
     }
-    loaded
+    Ok(loaded)
 }
 
 /// One step of a field path: a mapping key or a sequence index.
@@ -225,10 +246,11 @@ fn is_blank(line: &str) -> bool {
     t.is_empty() || t.starts_with('#')
 }
 
-/// The 1-based line of `field` (`spec.ingress[0].action`) in the block-style YAML document that
-/// starts at line `start` of `text`: the line of the deepest part of the path that is written
-/// there (`None` when not even the first key is, or the text is not block-style YAML).
-pub fn locate_field(text: &str, start: usize, field: &str) -> Option<usize> {
+/// The 1-based line and column of `field` (`spec.ingress[0].action`) in the block-style YAML
+/// document that starts at line `start` of `text`: where the deepest part of the path that is
+/// written there starts (its key, or the `-` of a sequence item; `None` when not even the first
+/// key is written, or the text is not block-style YAML).
+pub fn locate_field(text: &str, start: usize, field: &str) -> Option<(usize, usize)> {
     let steps = path_steps(field)?;
     let lines: Vec<&str> = text.lines().collect();
     let first = start.checked_sub(1)?;
@@ -240,7 +262,7 @@ pub fn locate_field(text: &str, start: usize, field: &str) -> Option<usize> {
         .map_or(lines.len(), |(i, _)| i);
     // The current node: lines [from, to) holding a mapping or sequence whose entries start at `col`.
     let (mut from, mut to, mut col) = (first, end, 0usize);
-    let mut found: Option<usize> = None;
+    let mut found: Option<(usize, usize)> = None;
     for step in steps {
         match step {
             Step::Key(key) => {
@@ -255,7 +277,7 @@ pub fn locate_field(text: &str, start: usize, field: &str) -> Option<usize> {
                 }) else {
                     return found;
                 };
-                found = Some(at + 1);
+                found = Some((at + 1, col + 1));
                 let value = lines[at][col + key.len() + 1..].trim();
                 if !value.is_empty() && !value.starts_with('#') {
                     // An inline value (scalar or flow collection): the rest of the path is on this line.
@@ -286,7 +308,7 @@ pub fn locate_field(text: &str, start: usize, field: &str) -> Option<usize> {
                 let Some(&at) = items.get(n) else {
                     return found;
                 };
-                found = Some(at + 1);
+                found = Some((at + 1, col + 1));
                 let item_end = items.get(n + 1).copied().unwrap_or(to);
                 let rest = lines[at][col + 1..].trim_start();
                 if rest.is_empty() {
@@ -304,6 +326,11 @@ pub fn locate_field(text: &str, start: usize, field: &str) -> Option<usize> {
         }
     }
     found
+}
+
+/// The line alone of [`locate_field`] (the controller reports `file:line`).
+pub fn locate_field_line(text: &str, start: usize, field: &str) -> Option<usize> {
+    locate_field(text, start, field).map(|(line, _)| line)
 }
 
 /// The engine after admitting the inputs, with what admission said.
@@ -389,7 +416,7 @@ pub fn choose_standard(choice: Option<ClusterChoice>, loaded: &Loaded) -> (bool,
 /// Loads and admits the inputs of `get`, `trace` and `matrix`. Notes and warnings go to `err`;
 /// any invalid input is printed there and fails the command (nothing is evaluated on a partial set).
 pub fn build_engine(args: &InputArgs, err: &mut dyn Write) -> anyhow::Result<Engine> {
-    let loaded = load(&args.files);
+    let loaded = load(&args.files)?;
     let (standard, auto) = choose_standard(args.cluster, &loaded);
     if auto {
         writeln!(err, "{STANDARD_CLUSTER_NOTE}")?;
@@ -441,14 +468,8 @@ impl TransportArgs {
         let Some(port_text) = &self.port else {
             bail!("give --port PORT[/PROTOCOL] (e.g. --port 80/TCP) or --protocol ICMP");
         };
-        let (port, port_protocol) = match port_text.split_once('/') {
-            Some((p, proto)) => (p, Some(proto.to_ascii_uppercase())),
-            None => (port_text.as_str(), None),
-        };
-        let port: u16 = match port.trim().parse() {
-            Ok(n) if n > 0 => n,
-            _ => bail!("--port {port_text:?}: the port must be a number from 1 to 65535"),
-        };
+        let (port, port_protocol) =
+            parse_port(port_text).with_context(|| format!("--port {port_text:?}"))?;
         let name = match (port_protocol, protocol) {
             (Some(a), Some(b)) if a != b => {
                 bail!("--port {port_text} names protocol {a} but --protocol is {b}")
@@ -464,6 +485,27 @@ impl TransportArgs {
             port,
             src_port: self.source_port,
         })
+    }
+}
+
+/// The expected form of a port argument, for error messages.
+pub const PORT_FORM: &str = "expected PORT[/PROTOCOL] (or PROTOCOL/PORT), PORT a number from 1 to 65535, PROTOCOL TCP, UDP or SCTP, e.g. 80/TCP";
+
+/// A port argument: `80`, `80/TCP` or `TCP/80` (either order, protocol in any case); the port
+/// and the protocol's upper-case name when one is given. The protocol name is not checked here.
+pub fn parse_port(text: &str) -> anyhow::Result<(u16, Option<String>)> {
+    let number = |t: &str| t.trim().parse::<u16>().ok().filter(|n| *n > 0);
+    let parsed = match text.split_once('/') {
+        None => number(text).map(|n| (n, None)),
+        Some((a, b)) => match (number(a), number(b)) {
+            (Some(n), None) if !b.trim().is_empty() => Some((n, Some(b))),
+            (None, Some(n)) if !a.trim().is_empty() => Some((n, Some(a))),
+            _ => None,
+        },
+    };
+    match parsed {
+        Some((port, protocol)) => Ok((port, protocol.map(|p| p.trim().to_ascii_uppercase()))),
+        None => bail!("{PORT_FORM}"),
     }
 }
 
@@ -502,7 +544,7 @@ mod tests {
             "p.yaml",
             "apiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: p}\nspec:\n  tier: t1\n  priority: 1\n  appliedTo: [{podSelector: {}}]\n  ingress: [{action: Drop}]\n---\napiVersion: crd.antrea.io/v1beta1\nkind: Tier\nmetadata: {name: t1}\nspec: {priority: 10}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: q, namespace: x}\nspec: {bogus: true}\n",
         );
-        let loaded = load(&[f]);
+        let loaded = load(&[f]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(loaded.total(), 3);
         let (standard, auto) = choose_standard(None, &loaded);
         assert!(
@@ -514,7 +556,9 @@ mod tests {
         assert_eq!(a.problems.len(), 1);
         let text = a.problems[0].to_string();
         assert!(
-            text.contains("p.yaml:18: Pod x/q: spec.bogus: unknown field `bogus`, expected one of"),
+            text.contains(
+                "p.yaml:18:8: Pod x/q: spec.bogus: unknown field `bogus`, expected one of"
+            ),
             "{text}"
         );
         assert!(!text.contains("at line"), "{text}");
@@ -525,7 +569,12 @@ mod tests {
     #[test]
     fn locates_fields_in_block_yaml() {
         let text = "apiVersion: v1\n---\napiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata:\n  name: p\nspec:\n  tier: nope\n  appliedTo:\n  - podSelector: {}\n  ingress:\n  - name: a\n    action: Allow\n  - action: Pass\n    ports:\n      - protocol: TCP\n        port: 80\n  egress: [{action: Drop}]\n";
-        let at = |field: &str| locate_field(text, 3, field);
+        let at = |field: &str| locate_field(text, 3, field).map(|(line, _)| line);
+        let column = |field: &str| locate_field(text, 3, field).map(|(_, column)| column);
+        assert_eq!(column("spec.tier"), Some(3));
+        assert_eq!(column("spec.appliedTo[0]"), Some(3), "the item's dash");
+        assert_eq!(column("spec.appliedTo[0].podSelector"), Some(5));
+        assert_eq!(column("spec.ingress[1].ports[0].port"), Some(9));
         assert_eq!(at("spec.tier"), Some(8));
         assert_eq!(at("metadata.name"), Some(6));
         assert_eq!(at("spec.appliedTo[0].podSelector"), Some(10));
@@ -569,6 +618,8 @@ mod tests {
         assert_eq!(t(Some("80/TCP"), None).ok(), Some(tcp80));
         assert_eq!(t(Some("80"), None).ok(), Some(tcp80));
         assert_eq!(t(Some("80/tcp"), Some("TCP")).ok(), Some(tcp80));
+        assert_eq!(t(Some("TCP/80"), None).ok(), Some(tcp80));
+        assert_eq!(t(Some("tcp/80"), Some("tcp")).ok(), Some(tcp80));
         assert_eq!(
             t(Some("53"), Some("udp")).ok(),
             Some(ProbeTransport::L4 {
@@ -593,6 +644,13 @@ mod tests {
             (Some("80/GRE"), None),
         ] {
             assert!(t(port, proto).is_err(), "{port:?} {proto:?}");
+        }
+        for bad in ["x", "0", "80/", "/80", "TCP/x", "65536/TCP", "80/80"] {
+            let e = format!(
+                "{:#}",
+                t(Some(bad), None).err().unwrap_or_else(|| panic!("{bad}"))
+            );
+            assert_eq!(e, format!("--port {bad:?}: {PORT_FORM}"));
         }
     }
 }

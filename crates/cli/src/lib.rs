@@ -8,6 +8,7 @@
 //!  tierwall matrix --port 80/TCP                      Pod-to-Pod reachability and blocking rules
 //!  tierwall scenario run PATH...                      conformance scenarios (engine mode)
 //!  tierwall testbed up|down|list                      a cluster of network namespaces (root)
+//!  tierwall testbed probe P x/a y/b 80/TCP            one real probe on a running testbed (root)
 //!  tierwall apply|delete --testbed P ...              change a running testbed's policies (root)
 //!  tierwall get stats --testbed P / metrics           per-rule counters, Prometheus (root)
 //!  tierwall controller --manifests DIR [--testbed P]  the cluster's controller (HTTP API)
@@ -47,7 +48,7 @@ pub enum Command {
     /// All inputs are admitted together in dependency order (Nodes, Namespaces, ServiceAccounts,
     /// Pods, Services, Tiers, ClusterGroups/Groups, then policies), so a policy may use a Tier
     /// defined in another file. Prints one line per problem
-    /// (`<file>:<line>: <Kind ns/name>: <field>: <message>`), `warning: ...` lines, then
+    /// (`<file>:<line>:<column>: <Kind ns/name>: <field>: <message>`), `warning: ...` lines, then
     /// `N objects valid, M invalid`. Exit status 1 when any object is invalid.
     Validate {
         /// Manifest files or directories (same as -f).
@@ -71,7 +72,8 @@ pub enum Command {
     /// DESIRED NODES is the number of Nodes hosting Pods the policy applies to (plus Nodes selected
     /// by a nodeSelector appliedTo). There are no agents in engine mode: every Node counts as
     /// having realized the policy, so CURRENT NODES = DESIRED NODES. AGE comes from
-    /// metadata.creationTimestamp (`<unknown>` without one).
+    /// metadata.creationTimestamp (kubectl style, `5d`, `3h`; `<unknown>` for an object without
+    /// one); the column is left out when no listed object has one.
     ///
     /// `--sort-by=effectivePriority` (with netpol, acnp or annp) prints antctl's `get netpol`
     /// view of every policy, Antrea-native and Kubernetes, in enforcement order:
@@ -141,7 +143,7 @@ pub enum Command {
         #[arg(long, value_name = "NS/POD,...", value_delimiter = ',')]
         pods: Vec<String>,
     },
-    /// Conformance scenarios (the format of ../shared/scenarios/FORMAT.md).
+    /// Conformance scenarios (the format is described in docs/scenarios.md).
     Scenario {
         #[command(subcommand)]
         command: ScenarioCommand,
@@ -245,6 +247,22 @@ pub enum TestbedCommand {
     },
     /// List the testbeds on this machine.
     List,
+    /// Send one real probe on a running testbed and print `Connected`, `Dropped` or `Rejected`.
+    ///
+    /// For example `tierwall testbed probe st x/a y/b 80/TCP`. The exit status is 0 whatever
+    /// the outcome, 1 when the testbed, an endpoint or the port is unknown or malformed.
+    Probe {
+        /// The prefix printed by `testbed up`.
+        prefix: String,
+        /// Where the probe starts: ns/pod, node:NAME or external:NAME.
+        source: String,
+        /// Where it goes: ns/pod, node:NAME, external:NAME, service:NS/NAME (its ClusterIP) or an
+        /// IP address.
+        destination: String,
+        /// `PORT[/PROTOCOL]` (TCP, UDP or SCTP; default TCP), `PROTOCOL/PORT`, or `ICMP`.
+        #[arg(value_name = "PORT/PROTO")]
+        port: String,
+    },
     /// The in-namespace helper (servers and probe clients); used by the testbed itself.
     #[command(hide = true)]
     Agent {
@@ -390,7 +408,7 @@ fn dispatch(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyho
         } => commands::metrics::run(&testbed, listen, once, out, err),
         Command::Controller(args) => commands::controller::run(&args, out, err),
         Command::Agent(args) => commands::agent::run(&args),
-        Command::Manager(args) => manager_cmd::run(args, out),
+        Command::Manager(args) => manager_cmd::run(args, out, err),
         Command::Adapter(args) => commands::adapter::run(&args, err),
         Command::Nsx(args) => commands::nsx::run(&args, output::now(), out, err),
         Command::Testbed { command } => commands::testbed::run(command, out, err),
@@ -446,7 +464,7 @@ mod tests {
         let (code, out, err) = run(&["get", "tiers"]);
         assert_eq!(code, 0, "{err}");
         assert!(
-            out.starts_with("NAME          PRIORITY   AGE\napplication   250        <unknown>\n"),
+            out.starts_with("NAME          PRIORITY\napplication   250\n"),
             "{out}"
         );
         assert_eq!(err.trim_end(), input::STANDARD_CLUSTER_NOTE);
@@ -465,7 +483,7 @@ mod tests {
         assert_eq!(code, 1, "{out}");
         let first = out.lines().next().unwrap_or_default();
         assert!(
-            first.starts_with(&format!("{path}:10: ClusterNetworkPolicy p: spec.tier: ")),
+            first.starts_with(&format!("{path}:10:3: ClusterNetworkPolicy p: spec.tier: ")),
             "{out}"
         );
         assert!(out.ends_with("1 objects valid, 1 invalid\n"), "{out}");

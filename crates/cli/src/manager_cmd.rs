@@ -4,21 +4,24 @@
 //! ```text
 //!  tierwall manager --listen 127.0.0.1:8443 --data DIR [--insecure-http]
 //!                   [--tls-cert PEM --tls-key PEM] [--client-ca PEM]
-//!  tierwall manager export --data DIR [-o FILE]
-//!  tierwall manager import --data DIR FILE
+//!  tierwall manager export --data DIR [-o FILE] [--wait SECONDS]
+//!  tierwall manager import --data DIR FILE [--wait SECONDS]
 //! ```
 //!
 //! The user `admin` (enterprise_admin) has the password in `TIERWALL_ADMIN_PASSWORD`; with
-//! `TIERWALL_AUDITOR_PASSWORD` set there is also a read-only user `auditor`. Export and import
-//! open the store directly, so the manager must not be running on that directory.
+//! `TIERWALL_AUDITOR_PASSWORD` set there is also a read-only user `auditor`. On SIGINT or
+//! SIGTERM the manager drains its requests and closes its store before it exits. Export and
+//! import open the store directly: while another process (a manager that is still stopping) has
+//! it open they wait for it, up to `--wait` seconds, saying so on stderr.
 
 use anyhow::Context as _;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use tierwall_manager::auth::{Role, User};
 use tierwall_manager::server::{ServerConfig, start};
-use tierwall_manager::store::{RedbStore, Store};
+use tierwall_manager::store::{RedbStore, Store, StoreError};
 use tierwall_manager::tls::TlsFiles;
 
 /// The environment variable holding the `admin` password.
@@ -61,6 +64,9 @@ pub enum ManagerCommand {
         /// Write to FILE instead of stdout.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
+        /// How long to wait for a process that has the store open (a manager still stopping).
+        #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_WAIT_SECONDS)]
+        wait: u64,
     },
     /// Replace the store's contents with an export document.
     Import {
@@ -69,13 +75,19 @@ pub enum ManagerCommand {
         /// The export document (`-` for stdin).
         #[arg(value_name = "FILE")]
         file: PathBuf,
+        /// How long to wait for a process that has the store open (a manager still stopping).
+        #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_WAIT_SECONDS)]
+        wait: u64,
     },
 }
 
-pub fn run(args: ManagerArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+/// How long export and import wait for the store by default.
+pub const DEFAULT_WAIT_SECONDS: u64 = 10;
+
+pub fn run(args: ManagerArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
     match args.command {
-        Some(ManagerCommand::Export { data, output }) => {
-            let store = open_store(&data)?;
+        Some(ManagerCommand::Export { data, output, wait }) => {
+            let store = open_store(&data, Duration::from_secs(wait), err)?;
             let dump = store.export()?;
             let text = serde_json::to_string_pretty(&dump)? + "\n";
             match output {
@@ -85,7 +97,7 @@ pub fn run(args: ManagerArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
-        Some(ManagerCommand::Import { data, file }) => {
+        Some(ManagerCommand::Import { data, file, wait }) => {
             let text = if file.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin())?
             } else {
@@ -94,7 +106,7 @@ pub fn run(args: ManagerArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             };
             let dump: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not JSON", file.display()))?;
-            let store = open_store(&data)?;
+            let store = open_store(&data, Duration::from_secs(wait), err)?;
             store.import(&dump)?;
             let count = dump
                 .get("objects")
@@ -107,13 +119,35 @@ pub fn run(args: ManagerArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     }
 }
 
-fn open_store(data: &std::path::Path) -> anyhow::Result<RedbStore> {
-    RedbStore::open(data).with_context(|| {
-        format!(
-            "opening the store in {} (is a manager running on it?)",
-            data.display()
-        )
-    })
+/// Opens the store in `data`, waiting up to `wait` while another process has it open (redb
+/// locks the file; a manager that was just sent SIGTERM holds it until it has exited).
+fn open_store(data: &Path, wait: Duration, err: &mut dyn Write) -> anyhow::Result<RedbStore> {
+    let start = Instant::now();
+    let mut said = false;
+    loop {
+        match RedbStore::open(data) {
+            Err(StoreError::InUse { .. }) if start.elapsed() < wait => {
+                if !said {
+                    writeln!(
+                        err,
+                        "waiting up to {} s for the store in {}: another process has it open (a manager still stopping?)",
+                        wait.as_secs(),
+                        data.display()
+                    )?;
+                    said = true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(StoreError::InUse { .. }) => anyhow::bail!(
+                "the store in {} is still in use by another process after {} s: stop the manager running on it (or give --wait SECONDS)",
+                data.display(),
+                wait.as_secs()
+            ),
+            other => {
+                return other.with_context(|| format!("opening the store in {}", data.display()));
+            }
+        }
+    }
 }
 
 fn users() -> anyhow::Result<Vec<User>> {
@@ -158,7 +192,7 @@ fn serve(args: ManagerArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         let scheme = if config.tls.is_some() {
             "https"
         } else {
@@ -170,7 +204,11 @@ fn serve(args: ManagerArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         wait_for_stop_signal().await;
         server.shutdown().await;
         anyhow::Ok(0)
-    })
+    })?;
+    // Connections still open after the drain hold the store through the router: dropping the
+    // runtime drops them, and with the last handle the store closes its file before the exit.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    Ok(code)
 }
 
 async fn wait_for_stop_signal() {

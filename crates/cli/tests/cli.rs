@@ -63,7 +63,7 @@ fn validate_reports_the_file_line_object_and_field() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
         stdout.contains(&format!(
-            "{path}:11: ClusterNetworkPolicy acnp-bad: spec.tier: "
+            "{path}:11:3: ClusterNetworkPolicy acnp-bad: spec.tier: "
         )),
         "{stdout}"
     );
@@ -90,7 +90,7 @@ fn validate_reads_stdin() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.starts_with("<stdin>:4: Pod x/p: spec.hostNetwrk: unknown field"),
+        stdout.starts_with("<stdin>:4:8: Pod x/p: spec.hostNetwrk: unknown field"),
         "{stdout}"
     );
 }
@@ -116,10 +116,7 @@ fn get_tiers_lists_the_system_tiers() {
             "securityops"
         ]
     );
-    assert!(
-        stdout.contains("\nemergency     50         <unknown>\n"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("\nemergency     50\n"), "{stdout}");
     assert!(
         text(&out.stderr).starts_with("note: no Pod in the inputs: using the standard cluster")
     );
@@ -133,7 +130,7 @@ fn get_acnp_table_and_effective_priority() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         text(&out.stdout),
-        "NAME             TIER         PRIORITY   DESIRED NODES   CURRENT NODES   AGE\nacnp-no-x-to-y   guardrails   1          3               3               <unknown>\n"
+        "NAME             TIER         PRIORITY   DESIRED NODES   CURRENT NODES\nacnp-no-x-to-y   guardrails   1          3               3\n"
     );
     let out = tierwall(&["get", "netpol", "-f", &path, "--sort-by=effectivePriority"]);
     assert_eq!(out.status.code(), Some(0));
@@ -195,4 +192,58 @@ z/a .   .   -
 x/a -> y/a: Dropped by egress AntreaClusterNetworkPolicy:acnp-no-x-to-y rule drop-to-y (tier guardrails)
 ";
     assert_eq!(text(&out.stdout), want);
+}
+
+#[test]
+fn port_errors_show_the_expected_form_and_protocol_first_is_accepted() {
+    let f = manifest("policies-port.yaml", POLICIES);
+    let path = f.display().to_string();
+    let args = |port: &'static str| {
+        ["matrix", "-f", &path, "--pods", "x/a,y/a", "--port", port].map(str::to_string)
+    };
+    let run = |port: &'static str| {
+        let a = args(port);
+        tierwall(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let (want, protocol_first) = (run("80/TCP"), run("TCP/80"));
+    assert_eq!(protocol_first.status.code(), Some(0));
+    assert_eq!(text(&protocol_first.stdout), text(&want.stdout));
+    for bad in ["TCP/eighty", "0", "80/", "70000/TCP"] {
+        let out = run(bad);
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "error: --port {bad:?}: expected PORT[/PROTOCOL] (or PROTOCOL/PORT), PORT a number from 1 to 65535, PROTOCOL TCP, UDP or SCTP, e.g. 80/TCP\n"
+            ),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_path_is_reported_as_such_not_as_an_invalid_object() {
+    let missing = "does-not-exist.yaml";
+    let out = tierwall(&["validate", "-f", missing]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "", "no object count");
+    assert_eq!(
+        text(&out.stderr),
+        format!("error: {missing}: no such file or directory\n")
+    );
+    // Before any other input is loaded, in every command that reads -f.
+    let good = manifest("valid-besides-missing.yaml", POLICIES);
+    let out = tierwall(&[
+        "get",
+        "acnp",
+        "-f",
+        &good.display().to_string(),
+        "-f",
+        missing,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("error: {missing}: no such file or directory\n")
+    );
 }

@@ -186,19 +186,25 @@ fn nsx_trace_explains_a_vm_to_nodeport_flow_through_the_dfw() {
         "{not_a_vm}"
     );
 
-    let json_out = trace_ok(
-        &manager,
-        &[
+    // 10.0.0.6 to node-0 on a port, as JSON.
+    let flow = |port: &str| {
+        let args = [
             "--source",
             "10.0.0.6",
             "--destination",
             "172.18.0.2",
             "--port",
-            "30080/TCP",
+            port,
             "-o",
             "json",
-        ],
-    );
+        ];
+        (nsx_trace(&manager, &args), args.join(" "))
+    };
+    let json_out = {
+        let (o, args) = flow("30080/TCP");
+        assert!(o.status.success(), "nsx trace {args}: {o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
     let decision: Value = serde_json::from_str(&json_out).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(decision["action"], "DROP", "{decision}");
     assert_eq!(decision["decided_by"], "Egress");
@@ -231,6 +237,21 @@ fn nsx_trace_explains_a_vm_to_nodeport_flow_through_the_dfw() {
         String::from_utf8_lossy(&bad.stderr).contains("SCTP is not TCP or UDP"),
         "{}",
         String::from_utf8_lossy(&bad.stderr)
+    );
+    // The CLI's one port syntax: the expected form on error, the protocol first accepted.
+    let (bad, _) = flow("TCP/eighty");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("--port \"TCP/eighty\": expected PORT[/PROTOCOL]"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let (protocol_first, _) = flow("TCP/30080");
+    assert!(protocol_first.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&protocol_first.stdout),
+        json_out,
+        "TCP/30080 is 30080/TCP"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

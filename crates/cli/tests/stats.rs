@@ -202,7 +202,7 @@ fn stats_count_sessions_per_rule_and_survive_apply() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
         err.contains(&format!(
-            "{}:13: ClusterNetworkPolicy bad: spec.tier: ",
+            "{}:13:3: ClusterNetworkPolicy bad: spec.tier: ",
             invalid.display()
         )),
         "{err}"

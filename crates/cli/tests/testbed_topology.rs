@@ -428,7 +428,7 @@ fn apply_and_delete_on_a_detached_testbed_follow_pods_and_nodes() {
     assert!(!ok, "applied a Pod on a missing Node");
     assert!(
         err.contains(&format!(
-            "{lost}:5: Pod x/r: spec.nodeName: Node \"node-9\" is not in the cluster"
+            "{lost}:5:3: Pod x/r: spec.nodeName: Node \"node-9\" is not in the cluster"
         )),
         "{err}"
     );

@@ -2,11 +2,13 @@
 //! the quickstart policies (a custom Tier, static tiers, ACNPs, an Antrea NetworkPolicy, a
 //! Kubernetes NetworkPolicy and a baseline policy), prints the reachability matrix measured with
 //! real packets and the rule behind every blocked cell, shows the np.log lines and per-rule
-//! statistics the Nodes recorded, and tears everything down.
+//! statistics the Nodes recorded, and tears the testbed down. The np.log files it prints are
+//! kept after the teardown, in `$TMPDIR/tierwall-demo-<pid>/<node>/np.log`.
 
 use crate::live::{LiveCluster, LiveOptions};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Instant;
 use tierwall_engine::cluster::L4Protocol;
 use tierwall_engine::evaluate::{DEFAULT_SOURCE_PORT, Decision};
@@ -48,6 +50,13 @@ pub struct DemoReport {
     pub log_lines: usize,
     /// The testbed's name prefix (removed when the demo ends).
     pub prefix: String,
+    /// Where the np.log files are (`<node>/np.log`); kept when the demo ends.
+    pub log_dir: PathBuf,
+}
+
+/// The directory the demo keeps its np.log files in: `$TMPDIR/tierwall-demo-<pid>`.
+pub fn log_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("tierwall-demo-{}", std::process::id()))
 }
 
 struct Progress<'a> {
@@ -118,12 +127,16 @@ pub fn run(out: &mut dyn Write, agent: Option<AgentCommand>) -> Result<DemoRepor
     for o in ClusterModel::standard().objects() {
         engine.apply(o).map_err(|e| e.to_string())?;
     }
+    // The logs outlive the testbed: the demo prints their paths.
+    let logs = log_dir();
+    let _ = std::fs::remove_dir_all(&logs);
+    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     let options = LiveOptions {
         testbed: TestbedOptions {
             agent,
             ..TestbedOptions::default()
         },
-        log_dir: None,
+        log_dir: Some(logs.clone()),
     };
     let mut live = LiveCluster::up(engine, options).map_err(|e| e.to_string())?;
     writeln!(
@@ -186,6 +199,7 @@ pub fn run(out: &mut dyn Write, agent: Option<AgentCommand>) -> Result<DemoRepor
         .map_err(|e| e.to_string())?;
     let mut report = DemoReport {
         prefix: live.testbed().prefix().to_string(),
+        log_dir: logs,
         ..DemoReport::default()
     };
     for (pair, r) in pairs.iter().zip(&results) {
@@ -311,6 +325,12 @@ pub fn run(out: &mut dyn Write, agent: Option<AgentCommand>) -> Result<DemoRepor
 
     p.step("tearing the testbed down").map_err(io)?;
     live.down().map_err(|e| e.to_string())?;
+    writeln!(
+        p.out,
+        "    the np.log files stay in {} (remove it when done)",
+        report.log_dir.display()
+    )
+    .map_err(io)?;
     writeln!(p.out, "    done in {:.1}s", p.start.elapsed().as_secs_f64()).map_err(io)?;
     Ok(report)
 }

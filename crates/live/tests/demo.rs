@@ -1,5 +1,6 @@
 //! Privileged: `tierwall demo` measures the quickstart matrix with real packets, agrees with the
-//! engine on every pair, writes np.log lines for the logged rules and removes its testbed.
+//! engine on every pair, writes np.log lines for the logged rules and removes its testbed, but
+//! keeps the np.log files whose paths it printed.
 
 #[test]
 fn demo_runs_on_real_packets_and_cleans_up() {
@@ -39,6 +40,41 @@ fn demo_runs_on_real_packets_and_cleans_up() {
     );
     assert!(report.log_lines >= 3, "{text}");
     assert!(text.contains("reject-to-y Egress Reject"), "{text}");
+    // Every np.log path the demo printed still exists after its teardown.
+    let printed: Vec<&str> = text
+        .split_whitespace()
+        .map(|w| w.trim_end_matches(')'))
+        .filter(|w| w.ends_with("/np.log"))
+        .collect();
+    assert_eq!(printed.len(), 3, "one np.log per Node: {text}");
+    for path in &printed {
+        assert!(
+            path.starts_with(&report.log_dir.display().to_string()),
+            "{path}"
+        );
+        assert!(
+            std::path::Path::new(path).exists(),
+            "{path} printed but gone"
+        );
+    }
+    let logged: usize = printed
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        })
+        .sum();
+    assert!(logged >= report.log_lines, "{logged} kept lines: {text}");
+    assert!(
+        text.contains(&format!(
+            "the np.log files stay in {}",
+            report.log_dir.display()
+        )),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&report.log_dir);
     let left = tierwall_testbed::list().unwrap_or_default();
     assert!(
         !left.contains(&report.prefix),

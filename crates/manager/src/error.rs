@@ -118,13 +118,14 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::NotFound { path } => ApiError::not_found(path),
             StoreError::BadImport(_) => ApiError::invalid(e.to_string()),
-            StoreError::Corrupt { .. } | StoreError::Backend(_) | StoreError::WriterStopped => {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    code::INTERNAL,
-                    e.to_string(),
-                )
-            }
+            StoreError::Corrupt { .. }
+            | StoreError::Backend(_)
+            | StoreError::InUse { .. }
+            | StoreError::WriterStopped => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                e.to_string(),
+            ),
         }
     }
 }

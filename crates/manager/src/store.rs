@@ -79,6 +79,9 @@ pub enum StoreError {
     /// The database failed (I/O, locking, a damaged file).
     #[error("store: {0}")]
     Backend(String),
+    /// Another process (or handle) has the database open: redb locks the file while it is open.
+    #[error("store {path}: in use by another process (a manager running on it?)")]
+    InUse { path: String },
     /// The writer thread is gone (the store is shutting down).
     #[error("store: the writer thread has stopped")]
     WriterStopped,
@@ -216,7 +219,13 @@ impl RedbStore {
     pub fn open(dir: &Path) -> Result<RedbStore, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?;
-        let db = redb::Database::create(dir.join("manager.redb")).map_err(backend)?;
+        let file = dir.join("manager.redb");
+        let db = redb::Database::create(&file).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                path: file.display().to_string(),
+            },
+            e => backend(e),
+        })?;
         let txn = db.begin_write().map_err(backend)?;
         txn.open_table(OBJECTS).map_err(backend)?;
         txn.open_table(COUNTERS).map_err(backend)?;

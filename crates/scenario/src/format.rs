@@ -1,4 +1,4 @@
-//! The scenario file format (v1, `../shared/scenarios/FORMAT.md`) as serde types. Unknown keys
+//! The scenario file format (v1, described in `docs/scenarios.md`) as serde types. Unknown keys
 //! are errors, so a typo in a scenario is reported instead of silently passing.
 
 use serde::Deserialize;

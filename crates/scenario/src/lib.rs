@@ -1,4 +1,4 @@
-//! tierwall conformance scenarios: the scenario file format (`../shared/scenarios/FORMAT.md`, v1),
+//! tierwall conformance scenarios: the scenario file format (v1, `docs/scenarios.md`),
 //! the standard cluster, the probe-line notation, and the engine-mode runner.
 
 pub mod backend;

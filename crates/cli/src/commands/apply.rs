@@ -96,7 +96,7 @@ pub fn apply(
         bail!("nothing to apply: give manifest files or directories (-f PATH)");
     }
     let (mut testbed, mut engine) = load_testbed(prefix)?;
-    let loaded = input::load(files);
+    let loaded = input::load(files)?;
     let total = loaded.total();
     let mut texts: BTreeMap<String, Option<String>> = BTreeMap::new();
     if let Some(t) = &loaded.stdin {
@@ -126,7 +126,7 @@ pub fn apply(
                     format!("{}/{} {verb}", resource_name(&key), key.name),
                 ));
                 for w in &applied.warnings {
-                    warnings.push((index, format!("warning: {}:{}: {w}", o.source, o.line)));
+                    warnings.push((index, format!("warning: {}:{}:1: {w}", o.source, o.line)));
                 }
             }
             Err(e) => {
@@ -163,12 +163,12 @@ pub fn apply(
                     let text = texts
                         .entry(source.clone())
                         .or_insert_with(|| std::fs::read_to_string(source).ok());
-                    let line = text
+                    let (line, column) = text
                         .as_deref()
                         .zip(t.field.as_deref())
                         .and_then(|(text, field)| input::locate_field(text, *line, field))
-                        .unwrap_or(*line);
-                    writeln!(err, "{source}:{line}: {t}")?;
+                        .unwrap_or((*line, 1));
+                    writeln!(err, "{source}:{line}:{column}: {t}")?;
                 }
                 None => writeln!(err, "{t}")?,
             }

@@ -10,6 +10,9 @@
 //!  netpol  NAMESPACE NAME POD-SELECTOR AGE
 //!  --sort-by=effectivePriority: NAME APPLIED-TO RULES SOURCE TIER-PRIORITY PRIORITY (antctl)
 //! ```
+//!
+//! AGE is computed from metadata.creationTimestamp (kubectl style: `54s`, `27h`, `5d`) at an
+//! injected "now"; it is left out when no listed object has a creationTimestamp.
 
 use crate::output::{self, GetFormat};
 use anyhow::bail;
@@ -116,7 +119,18 @@ pub fn render(
         return Ok(None);
     }
     let wide = opts.output == GetFormat::Wide;
-    let (header, rows) = table(engine, kind, items.iter().map(|i| i.0), wide, now);
+    let (mut header, mut rows) = table(engine, kind, items.iter().map(|i| i.0), wide, now);
+    // AGE says what is known: without any creationTimestamp the column would be all
+    // `<unknown>`, so it is left out.
+    let known = items
+        .iter()
+        .any(|i| i.0.metadata().creation_timestamp.is_some());
+    if !known && let Some(at) = header.iter().position(|h| *h == "AGE") {
+        header.remove(at);
+        for row in &mut rows {
+            row.remove(at);
+        }
+    }
     Ok(Some(output::kubectl_table(&header, &rows)))
 }
 
@@ -472,23 +486,24 @@ spec: {podSelector: {}}
 
     #[test]
     fn policy_tables() {
+        // No listed object has a creationTimestamp: no AGE column.
         let acnp = [
-            "NAME     TIER          PRIORITY   DESIRED NODES   CURRENT NODES   AGE",
-            "acnp-1   application   1.5        1               1               <unknown>",
+            "NAME     TIER          PRIORITY   DESIRED NODES   CURRENT NODES",
+            "acnp-1   application   1.5        1               1",
         ];
         assert_eq!(get("acnp", GetFormat::Table, None), acnp.join("\n") + "\n");
         let annp_wide = [
-            "NAMESPACE   NAME     TIER    PRIORITY   DESIRED NODES   CURRENT NODES   AGE         APPLIED-TO-PODS   RULES",
-            "y           annp-1   guard   2          3               3               <unknown>   3                 2",
+            "NAMESPACE   NAME     TIER    PRIORITY   DESIRED NODES   CURRENT NODES   APPLIED-TO-PODS   RULES",
+            "y           annp-1   guard   2          3               3               3                 2",
         ];
         assert_eq!(
             get("annp", GetFormat::Wide, None),
             annp_wide.join("\n") + "\n"
         );
         let netpol = [
-            "NAMESPACE   NAME       POD-SELECTOR   AGE",
-            "x           np-1       pod=b          <unknown>",
-            "z           deny-all   <none>         <unknown>",
+            "NAMESPACE   NAME       POD-SELECTOR",
+            "x           np-1       pod=b",
+            "z           deny-all   <none>",
         ];
         assert_eq!(
             get("netpol", GetFormat::Table, None),

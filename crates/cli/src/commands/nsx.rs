@@ -983,17 +983,14 @@ fn run_trace(args: &NsxTraceArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// `80/TCP`, `53/udp`, `8080` (TCP).
+/// `80/TCP`, `53/udp`, `8080` (TCP), `TCP/80`: the CLI's one port syntax, TCP or UDP only.
 fn parse_port(text: &str) -> anyhow::Result<(u16, L4Protocol)> {
-    let (port, protocol) = text.split_once('/').unwrap_or((text, "TCP"));
-    let port: u16 = port
-        .trim()
-        .parse()
-        .with_context(|| format!("--port {text}: not a port number (want PORT[/TCP|UDP])"))?;
-    let protocol = match protocol.trim().to_ascii_uppercase().as_str() {
+    let (port, protocol) =
+        crate::input::parse_port(text).with_context(|| format!("--port {text:?}"))?;
+    let protocol = match protocol.as_deref().unwrap_or("TCP") {
         "TCP" => L4Protocol::Tcp,
         "UDP" => L4Protocol::Udp,
-        other => bail!("--port {text}: protocol {other} is not TCP or UDP"),
+        other => bail!("--port {text:?}: protocol {other} is not TCP or UDP"),
     };
     Ok((port, protocol))
 }

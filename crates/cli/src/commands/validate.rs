@@ -1,6 +1,6 @@
 //! `tierwall validate`: loads and admits every input together, in dependency order, as
 //! `kubectl apply` of all of them would; prints each problem on one line
-//! (`<file>:<line>: <Kind ns/name>: <field>: <message>`), each admission warning as
+//! (`<file>:<line>:<column>: <Kind ns/name>: <field>: <message>`), each admission warning as
 //! `warning: ...`, then `N objects valid, M invalid`. Exit 1 when anything is invalid.
 
 use crate::input::{self, ClusterChoice};
@@ -13,7 +13,7 @@ pub fn run(
     cluster: Option<ClusterChoice>,
     out: &mut dyn Write,
 ) -> anyhow::Result<u8> {
-    let loaded = input::load(files);
+    let loaded = input::load(files)?;
     let total = loaded.total();
     // Validation is about the files: the standard cluster is only used when asked for.
     let standard = cluster == Some(ClusterChoice::Standard);

@@ -409,6 +409,15 @@ pub fn span_path(id: &str) -> String {
     format!("/infra/sites/default/enforcement-points/default/cluster-control-planes/{id}")
 }
 
+/// Runs the built `tierwall` with `args` (stdin empty) to the end.
+pub fn tierwall(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tierwall"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run tierwall: {e}"))
+}
+
 pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
