@@ -64,7 +64,7 @@ pub struct ControllerArgs {
     #[arg(long, value_enum, default_value = "processes", requires = "testbed")]
     pub agents: AgentPlacement,
     /// Address of the Node stream (HTTP/2, mutual TLS; port 0 picks a free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9191")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub node_stream: SocketAddr,
     /// The controller's CA directory (ca.crt, ca.key, server and Node identities); default:
     /// `pki` in the testbed's data directory.
