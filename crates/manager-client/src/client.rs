@@ -4,7 +4,7 @@
 
 use crate::credentials::{ManagerAuth, TlsTrust};
 use crate::error::ClientError;
-use crate::json_call::{call_json, encode_query_value};
+use crate::json_call::{call_json, encode_query_value, error_chain};
 use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -107,7 +107,7 @@ impl ManagerClient {
                     .map_err(|e| ClientError::Transport {
                         method: "POST".into(),
                         url: url.clone(),
-                        message: e.to_string(),
+                        message: error_chain(&e),
                     })?;
                 let status = response.status().as_u16();
                 let header = |name: &str| {

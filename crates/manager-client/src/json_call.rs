@@ -55,7 +55,7 @@ pub async fn call_json(
 }
 
 /// The error with its causes (reqwest's own message is terse: "error sending request").
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
