@@ -11,9 +11,9 @@
 //! ```
 
 use crate::error::AdapterError;
-use crate::http::{call_json, encode_query_value};
 use serde_json::Value;
 use std::time::Duration;
+use tierwall_manager_client::{call_json, encode_query_value};
 use tierwall_model::ObjectKey;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,7 +41,9 @@ impl ControllerClient {
 
     async fn get(&self, path: &str) -> Result<Value, AdapterError> {
         let url = format!("{}{path}", self.base);
-        call_json("controller", "GET", &url, self.http.get(&url)).await
+        call_json("GET", &url, self.http.get(&url))
+            .await
+            .map_err(AdapterError::Controller)
     }
 
     /// The objects in force whose labels match `selector` (`k=v`), as JSON.
@@ -64,15 +66,19 @@ impl ControllerClient {
     pub async fn put_object(&self, key: &ObjectKey, object: &Value) -> Result<(), AdapterError> {
         let url = format!("{}/objects/{key}", self.base);
         let request = self.http.put(&url).json(object);
-        call_json("controller", "PUT", &url, request)
+        call_json("PUT", &url, request)
             .await
             .map(|_| ())
+            .map_err(AdapterError::Controller)
     }
 
     /// Deletes one object; an object already gone is not an error.
     pub async fn delete_object(&self, key: &ObjectKey) -> Result<(), AdapterError> {
         let url = format!("{}/objects/{key}", self.base);
-        match call_json("controller", "DELETE", &url, self.http.delete(&url)).await {
+        match call_json("DELETE", &url, self.http.delete(&url))
+            .await
+            .map_err(AdapterError::Controller)
+        {
             Ok(_) => Ok(()),
             Err(e) if e.status() == Some(404) => Ok(()),
             Err(e) => Err(e),

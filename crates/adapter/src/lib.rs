@@ -12,16 +12,15 @@
 //!    PUT status         <── heartbeat
 //! ```
 //!
-//! Modules: [`manager_client`] and [`controller_client`] speak HTTP; [`desired`],
+//! The manager is reached through `tierwall_manager_client`; [`controller_client`] speaks HTTP
+//! to the controller; [`desired`],
 //! [`inventory`], [`reconcile`], [`reports`] and [`statistics`] are pure (tested without
 //! servers); [`sync_loop`] ties them together in the long-running [`Adapter`].
 
 pub mod controller_client;
 pub mod desired;
 pub mod error;
-mod http;
 pub mod inventory;
-pub mod manager_client;
 pub mod reconcile;
 pub mod reports;
 pub mod statistics;
@@ -29,6 +28,4 @@ pub mod sync_loop;
 
 pub use controller_client::ControllerClient;
 pub use error::AdapterError;
-pub use http::encode_query_value;
-pub use manager_client::{ManagerAuth, ManagerClient, Registration};
 pub use sync_loop::{Adapter, AdapterOptions, Logger};

@@ -24,7 +24,6 @@ use crate::controller_client::ControllerClient;
 use crate::desired::{Intent, parse_desired_state};
 use crate::error::AdapterError;
 use crate::inventory::cluster_inventory;
-use crate::manager_client::{ManagerClient, ReportKind, is_unchanged};
 use crate::reconcile::{
     Attempt, DEFAULT_REFUSAL_BACKOFF, DesiredObject, PutReason, Refusals, WriteMemory, key_of,
     managed_content, plan,
@@ -36,6 +35,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tierwall_manager_client::{ClusterControlPlaneClient, DesiredStateAnswer, ReportKind};
 use tierwall_model::ObjectKey;
 use tierwall_nsx::translate::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, translate_for_cluster};
 use tokio::sync::watch;
@@ -76,7 +76,7 @@ pub type Logger = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// The adapter of one cluster.
 pub struct Adapter {
-    manager: ManagerClient,
+    manager: ClusterControlPlaneClient,
     controller: ControllerClient,
     options: AdapterOptions,
     log: Logger,
@@ -100,7 +100,7 @@ pub fn managed_selector() -> String {
 
 impl Adapter {
     pub fn new(
-        manager: ManagerClient,
+        manager: ClusterControlPlaneClient,
         controller: ControllerClient,
         options: AdapterOptions,
         log: Logger,
@@ -222,7 +222,7 @@ impl Adapter {
                 self.clear_error(step);
                 self.last_sent.insert(kind, body);
             }
-            Err(e) => self.note_error(step, &e),
+            Err(e) => self.note_error(step, &AdapterError::Manager(e)),
         }
     }
 
@@ -393,7 +393,7 @@ impl Adapter {
                         self.clear_error("statistics");
                         self.stats_due = false;
                     }
-                    Err(e) => self.note_error("statistics", &e),
+                    Err(e) => self.note_error("statistics", &AdapterError::Manager(e)),
                 }
             }
             Err(e) => self.note_error("statistics", &e),
@@ -416,7 +416,7 @@ impl Adapter {
         });
         match self.manager.put_report(ReportKind::Status, &body).await {
             Ok(()) => self.clear_error("heartbeat"),
-            Err(e) => self.note_error("heartbeat", &e),
+            Err(e) => self.note_error("heartbeat", &AdapterError::Manager(e)),
         }
     }
 }
@@ -430,7 +430,7 @@ fn seconds(d: Duration) -> String {
 /// last received (the manager answers when this cluster's state differs from it, or "unchanged"
 /// at the timeout); on an error, a retry after a second.
 async fn poll_desired_state(
-    manager: ManagerClient,
+    manager: ClusterControlPlaneClient,
     tx: watch::Sender<Option<Value>>,
     wait: Duration,
     log: Logger,
@@ -439,17 +439,14 @@ async fn poll_desired_state(
     let mut last_error: Option<String> = None;
     loop {
         match manager.desired_state(known.as_deref(), wait).await {
-            Ok(document) => {
+            Ok(answer) => {
                 if last_error.take().is_some() {
                     log("desired state: manager reachable again");
                 }
-                if is_unchanged(&document) {
+                let DesiredStateAnswer::State { digest, document } = answer else {
                     continue;
-                }
-                known = document
-                    .get("digest")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
+                };
+                known = digest;
                 if tx.send(Some(document)).is_err() {
                     return;
                 }
@@ -459,7 +456,7 @@ async fn poll_desired_state(
                 }
             }
             Err(e) => {
-                let text = e.to_string();
+                let text = AdapterError::Manager(e).to_string();
                 if last_error.as_ref() != Some(&text) {
                     log(&format!("desired state: {text}"));
                     last_error = Some(text);

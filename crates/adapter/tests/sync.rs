@@ -10,9 +10,7 @@ use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tierwall_adapter::{
-    Adapter, AdapterOptions, ControllerClient, ManagerAuth, ManagerClient, Registration,
-};
+use tierwall_adapter::{Adapter, AdapterOptions, ControllerClient};
 use tierwall_controller::cluster_state::ClusterState;
 use tierwall_controller::daemon::{Daemon, DaemonOptions, StopHandle};
 use tierwall_controller::dataplane::NoDataplane;
@@ -20,6 +18,7 @@ use tierwall_controller::manifest_dir::ManifestDirSource;
 use tierwall_manager::auth::{Role, User};
 use tierwall_manager::server::{RunningServer, ServerConfig, start};
 use tierwall_manager::tls::{TlsFiles, self_signed_client_identity};
+use tierwall_manager_client::{ClusterControlPlaneClient, ManagerAuth, Registration, TlsTrust};
 
 const BASE: &str = "/policy/api/v1/infra";
 const CCP: &str =
@@ -227,14 +226,14 @@ async fn setup_with(files: &[(&str, &str)], options: AdapterOptions, tls: bool) 
             basic: Some(ADMIN),
         };
         let (cert, key) = self_signed_client_identity("c1").unwrap_or_else(|e| panic!("{e}"));
-        let client = ManagerClient::new(
+        let client = ClusterControlPlaneClient::new(
             &base,
             "c1",
             &ManagerAuth::Certificate {
                 cert_pem: cert.clone(),
                 key_pem: key,
-                ca_pem: ca,
             },
+            &TlsTrust::CaPem(ca),
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let register = async || {
@@ -264,13 +263,14 @@ async fn setup_with(files: &[(&str, &str)], options: AdapterOptions, tls: bool) 
                 Some(json!({"display_name": "c1"})),
             )
             .await;
-        let client = ManagerClient::new(
+        let client = ClusterControlPlaneClient::new(
             &base,
             "c1",
             &ManagerAuth::Basic {
                 user: ADMIN.0.into(),
                 password: ADMIN.1.into(),
             },
+            &TlsTrust::System,
         )
         .unwrap_or_else(|e| panic!("{e}"));
         (admin, client)

@@ -21,9 +21,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tierwall_adapter::{
-    Adapter, AdapterOptions, ControllerClient, ManagerAuth, ManagerClient, Registration,
-};
+use tierwall_adapter::{Adapter, AdapterOptions, ControllerClient};
+use tierwall_manager_client::{ClusterControlPlaneClient, ManagerAuth, Registration, TlsTrust};
 
 /// The environment variable holding the `admin` password (for `--register`, `--insecure-http`).
 pub const ADMIN_PASSWORD_ENV: &str = "TIERWALL_ADMIN_PASSWORD";
@@ -105,7 +104,7 @@ pub fn run(args: &AdapterArgs, err: &mut dyn Write) -> anyhow::Result<u8> {
     if args.cluster_id.is_empty() {
         bail!("--cluster-id must not be empty");
     }
-    let (auth, cert_pem) = if args.insecure_http {
+    let (auth, trust, cert_pem) = if args.insecure_http {
         if !args.manager.starts_with("http://") {
             bail!("--insecure-http needs an http:// manager URL");
         }
@@ -114,6 +113,7 @@ pub fn run(args: &AdapterArgs, err: &mut dyn Write) -> anyhow::Result<u8> {
                 user: "admin".into(),
                 password: admin_password()?,
             },
+            TlsTrust::System,
             None,
         )
     } else {
@@ -134,12 +134,12 @@ pub fn run(args: &AdapterArgs, err: &mut dyn Write) -> anyhow::Result<u8> {
             ManagerAuth::Certificate {
                 cert_pem: cert_pem.clone(),
                 key_pem: read(key, "the client key")?,
-                ca_pem: read(ca, "the manager's CA")?,
             },
+            TlsTrust::CaPem(read(ca, "the manager's CA")?),
             Some(cert_pem),
         )
     };
-    let manager = ManagerClient::new(&args.manager, &args.cluster_id, &auth)?;
+    let manager = ClusterControlPlaneClient::new(&args.manager, &args.cluster_id, &auth, &trust)?;
     let controller = ControllerClient::new(&args.controller)?;
     let options = AdapterOptions {
         resync_interval: Duration::from_millis(args.resync_ms.max(50)),

@@ -14,16 +14,24 @@
 //! Lists answer `{"results", "result_count", "cursor"?, "sort_by"?, "sort_ascending"}` and take
 //! `page_size` (default and maximum 1000) and `cursor` (absent on the last page). Every error is
 //! an NSX JSON body ([`crate::error::ApiError`]). `DELETE` answers 200 with an empty body.
+//!
+//! Modules depend one way: [`hierarchy`] and [`runtime`] → [`objects`] → [`revise`] →
+//! [`call`], [`state`], [`view`] → [`paths`] (this file only dispatches to them).
 
+pub mod call;
 pub mod hierarchy;
 pub mod objects;
 pub mod paths;
+pub mod revise;
 pub mod runtime;
+pub mod state;
 pub mod view;
 
-use crate::auth::{AuthOutcome, Authenticator, CLUSTER_CONTROL_PLANES, Principal};
+pub use call::{Call, Change, MAX_PAGE_SIZE, Reply, list_envelope};
+pub use state::{AppState, ClientCertTrust, Manager, PeerCertificate};
+
+use crate::auth::{AuthOutcome, CLUSTER_CONTROL_PLANES, Principal};
 use crate::error::{ApiError, code};
-use crate::store::{Commit, Document, Store, WriteOp};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
@@ -31,99 +39,15 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 /// The URL prefix of the policy API.
 pub const POLICY_PREFIX: &str = "/policy/api/v1";
-/// Largest and default page.
-pub const MAX_PAGE_SIZE: usize = 1000;
 /// Largest request body (hierarchical PATCH bodies can be big).
 pub const MAX_BODY_BYTES: usize = 64 << 20;
-
-/// How client certificates are trusted (see [`crate::tls`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientCertTrust {
-    /// The certificate must equal the one registered on the cluster-control-plane.
-    Pinned,
-    /// rustls verified the chain to the configured CA; the CN must name a registered cluster.
-    CertificateAuthority,
-}
-
-/// The DER client certificate of the connection a request came on (inserted by the server).
-#[derive(Debug, Clone, Default)]
-pub struct PeerCertificate(pub Option<Arc<Vec<u8>>>);
-
-/// The shared state of the API.
-pub struct Manager {
-    pub store: Arc<dyn Store>,
-    pub auth: Authenticator,
-    pub client_cert_trust: ClientCertTrust,
-    /// The global store revision after the last write.
-    pub revision: tokio::sync::watch::Sender<u64>,
-    /// The store revision of the last write that changed intent (anything but the clusters'
-    /// reports below `/runtime/`): what the adapters' desired-state long polls wait on.
-    pub intent_revision: tokio::sync::watch::Sender<u64>,
-    /// Whether the listener is HTTPS (session cookies get `Secure`).
-    pub https: bool,
-}
-
-pub type AppState = Arc<Manager>;
-
-impl Manager {
-    /// A manager over `store` with these users; seeds the predefined services.
-    pub fn new(
-        store: Arc<dyn Store>,
-        auth: Authenticator,
-        client_cert_trust: ClientCertTrust,
-        https: bool,
-    ) -> Result<Manager, crate::store::StoreError> {
-        objects::seed_predefined_services(store.as_ref())?;
-        let revision = store.revision()?;
-        Ok(Manager {
-            store,
-            auth,
-            client_cert_trust,
-            revision: tokio::sync::watch::channel(revision).0,
-            intent_revision: tokio::sync::watch::channel(revision).0,
-            https,
-        })
-    }
-
-    /// Commits a batch on a blocking thread and publishes the new revision (and the new intent
-    /// revision, unless the batch only wrote cluster reports).
-    pub async fn commit(&self, ops: Vec<WriteOp>) -> Result<Commit, ApiError> {
-        let changes_intent = ops.iter().any(|op| {
-            let path = match op {
-                WriteOp::Put(put) => put.path.as_str(),
-                WriteOp::DeleteTree { path, .. } => path.as_str(),
-            };
-            !runtime::is_report_path(path)
-        });
-        let store = Arc::clone(&self.store);
-        let commit = tokio::task::spawn_blocking(move || store.commit(ops))
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    code::INTERNAL,
-                    e.to_string(),
-                )
-            })??;
-        let advance = |r: &mut u64| {
-            let changed = commit.revision > *r;
-            *r = (*r).max(commit.revision);
-            changed
-        };
-        self.revision.send_if_modified(advance);
-        if changes_intent {
-            self.intent_revision.send_if_modified(advance);
-        }
-        Ok(commit)
-    }
-}
 
 /// The router of the whole API.
 pub fn router(state: AppState) -> Router {
@@ -296,35 +220,6 @@ fn adapter_principal(state: &Manager, der: &[u8]) -> Result<Option<Principal>, A
     Ok(trusted.then_some(Principal::Adapter { cluster: cn }))
 }
 
-/// A request to a policy path, as the handlers see it.
-pub struct Call {
-    pub method: Method,
-    /// `/infra/...`, percent-decoded.
-    pub path: String,
-    pub query: BTreeMap<String, String>,
-    pub body: Bytes,
-    pub principal: Principal,
-}
-
-impl Call {
-    /// The body as a JSON object.
-    pub fn json_object(&self) -> Result<Document, ApiError> {
-        match serde_json::from_slice::<Value>(&self.body) {
-            Ok(Value::Object(m)) => Ok(m),
-            Ok(_) => Err(ApiError::invalid("the request body must be a JSON object")),
-            Err(e) => Err(ApiError::invalid(format!(
-                "the request body is not valid JSON: {e}"
-            ))),
-        }
-    }
-
-    pub fn flag(&self, name: &str) -> bool {
-        self.query
-            .get(name)
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-    }
-}
-
 async fn infra_root(
     State(state): State<AppState>,
     method: Method,
@@ -362,12 +257,6 @@ async fn infra_path(
         return ApiError::not_found(&call.path).into_response();
     };
     respond(dispatch(&state, &call, target).await)
-}
-
-/// Handler results: a JSON body (200) or nothing (200, empty).
-pub enum Reply {
-    Json(Value),
-    Empty,
 }
 
 fn respond(r: Result<Reply, ApiError>) -> Response {
@@ -442,61 +331,6 @@ fn fixed_object(path: &str, resource_type: &str) -> Value {
         "_system_owned": true,
         "_revision": 0,
     })
-}
-
-/// The list envelope of `items` (already in their natural order), with sorting and paging.
-pub fn list_envelope(mut items: Vec<Value>, call: &Call) -> Result<Value, ApiError> {
-    let sort_by = call.query.get("sort_by").cloned();
-    let ascending = !call
-        .query
-        .get("sort_ascending")
-        .is_some_and(|v| v.eq_ignore_ascii_case("false"));
-    if let Some(field) = &sort_by {
-        items.sort_by(|a, b| compare_json(a.get(field), b.get(field)));
-    }
-    if !ascending {
-        items.reverse();
-    }
-    let page_size = match call.query.get("page_size") {
-        Some(s) => s
-            .parse::<usize>()
-            .map_err(|_| ApiError::invalid(format!("page_size {s:?} is not a number")))?
-            .clamp(1, MAX_PAGE_SIZE),
-        None => MAX_PAGE_SIZE,
-    };
-    let start = match call.query.get("cursor").filter(|c| !c.is_empty()) {
-        Some(c) => c
-            .parse::<usize>()
-            .map_err(|_| ApiError::invalid(format!("cursor {c:?} is not valid")))?,
-        None => 0,
-    };
-    let total = items.len();
-    let page: Vec<Value> = items.into_iter().skip(start).take(page_size).collect();
-    let mut out = Map::new();
-    out.insert("result_count".into(), json!(total));
-    out.insert("results".into(), Value::Array(page));
-    if start + page_size < total {
-        out.insert("cursor".into(), json!((start + page_size).to_string()));
-    }
-    if let Some(s) = sort_by {
-        out.insert("sort_by".into(), json!(s));
-    }
-    out.insert("sort_ascending".into(), json!(ascending));
-    Ok(Value::Object(out))
-}
-
-fn compare_json(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
-    match (a, b) {
-        (Some(Value::Number(x)), Some(Value::Number(y))) => x
-            .as_f64()
-            .partial_cmp(&y.as_f64())
-            .unwrap_or(std::cmp::Ordering::Equal),
-        (Some(Value::String(x)), Some(Value::String(y))) => x.cmp(y),
-        (None, Some(_)) => std::cmp::Ordering::Less,
-        (Some(_), None) => std::cmp::Ordering::Greater,
-        (Some(x), Some(y)) => x.to_string().cmp(&y.to_string()),
-        (None, None) => std::cmp::Ordering::Equal,
-    }
 }
 
 /// Decodes `%XX` escapes (invalid escapes are kept as they are).

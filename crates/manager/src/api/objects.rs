@@ -21,14 +21,14 @@
 //!   answers 400 unless `force=true` (groups) or `cascade=true` (clusters, which also removes the
 //!   spans naming it).
 
-use super::paths::{DOMAIN, Kind, Target};
+use super::call::{Call, Change, Reply, list_envelope};
+use super::paths::{DOMAIN, Kind, Target, report_root};
+use super::revise::revise;
+use super::state::Manager;
 use super::view::View;
-use super::{Call, Manager, Reply, list_envelope};
 use crate::auth::Principal;
 use crate::error::{ApiError, code};
-use crate::store::{
-    Commit, Document, Expect, Put, Store, StoreError, WriteOp, children, now_millis,
-};
+use crate::store::{Commit, Document, Expect, Put, Store, WriteOp, children, now_millis};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,42 +59,6 @@ const READ_ONLY: &[&str] = &[
     "lock_modified_time",
     "node_id",
 ];
-
-/// One change of a request: the full new document (None = delete the subtree).
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub kind: Kind,
-    pub path: String,
-    pub body: Option<Document>,
-    pub expect: Expect,
-}
-
-/// Puts the predefined services (`tierwall_nsx::model::predefined_services`) that are missing.
-pub fn seed_predefined_services(store: &dyn Store) -> Result<(), StoreError> {
-    let mut ops = Vec::new();
-    for service in tierwall_nsx::model::predefined_services() {
-        let path = format!("/infra/services/{}", service.meta.id);
-        if store.get(&path)?.is_some() {
-            continue;
-        }
-        let Ok(Value::Object(mut body)) = serde_json::to_value(service) else {
-            continue;
-        };
-        body.insert("_system_owned".into(), json!(true));
-        body.insert("parent_path".into(), json!("/infra"));
-        ops.push(WriteOp::Put(Put {
-            path,
-            body,
-            expect: Expect::Absent,
-            user: "system".into(),
-            assign_rule_id: false,
-        }));
-    }
-    if !ops.is_empty() {
-        store.commit(ops)?;
-    }
-    Ok(())
-}
 
 /// A stored object as the API shows it: a policy with its rules.
 pub fn read_object(view: &View<'_>, kind: Kind, path: &str) -> Result<Option<Value>, ApiError> {
@@ -199,7 +163,7 @@ pub async fn handle(
         "POST" if call.query.get("action").map(String::as_str) == Some("revise") => {
             let changes = {
                 let view = View::new(state.store.as_ref());
-                super::hierarchy::revise(&view, call, kind, parent, &path)?
+                revise(&view, call, kind, parent, &path)?
             };
             apply(state, &call.principal, changes).await?;
             let view = View::new(state.store.as_ref());
@@ -546,7 +510,7 @@ fn changes_for_delete(
             let id = path.rsplit('/').next().unwrap_or_default();
             changes.push(Change {
                 kind,
-                path: super::runtime::report_root(id),
+                path: report_root(id),
                 body: None,
                 expect: Expect::Any,
             });

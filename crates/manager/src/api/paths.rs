@@ -299,6 +299,16 @@ fn parse_clusters(tail: &[&str]) -> Option<Target> {
     })
 }
 
+/// Where the reports of cluster `id` are stored.
+pub fn report_root(id: &str) -> String {
+    format!("/runtime/cluster-control-planes/{id}")
+}
+
+/// Whether `path` is one of the clusters' reports (which never change any cluster's intent).
+pub fn is_report_path(path: &str) -> bool {
+    path.starts_with("/runtime/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

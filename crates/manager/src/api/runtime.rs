@@ -44,10 +44,11 @@
 //! `GET …/cluster-control-planes/status` (a cluster without a heartbeat for
 //! 3 × `report_interval` is `UNKNOWN`).
 
+use super::call::{Call, Reply, list_envelope};
 use super::objects::{ordered_rules, policy_paths, read_object, spanned_policy};
-use super::paths::{DOMAIN, ENFORCEMENT_POINT, Kind, Report};
+use super::paths::{DOMAIN, ENFORCEMENT_POINT, Kind, Report, report_root};
+use super::state::Manager;
 use super::view::View;
-use super::{Call, Manager, Reply, list_envelope};
 use crate::auth::CLUSTER_CONTROL_PLANES;
 use crate::error::ApiError;
 use crate::store::{Document, Expect, Put, WriteOp, now_millis};
@@ -61,11 +62,6 @@ use tierwall_nsx::translate::{category_positions, internal_sequence_number};
 
 /// Default heartbeat interval (seconds) when a status report names none.
 pub const DEFAULT_REPORT_INTERVAL_S: i64 = 60;
-
-/// Where the reports of cluster `id` are stored.
-pub fn report_root(id: &str) -> String {
-    format!("/runtime/cluster-control-planes/{id}")
-}
 
 fn cluster_path(id: &str) -> String {
     format!("{CLUSTER_CONTROL_PLANES}/{id}")
@@ -129,11 +125,6 @@ pub async fn cluster_report(
         }
         (m, _) => Err(ApiError::invalid(format!("{m} is not supported on {path}"))),
     }
-}
-
-/// Whether `path` is one of the clusters' reports (which never change any cluster's intent).
-pub fn is_report_path(path: &str) -> bool {
-    path.starts_with("/runtime/")
 }
 
 /// Default and largest wait of a desired-state long poll (seconds).

@@ -1,19 +1,17 @@
-//! The one HTTP call both clients make: send a request, read a JSON answer, and turn an error
-//! status into an [`AdapterError::Status`] carrying the server's own message (`error` from the
-//! controller, `error_message` from the manager).
+//! The one HTTP call every client of the workspace makes: send a request, read a JSON answer,
+//! and turn an error status into a [`ClientError::Status`] carrying the server's own message
+//! (`error` from the controller, `error_message` from the manager).
 
-use crate::error::AdapterError;
+use crate::error::ClientError;
 use serde_json::Value;
 
 /// Sends `request` and returns the JSON body of a 2xx answer (`null` when the body is empty).
-pub(crate) async fn call_json(
-    service: &'static str,
+pub async fn call_json(
     method: &str,
     url: &str,
     request: reqwest::RequestBuilder,
-) -> Result<Value, AdapterError> {
-    let transport = |e: reqwest::Error| AdapterError::Transport {
-        service,
+) -> Result<Value, ClientError> {
+    let transport = |e: reqwest::Error| ClientError::Transport {
         method: method.to_string(),
         url: url.to_string(),
         message: error_chain(&e),
@@ -28,8 +26,8 @@ pub(crate) async fn call_json(
             Ok(v) => v,
             Err(_) if !(200..300).contains(&status) => Value::String(text.clone()),
             Err(e) => {
-                return Err(AdapterError::Answer {
-                    service,
+                return Err(ClientError::Answer {
+                    method: method.to_string(),
                     url: url.to_string(),
                     message: format!("not JSON ({e}): {}", truncate(&text, 200)),
                 });
@@ -48,8 +46,7 @@ pub(crate) async fn call_json(
             Value::String(s) => truncate(s, 500),
             other => truncate(&other.to_string(), 500),
         });
-    Err(AdapterError::Status {
-        service,
+    Err(ClientError::Status {
         method: method.to_string(),
         url: url.to_string(),
         status,
@@ -58,7 +55,7 @@ pub(crate) async fn call_json(
 }
 
 /// The error with its causes (reqwest's own message is terse: "error sending request").
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
