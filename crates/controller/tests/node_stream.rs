@@ -72,7 +72,6 @@ fn a_node_reads_its_own_rule_set_and_no_other() {
 }
 
 async fn talk(ca: &CertificateAuthority, index: &RuleSetIndex, base: &str, dir: &std::path::Path) {
-
     let node0 = client(ca, ca, "node-0");
     let mut stream = node0
         .get(format!("{base}/v1/nodes/node-0/rule-set"))
