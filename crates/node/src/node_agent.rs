@@ -126,9 +126,6 @@ pub async fn run(options: AgentOptions, mut stop: watch::Receiver<bool>) -> Resu
             _ = stop.changed() => return Ok(()),
         }
         backoff = (backoff * 2).min(options.max_backoff);
-        if held.realized.is_some() {
-            backoff = backoff.min(options.max_backoff);
-        }
     }
 }
 
