@@ -12,6 +12,7 @@
 pub mod audit_writer;
 pub mod controller_dataplane;
 pub mod demo;
+pub mod error;
 pub mod fqdn;
 pub mod live;
 pub mod metrics;
@@ -20,4 +21,5 @@ pub mod scenario_dataplane;
 pub mod stats;
 pub mod traceflow;
 
-pub use live::{LiveCluster, LiveError, LiveOptions, RuleStats};
+pub use error::LiveError;
+pub use live::{LiveCluster, LiveOptions, RuleStats};

@@ -6,6 +6,7 @@
 //! interfaces, and the controller pushes the rule sets that changed.
 
 use crate::audit_writer::AuditWriter;
+use crate::error::LiveError;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -17,24 +18,6 @@ use tierwall_engine::ruleset::NodeRuleSet;
 use tierwall_engine::{ProbeTransport, Source, Target};
 use tierwall_model::{Object, ObjectKey};
 use tierwall_testbed::{Endpoint, Probe, Testbed, TestbedOptions, Transport};
-
-/// Errors of a live cluster.
-#[derive(Debug, thiserror::Error)]
-pub enum LiveError {
-    #[error("testbed: {0}")]
-    Testbed(#[from] tierwall_testbed::TestbedError),
-    #[error("dataplane on {node}: {source}")]
-    Dataplane {
-        node: String,
-        source: Box<tierwall_dataplane::Error>,
-    },
-    #[error("audit log on {node}: {message}")]
-    Audit { node: String, message: String },
-    #[error("admission: {0}")]
-    Admission(#[from] tierwall_engine::admission::AdmissionError),
-    #[error("{0}")]
-    Other(String),
-}
 
 /// How a live cluster is built.
 #[derive(Debug, Clone, Default)]

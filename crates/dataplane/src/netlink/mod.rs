@@ -35,7 +35,7 @@ pub mod rules;
 
 use crate::error::Error;
 use crate::names::TABLE;
-use crate::nft::NetnsTarget;
+use crate::netns::NetnsTarget;
 use crate::ruleset::{Element, Rule, SetKind};
 use attr::*;
 use netlink_packet_core::{
