@@ -10,15 +10,15 @@
 //!   │ ip_forward=1    │   │ (same as        │   │ (same as        │   │ default dev eth0│
 //!   │ default dev eth0│   │  node-0)        │   │  node-0)        │   │ Pod IPs via     │
 //!   │ table           │   │                 │   │                 │   │ their Node      │
-//!   │  ip tierwall-svc│   │                 │   │                 │   │ agent: servers  │
-//!   │ agent: node and │   │                 │   │                 │   └─────────────────┘
+//!   │  ip tierwall-svc│   │                 │   │                 │   │ helper: servers │
+//!   │ helper: node and│   │                 │   │                 │   └─────────────────┘
 //!   │ hostNetwork     │   │                 │   │                 │
 //!   │ Pods' servers   │   │                 │   │                 │
 //!   └──┬───────────┬──┘   └─────────────────┘   └─────────────────┘
 //!      │ tw<hash>  │ tw<hash>   Node side: proxy ARP, route <podIP>/32 dev tw<hash>
 //!      │ eth0      │ eth0       Pod side: <podIP>/32, default via 169.254.1.1 (link-local)
 //!   ┌──┴─────┐  ┌──┴─────┐
-//!   │ <p>-x-a│  │ <p>-y-a│  one netns per Pod (x/a, y/a, z/a on node-0); agent: servers
+//!   │ <p>-x-a│  │ <p>-y-a│  one netns per Pod (x/a, y/a, z/a on node-0); helper: servers
 //!   └────────┘  └────────┘
 //! ```
 //!
@@ -28,7 +28,7 @@
 //! hash suffix. Interfaces: `eth0` in Nodes, Pods and externals; `n<i>`/`e<i>` on the bridge;
 //! the Node side of a Pod's veth is `tw` + 11 hex digits of SHA-1(`namespace/name`)
 //! ([`layout::pod_veth_name`], ≤ 15 characters, the same in every testbed of a cluster).
-//! State: `/run/tierwall/testbeds/<p>.json` (and `<p>.log`, the agents' stderr).
+//! State: `/run/tierwall/testbeds/<p>.json` (and `<p>.log`, the probe helpers' stderr).
 //!
 //! **Routing.** Every Node has `default dev eth0` (everything else is on the fabric), a /32 route
 //! to each local Pod through its veth and to each other Pod via that Pod's Node. Extra Node IPs
@@ -47,15 +47,15 @@
 //! uses bits `0x00ff0000` of the conntrack mark and the packet mark
 //! ([`layout::RETURN_MARK_MASK`]); other rulesets in a Node netns must leave them alone.
 //!
-//! **Servers and probes** ([`agent`]): every Pod runs `tierwall-testbed-agent serve` in its netns
+//! **Servers and probes** ([`probe_helper`]): every Pod runs `tierwall-probe-helper serve` in its netns
 //! for its declared container ports (TCP and SCTP: accept, greet with the client address seen,
 //! echo; UDP: answer with the same). Node netns serve [`TestbedOptions::node_ports`] plus their
 //! hostNetwork Pods' ports; externals serve [`TestbedOptions::external_ports`]. The kernel
-//! answers ping. [`Testbed::probe`] runs `agent probe` in the source netns; many probes run in
-//! parallel ([`Testbed::probe_many`]: one agent per source, one thread per probe), so an 81-pair
+//! answers ping. [`Testbed::probe`] runs `tierwall-probe-helper probe` in the source netns; many probes run in
+//! parallel ([`Testbed::probe_many`]: one probe helper per source, one thread per probe), so an 81-pair
 //! matrix takes about one probe timeout. Outcomes: Connected, Dropped (no answer within
 //! [`TestbedOptions::probe_timeout`], 1 s by default), Rejected (TCP RST, SCTP ABORT, ICMP
-//! unreachable port/protocol/administratively prohibited); see [`agent::client`].
+//! unreachable port/protocol/administratively prohibited); see [`probe_helper::client`].
 //!
 //! **Cluster DNS** ([`dns`]): every Node netns has 169.254.20.10 on `lo` with a DNS server
 //! (UDP and TCP) answering `<svc>.<ns>.svc.cluster.local` from the Services (headless: Pod IPs;
@@ -99,7 +99,6 @@
 //! NodePort. SCTP is served and probed only if the kernel creates SCTP sockets
 //! ([`Testbed::has_sctp`]).
 
-pub mod agent;
 mod build;
 mod commands;
 pub mod dns;
@@ -108,6 +107,7 @@ mod exec;
 pub mod layout;
 pub mod options;
 pub mod probe;
+pub mod probe_helper;
 pub mod runtime;
 pub mod services;
 pub mod state;
@@ -116,7 +116,7 @@ mod testbed;
 
 pub use error::TestbedError;
 pub use layout::{ExternalLayout, Layout, NodeLayout, PodLayout};
-pub use options::{AgentCommand, BackendChoice, TestbedOptions};
+pub use options::{BackendChoice, ProbeHelperCommand, TestbedOptions};
 pub use probe::{Endpoint, Probe, ProbeResult, Transport};
 pub use runtime::TestbedChanges;
 pub use teardown::{down_all, down_by_prefix, list};

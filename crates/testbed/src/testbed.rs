@@ -15,8 +15,8 @@ use std::process::Child;
 use std::time::Duration;
 use tierwall_engine::cluster::Cluster;
 
-/// Probe agents started at once by [`Testbed::probe_many`].
-const AGENTS_AT_ONCE: usize = 64;
+/// Probe helpers started at once by [`Testbed::probe_many`].
+const PROBE_HELPERS_AT_ONCE: usize = 64;
 
 /// A running testbed. From [`Testbed::up`] it is a guard (dropping it tears the testbed down);
 /// from [`Testbed::attach`] it is not.
@@ -59,9 +59,9 @@ impl Testbed {
             .nodes
             .values()
             .map(|n| {
-                Job::new(exec::agent(
+                Job::new(exec::probe_helper(
                     &n.netns,
-                    &self.state.agent,
+                    &self.state.probe_helper,
                     "conntrack-flush",
                     &[],
                 ))
@@ -292,13 +292,13 @@ impl Testbed {
         transport: Transport,
     ) -> Result<ProbeResult, TestbedError> {
         let mut r = self.probe_many(&[Probe::new(src.clone(), dst, transport)])?;
-        r.pop().ok_or_else(|| TestbedError::Agent {
+        r.pop().ok_or_else(|| TestbedError::ProbeHelper {
             netns: self.endpoint_netns(src).unwrap_or("?").to_string(),
             message: "no result".into(),
         })
     }
 
-    /// Many probes at once: one agent per source netns, all running concurrently, every probe on
+    /// Many probes at once: one probe helper per source netns, all running concurrently, every probe on
     /// its own thread. Results are in the order of `probes`.
     pub fn probe_many(&self, probes: &[Probe]) -> Result<Vec<ProbeResult>, TestbedError> {
         // Group by source netns, remembering each probe's position.
@@ -318,11 +318,11 @@ impl Testbed {
         for (netns, indices) in &groups {
             let mut args = vec!["--timeout-ms".to_string(), timeout.clone()];
             for &i in indices {
-                args.extend(probes[i].transport.agent_args(probes[i].dst));
+                args.extend(probes[i].transport.helper_args(probes[i].dst));
             }
-            jobs.push(Job::new(exec::agent(
+            jobs.push(Job::new(exec::probe_helper(
                 netns,
-                &self.state.agent,
+                &self.state.probe_helper,
                 "probe",
                 &args,
             )));
@@ -331,13 +331,15 @@ impl Testbed {
         let mut outputs = Vec::with_capacity(jobs.len());
         let mut jobs = jobs.into_iter().peekable();
         while jobs.peek().is_some() {
-            outputs.extend(exec::run_all(jobs.by_ref().take(AGENTS_AT_ONCE).collect())?);
+            outputs.extend(exec::run_all(
+                jobs.by_ref().take(PROBE_HELPERS_AT_ONCE).collect(),
+            )?);
         }
         let mut results: Vec<Option<ProbeResult>> = vec![None; probes.len()];
         for ((netns, indices), out) in order.into_iter().zip(outputs) {
             let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
             if lines.len() != indices.len() {
-                return Err(TestbedError::Agent {
+                return Err(TestbedError::ProbeHelper {
                     netns: netns.into(),
                     message: format!(
                         "{} results for {} probes: {out:?}",
@@ -348,12 +350,12 @@ impl Testbed {
             }
             for (&i, line) in indices.iter().zip(lines) {
                 let wire: probe::WireResult =
-                    serde_json::from_str(line).map_err(|e| TestbedError::Agent {
+                    serde_json::from_str(line).map_err(|e| TestbedError::ProbeHelper {
                         netns: netns.into(),
                         message: format!("unreadable result {line:?}: {e}"),
                     })?;
                 if wire.outcome == "Error" {
-                    return Err(TestbedError::Agent {
+                    return Err(TestbedError::ProbeHelper {
                         netns: netns.into(),
                         message: format!(
                             "probe {} -> {} {}: {}",
@@ -367,7 +369,7 @@ impl Testbed {
         results
             .into_iter()
             .map(|r| {
-                r.ok_or_else(|| TestbedError::Agent {
+                r.ok_or_else(|| TestbedError::ProbeHelper {
                     netns: "?".into(),
                     message: "missing result".into(),
                 })
