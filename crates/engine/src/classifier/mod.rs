@@ -32,6 +32,7 @@
 mod bits;
 mod fx;
 mod lookup;
+mod partition;
 mod state;
 mod terms;
 pub mod workload;
@@ -39,8 +40,9 @@ pub mod workload;
 use crate::cluster::{L4Protocol, NodeInfo, PodInfo, ServiceInfo};
 use crate::compile::{Action, Direction, PortSet};
 use crate::evaluate::{Outcome, RuleHit};
-use bits::{Partition, Rows};
+use bits::Rows;
 use fx::FxMap;
+use partition::Partition;
 use std::net::IpAddr;
 pub(crate) use terms::{IpRange, Use};
 use tierwall_model::ObjectKey;
