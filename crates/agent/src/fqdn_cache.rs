@@ -8,7 +8,7 @@
 //! Changes (a name gained or lost an address, or went away) are collected until
 //! [`FqdnCache::take_changes`], which is what is fed to the policy engine.
 
-use crate::dns_snoop::Mapping;
+use crate::dns_answer::Mapping;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};

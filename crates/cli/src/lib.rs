@@ -263,9 +263,10 @@ pub enum TestbedCommand {
         #[arg(value_name = "PORT/PROTO")]
         port: String,
     },
-    /// The in-namespace helper (servers and probe clients); used by the testbed itself.
-    #[command(hide = true)]
-    Agent {
+    /// The in-namespace probe helper (servers and probe clients); used by the testbed itself.
+    /// `agent`: its name in testbeds built before it was renamed.
+    #[command(hide = true, alias = "agent")]
+    ProbeHelper {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -413,8 +414,9 @@ fn dispatch(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyho
         Command::Nsx(args) => commands::nsx::run(&args, output::now(), out, err),
         Command::Testbed { command } => commands::testbed::run(command, out, err),
         Command::Demo => {
-            let agent = commands::testbed::agent_command()?;
-            let report = tierwall_live::demo::run(out, Some(agent)).map_err(anyhow::Error::msg)?;
+            let probe_helper = commands::testbed::probe_helper_command()?;
+            let report =
+                tierwall_live::demo::run(out, Some(probe_helper)).map_err(anyhow::Error::msg)?;
             Ok(u8::from(!report.disagreements.is_empty()))
         }
     }

@@ -31,7 +31,7 @@ use std::net::IpAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tierwall_engine::Outcome::{self, Connected, Rejected};
-use tierwall_testbed::{AgentCommand, Endpoint, Probe, Testbed, TestbedOptions, Transport};
+use tierwall_testbed::{Endpoint, Probe, ProbeHelperCommand, Testbed, TestbedOptions, Transport};
 
 /// Nodes, Namespaces a, b, c and Pods a/p, b/p, c/p serving TCP 80: the testbed of c1 and the
 /// inventory of c2.
@@ -102,9 +102,9 @@ fn testbed_up(prefix: &str, dir: &std::path::Path) -> Testbed {
     let ip = |s: &str| s.parse::<IpAddr>().unwrap_or_else(|e| panic!("{e}"));
     let options = TestbedOptions {
         prefix: Some(prefix.to_string()),
-        agent: Some(AgentCommand {
+        probe_helper: Some(ProbeHelperCommand {
             program: env!("CARGO_BIN_EXE_tierwall").into(),
-            args: vec!["testbed".into(), "agent".into()],
+            args: vec!["testbed".into(), "probe-helper".into()],
         }),
         ..TestbedOptions::with_externals(vec![
             ("ext-in".to_string(), ip(EXT_IN)),

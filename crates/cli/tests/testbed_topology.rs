@@ -341,7 +341,7 @@ fn controller_on_a_detached_testbed_follows_pod_and_node_files() {
     for line in [
         "dataplane: Pod x/d added on node-1",
         "dataplane: Node node-3 added",
-        "dataplane: Node node-3: agent attached",
+        "dataplane: Node node-3: agent process",
         "dataplane: Pod x/d removed",
         "dataplane: Node node-3 removed",
         "rejected ",

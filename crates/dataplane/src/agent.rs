@@ -16,7 +16,8 @@
 //! ```
 
 use crate::error::Error;
-use crate::nft::{self, CounterStats, NetnsTarget};
+use crate::netns::NetnsTarget;
+use crate::nft::{self, CounterStats};
 use crate::render::{InterfaceMap, RenderOptions, render_after};
 use crate::ruleset::{LogRef, Ruleset};
 use crate::transaction::{Changes, RuleHandles, TableObjects, echoed_rule_handles};

@@ -64,6 +64,7 @@ pub mod error;
 pub mod json;
 pub mod names;
 pub mod netlink;
+pub mod netns;
 pub mod nft;
 pub mod render;
 pub mod ruleset;
@@ -71,9 +72,9 @@ pub mod transaction;
 
 pub use agent::{Agent, PATCH_MIN_RULES, SyncMode, SyncReport, Writer};
 pub use error::Error;
+pub use netns::NetnsTarget;
 pub use nft::{
-    CounterStats, NetnsTarget, apply, apply_echo, delete_table, list_counters, list_rule_handles,
-    list_table,
+    CounterStats, apply, apply_echo, delete_table, list_counters, list_rule_handles, list_table,
 };
 pub use render::{
     DEFAULT_LOG_GROUP, InterfaceMap, RenderOptions, render, render_after, render_with,

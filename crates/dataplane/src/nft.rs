@@ -12,61 +12,18 @@
 
 use crate::error::{Error, hint_for, spawn_hint};
 use crate::names::{FAMILY, TABLE};
+use crate::netns::NetnsTarget;
 use crate::transaction::{Document, remove_document};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// How long one nft run may take.
 pub const NFT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The network namespace nft runs in.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum NetnsTarget {
-    /// The namespace of this process.
-    Current,
-    /// A named namespace (`ip netns add <name>`).
-    Named(String),
-    /// A namespace file (`/proc/<pid>/ns/net`, a bind mount).
-    Path(PathBuf),
-}
-
-impl fmt::Display for NetnsTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NetnsTarget::Current => f.write_str("(current)"),
-            NetnsTarget::Named(n) => f.write_str(n),
-            NetnsTarget::Path(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
-
-impl NetnsTarget {
-    /// `nft <args>` as run in this namespace: (program, arguments).
-    fn command(&self, args: &[&str]) -> (String, Vec<String>) {
-        let mut argv: Vec<String> = Vec::new();
-        let program = match self {
-            NetnsTarget::Current => "nft".to_string(),
-            NetnsTarget::Named(n) => {
-                argv.extend(["netns".into(), "exec".into(), n.clone(), "nft".into()]);
-                "ip".to_string()
-            }
-            NetnsTarget::Path(p) => {
-                argv.push(format!("--net={}", p.display()));
-                argv.push("nft".into());
-                "nsenter".to_string()
-            }
-        };
-        argv.extend(args.iter().map(|a| a.to_string()));
-        (program, argv)
-    }
-}
 
 /// Statistics of one named counter. Only the first packet of each connection reaches a
 /// policy rule (established traffic is accepted before), so `packets` counts connections
@@ -86,7 +43,7 @@ struct Finished {
 }
 
 fn run(netns: &NetnsTarget, args: &[&str], stdin: Option<&str>) -> Result<Finished, Error> {
-    let (program, argv) = netns.command(args);
+    let (program, argv) = netns.nft_command(args);
     let line = format!("{program} {}", argv.join(" "));
     let mut child = Command::new(&program)
         .args(&argv)
@@ -172,7 +129,7 @@ fn run(netns: &NetnsTarget, args: &[&str], stdin: Option<&str>) -> Result<Finish
 }
 
 fn failed(netns: &NetnsTarget, args: &[&str], f: Finished) -> Error {
-    let (program, argv) = netns.command(args);
+    let (program, argv) = netns.nft_command(args);
     let stderr = f.stderr.trim().to_string();
     Error::Failed {
         program: format!("{program} {}", argv.join(" ")),
@@ -185,7 +142,7 @@ fn failed(netns: &NetnsTarget, args: &[&str], f: Finished) -> Error {
 
 fn parse(netns: &NetnsTarget, args: &[&str], stdout: &str) -> Result<Value, Error> {
     serde_json::from_str(stdout).map_err(|e| {
-        let (program, argv) = netns.command(args);
+        let (program, argv) = netns.nft_command(args);
         Error::Output {
             program: format!("{program} {}", argv.join(" ")),
             netns: netns.to_string(),

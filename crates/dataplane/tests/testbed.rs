@@ -18,7 +18,7 @@ use tierwall_engine::cluster::L4Protocol;
 use tierwall_engine::ruleset::node_rule_set;
 use tierwall_engine::{Engine, ProbeTransport, Source, Target};
 use tierwall_scenario::format::ScenarioFile;
-use tierwall_testbed::{AgentCommand, Endpoint, Probe, Testbed, TestbedOptions, Transport};
+use tierwall_testbed::{Endpoint, Probe, ProbeHelperCommand, Testbed, TestbedOptions, Transport};
 
 /// Scenario files (relative to the repository root's parent or root) run on the testbed.
 const FILES: [&str; 9] = [
@@ -200,7 +200,7 @@ fn reaches_home_through_another_node(
 #[test]
 fn testbed_probes_agree_with_the_engine() {
     require_root!();
-    let agent = match AgentCommand::locate() {
+    let probe_helper = match ProbeHelperCommand::locate() {
         Ok(a) => a,
         Err(e) => {
             // Built with the workspace (`cargo test --workspace`, nextest); not by
@@ -233,7 +233,7 @@ fn testbed_probes_agree_with_the_engine() {
         let names: Vec<String> = externals.iter().map(|(n, _)| n.clone()).collect();
         let options = TestbedOptions {
             externals,
-            agent: Some(agent.clone()),
+            probe_helper: Some(probe_helper.clone()),
             ..TestbedOptions::default()
         };
         let tb = Testbed::up(first.cluster(), options).expect("testbed up");

@@ -194,7 +194,7 @@ impl TestbedDataplane {
             tierwall_dataplane::DEFAULT_LOG_GROUP,
             &self.log_path(node),
             agent.clone(),
-            crate::pod_names(controller.engine().cluster()),
+            crate::pod_names::pod_names(controller.engine().cluster()),
         )
         .map_err(|m| format!("np.log of {node}: {m}"))?;
         self.audits.insert(node.to_string(), audit);
@@ -347,7 +347,7 @@ impl Dataplane for TestbedDataplane {
             problems.push(format!("re-rendering Services: {e}"));
         }
         for audit in self.audits.values() {
-            audit.update_pods(crate::pod_names(engine.cluster()));
+            audit.update_pods(crate::pod_names::pod_names(engine.cluster()));
         }
         let saved = persisted::to_text(engine).and_then(|text| {
             persisted::save_text(&self.prefix, &text)?;

@@ -14,7 +14,7 @@ use tierwall_engine::cluster::L4Protocol;
 use tierwall_engine::evaluate::{DEFAULT_SOURCE_PORT, Decision};
 use tierwall_engine::{Engine, Outcome, ProbeTransport, Source, Target};
 use tierwall_scenario::cluster::ClusterModel;
-use tierwall_testbed::{AgentCommand, Endpoint, Probe, TestbedOptions, Transport};
+use tierwall_testbed::{Endpoint, Probe, ProbeHelperCommand, TestbedOptions, Transport};
 
 /// The quickstart policies, embedded so the demo runs from any directory.
 pub const QUICKSTART: &[(&str, &str)] = &[
@@ -115,7 +115,10 @@ fn deciding_rule(engine: &Engine, src: &(String, String), dst: &(String, String)
 }
 
 /// Runs the demo, writing to `out`.
-pub fn run(out: &mut dyn Write, agent: Option<AgentCommand>) -> Result<DemoReport, String> {
+pub fn run(
+    out: &mut dyn Write,
+    probe_helper: Option<ProbeHelperCommand>,
+) -> Result<DemoReport, String> {
     let mut p = Progress {
         out,
         start: Instant::now(),
@@ -133,7 +136,7 @@ pub fn run(out: &mut dyn Write, agent: Option<AgentCommand>) -> Result<DemoRepor
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     let options = LiveOptions {
         testbed: TestbedOptions {
-            agent,
+            probe_helper,
             ..TestbedOptions::default()
         },
         log_dir: Some(logs.clone()),

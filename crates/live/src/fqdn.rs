@@ -23,7 +23,7 @@
 //! the dataplane scenario runner, or an explicit `LiveCluster::realize_fqdn`. There is no timer
 //! of its own.
 
-use crate::live::LiveError;
+use crate::error::LiveError;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};

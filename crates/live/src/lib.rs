@@ -12,24 +12,16 @@
 pub mod agent_processes;
 pub mod controller_dataplane;
 pub mod demo;
+pub mod error;
 pub mod fqdn;
 pub mod live;
 pub mod metrics;
 pub mod persisted;
+pub mod pod_names;
 pub mod scenario_dataplane;
 pub mod stats;
 pub mod traceflow;
 
-pub use live::{LiveCluster, LiveError, LiveOptions, RuleStats};
-
-/// `namespace/name` of every Pod with its own address, by address (np.log's `appliedToRef`).
-pub fn pod_names(
-    cluster: &tierwall_engine::cluster::Cluster,
-) -> std::collections::BTreeMap<std::net::IpAddr, String> {
-    cluster
-        .pods
-        .values()
-        .filter(|p| !p.host_network)
-        .filter_map(|p| Some((p.ip?, format!("{}/{}", p.namespace, p.name))))
-        .collect()
-}
+pub use error::LiveError;
+pub use live::{LiveCluster, LiveOptions, RuleStats};
+pub use pod_names::pod_names;

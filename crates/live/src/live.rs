@@ -5,6 +5,7 @@
 //! and new Nodes get an agent and an np.log writer, every agent gets its Node's new Pod
 //! interfaces, and the controller pushes the rule sets that changed.
 
+use crate::error::LiveError;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -17,24 +18,6 @@ use tierwall_engine::{ProbeTransport, Source, Target};
 use tierwall_model::{Object, ObjectKey};
 use tierwall_node::np_log::AuditWriter;
 use tierwall_testbed::{Endpoint, Probe, Testbed, TestbedOptions, Transport};
-
-/// Errors of a live cluster.
-#[derive(Debug, thiserror::Error)]
-pub enum LiveError {
-    #[error("testbed: {0}")]
-    Testbed(#[from] tierwall_testbed::TestbedError),
-    #[error("dataplane on {node}: {source}")]
-    Dataplane {
-        node: String,
-        source: Box<tierwall_dataplane::Error>,
-    },
-    #[error("audit log on {node}: {message}")]
-    Audit { node: String, message: String },
-    #[error("admission: {0}")]
-    Admission(#[from] tierwall_engine::admission::AdmissionError),
-    #[error("{0}")]
-    Other(String),
-}
 
 /// How a live cluster is built.
 #[derive(Debug, Clone, Default)]
@@ -130,7 +113,7 @@ impl LiveCluster {
             tierwall_dataplane::DEFAULT_LOG_GROUP,
             &path,
             agent.clone(),
-            crate::pod_names(self.controller.engine().cluster()),
+            crate::pod_names::pod_names(self.controller.engine().cluster()),
         )
         .map_err(|message| LiveError::Audit {
             node: node.to_string(),
@@ -239,7 +222,9 @@ impl LiveCluster {
         }
         merge_reports(&mut report, self.controller.sync());
         for audit in self.audits.values() {
-            audit.update_pods(crate::pod_names(self.controller.engine().cluster()));
+            audit.update_pods(crate::pod_names::pod_names(
+                self.controller.engine().cluster(),
+            ));
         }
         Ok(report)
     }
@@ -251,7 +236,9 @@ impl LiveCluster {
                 .update_services(self.controller.engine().cluster())?;
         }
         for audit in self.audits.values() {
-            audit.update_pods(crate::pod_names(self.controller.engine().cluster()));
+            audit.update_pods(crate::pod_names::pod_names(
+                self.controller.engine().cluster(),
+            ));
         }
         Ok(())
     }

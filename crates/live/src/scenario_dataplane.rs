@@ -485,11 +485,11 @@ fn unsupported_reason(file: &ScenarioFile, has_sctp: bool) -> Option<String> {
 }
 
 /// Runs one scenario file on the testbed.
-/// `agent` runs the testbed's in-namespace helper (`None`: locate `tierwall-testbed-agent`).
+/// `probe_helper` runs in the testbed's namespaces (`None`: locate `tierwall-probe-helper`).
 pub fn run_file_dataplane(
     path: &Path,
     has_sctp: bool,
-    agent: Option<tierwall_testbed::AgentCommand>,
+    probe_helper: Option<tierwall_testbed::ProbeHelperCommand>,
 ) -> FileReport {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -537,7 +537,7 @@ pub fn run_file_dataplane(
                     node_ports,
                     backend_choice: tierwall_testbed::BackendChoice::First,
                     probe_timeout: std::time::Duration::from_millis(700),
-                    agent: agent.clone(),
+                    probe_helper: probe_helper.clone(),
                     ..Default::default()
                 },
                 log_dir: None,

@@ -5,7 +5,7 @@
 use crate::live::{LiveCluster, LiveOptions};
 use std::collections::BTreeMap;
 use tierwall_engine::{Engine, Outcome, ProbeTransport, Source, Target, Verdict};
-use tierwall_testbed::{AgentCommand, TestbedOptions};
+use tierwall_testbed::{ProbeHelperCommand, TestbedOptions};
 
 /// What a live trace observed.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,12 +26,12 @@ pub fn trace(
     source: &Source,
     target: &Target,
     transport: ProbeTransport,
-    agent: Option<AgentCommand>,
+    probe_helper: Option<ProbeHelperCommand>,
 ) -> Result<LiveTrace, String> {
     let predicted = engine.probe(source, target, transport);
     let options = LiveOptions {
         testbed: TestbedOptions {
-            agent,
+            probe_helper,
             ..TestbedOptions::default()
         },
         log_dir: None,

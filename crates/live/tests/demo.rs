@@ -8,15 +8,15 @@ fn demo_runs_on_real_packets_and_cleans_up() {
         eprintln!("SKIPPED demo_runs_on_real_packets_and_cleans_up: needs root");
         return;
     }
-    let agent = tierwall_testbed::AgentCommand::locate().ok();
-    if agent.is_none() {
+    let probe_helper = tierwall_testbed::ProbeHelperCommand::locate().ok();
+    if probe_helper.is_none() {
         eprintln!(
-            "SKIPPED demo_runs_on_real_packets_and_cleans_up: tierwall-testbed-agent not built"
+            "SKIPPED demo_runs_on_real_packets_and_cleans_up: tierwall-probe-helper not built"
         );
         return;
     }
     let mut out = Vec::new();
-    let report = tierwall_live::demo::run(&mut out, agent)
+    let report = tierwall_live::demo::run(&mut out, probe_helper)
         .unwrap_or_else(|e| panic!("demo failed: {e}\n{}", String::from_utf8_lossy(&out)));
     let text = String::from_utf8_lossy(&out);
     assert!(

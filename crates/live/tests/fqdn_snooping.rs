@@ -4,7 +4,7 @@
 //! (record TTL, then `fqdnCacheMinTTL`) removes it again, a headless Service name is matched
 //! through its Pod IPs, and a ClusterIP Service name is learned but never matched (policy sees
 //! the backend after DNAT). Every probe is also checked against the engine's verdict.
-//! Without root, `ip`/`nft` or the `tierwall-testbed-agent` helper the test says why and returns.
+//! Without root, `ip`/`nft` or the `tierwall-probe-helper` helper the test says why and returns.
 
 mod common;
 
@@ -20,7 +20,7 @@ use tierwall_engine::{Engine, Outcome, ProbeTransport, Source, Target};
 use tierwall_live::{LiveCluster, LiveOptions};
 use tierwall_scenario::cluster::ClusterModel;
 use tierwall_testbed::dns::{DnsRecord, DnsTransport};
-use tierwall_testbed::{AgentCommand, Endpoint, TestbedOptions, Transport};
+use tierwall_testbed::{Endpoint, ProbeHelperCommand, TestbedOptions, Transport};
 
 const EXTERNAL: Ipv4Addr = Ipv4Addr::new(192, 168, 100, 7);
 /// A name outside the cluster that cluster DNS answers (with the external's address).
@@ -132,7 +132,7 @@ fn snooped_dns_answers_drive_fqdn_rules_on_real_packets() {
         testbed: TestbedOptions {
             externals: vec![("ext-1".into(), IpAddr::V4(EXTERNAL))],
             probe_timeout: Duration::from_millis(700),
-            agent: AgentCommand::locate().ok(),
+            probe_helper: ProbeHelperCommand::locate().ok(),
             ..Default::default()
         },
         log_dir: None,

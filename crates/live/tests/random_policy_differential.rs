@@ -13,7 +13,7 @@
 //!
 //! `TIERWALL_DIFF_ROUNDS=n` runs n rounds (default 6; seeds beyond the fixed list are derived);
 //! `TIERWALL_DIFF_SEED=0x...` replays the one round of a reported seed.
-//! Without root, `ip`/`nft`, or the `tierwall-testbed-agent` helper the test says why and returns.
+//! Without root, `ip`/`nft`, or the `tierwall-probe-helper` helper the test says why and returns.
 
 mod common;
 
@@ -29,7 +29,7 @@ use tierwall_live::{LiveCluster, LiveError, LiveOptions};
 use tierwall_model::load::object_from_value;
 use tierwall_model::{Object, ObjectKey};
 use tierwall_scenario::cluster::ClusterModel;
-use tierwall_testbed::{AgentCommand, Probe, TestbedOptions};
+use tierwall_testbed::{Probe, ProbeHelperCommand, TestbedOptions};
 
 const EXTERNAL: &str = "ext-1";
 const EXTERNAL_IP: &str = "192.168.100.7";
@@ -276,7 +276,7 @@ fn engine_and_dataplane_agree_on_random_policies() {
         testbed: TestbedOptions {
             externals: externals.clone(),
             probe_timeout: std::time::Duration::from_millis(700),
-            agent: AgentCommand::locate().ok(),
+            probe_helper: ProbeHelperCommand::locate().ok(),
             ..Default::default()
         },
         log_dir: None,

@@ -2,7 +2,7 @@
 //! while it runs. Policies select them by label; every probe is a real packet and must match
 //! both the expected outcome and the engine's verdict. A Node added at runtime gets its own
 //! agent (its Pods' ingress rules are enforced there); a Node removed loses its agent.
-//! Without root, `ip`/`nft` or the `tierwall-testbed-agent` helper the test says why and returns.
+//! Without root, `ip`/`nft` or the `tierwall-probe-helper` helper the test says why and returns.
 
 mod common;
 
@@ -14,7 +14,7 @@ use tierwall_engine::{Engine, Outcome, ProbeTransport, Source, Target};
 use tierwall_live::{LiveCluster, LiveOptions};
 use tierwall_model::ObjectKey;
 use tierwall_scenario::cluster::ClusterModel;
-use tierwall_testbed::{AgentCommand, TestbedOptions};
+use tierwall_testbed::{ProbeHelperCommand, TestbedOptions};
 
 fn apply(live: &mut LiveCluster, yaml: &str) {
     for o in tierwall_model::load_str("test", yaml).expect("test manifest parses") {
@@ -156,7 +156,7 @@ fn pods_and_nodes_change_under_live_policies() {
     let options = LiveOptions {
         testbed: TestbedOptions {
             probe_timeout: std::time::Duration::from_millis(700),
-            agent: AgentCommand::locate().ok(),
+            probe_helper: ProbeHelperCommand::locate().ok(),
             ..Default::default()
         },
         log_dir: None,

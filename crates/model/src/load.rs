@@ -596,3 +596,17 @@ mod inventory_kind_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod serialize_tests {
+    use super::*;
+
+    #[test]
+    fn serializes_as_the_wrapped_object() {
+        let text = "apiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: p}\nspec: {priority: 1, tier: application}\n";
+        let o = load_str("p.yaml", text).unwrap().remove(0).object;
+        let v = serde_json::to_value(&o).unwrap();
+        assert_eq!(v["spec"]["tier"], "application");
+        assert_eq!(v["kind"], "ClusterNetworkPolicy");
+    }
+}

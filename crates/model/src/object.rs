@@ -490,15 +490,3 @@ mod tests {
         assert_eq!(Kind::from_type_meta("v1", "ConfigMap"), None);
     }
 }
-
-#[cfg(test)]
-mod serialize_tests {
-    #[test]
-    fn serializes_as_the_wrapped_object() {
-        let text = "apiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: p}\nspec: {priority: 1, tier: application}\n";
-        let o = crate::load_str("p.yaml", text).unwrap().remove(0).object;
-        let v = serde_json::to_value(&o).unwrap();
-        assert_eq!(v["spec"]["tier"], "application");
-        assert_eq!(v["kind"], "ClusterNetworkPolicy");
-    }
-}

@@ -2,11 +2,11 @@
 //!
 //! ```text
 //! cargo run -p tierwall-testbed --example standard_testbed -- up      # prints the prefix
-//! ip netns exec <prefix>-x-a target/debug/tierwall-testbed-agent probe --tcp 10.10.2.12:80
+//! ip netns exec <prefix>-x-a target/debug/tierwall-probe-helper probe --tcp 10.10.2.12:80
 //! cargo run -p tierwall-testbed --example standard_testbed -- down <prefix>
 //! ```
 //!
-//! (Root required. The agent is found next to the example binary's directory.)
+//! (Root required. The probe helper is found next to the example binary's directory.)
 
 use tierwall_engine::Engine;
 use tierwall_scenario::cluster::ClusterModel;

@@ -3,7 +3,7 @@
 
 use crate::exec::{self, Job};
 use crate::layout::{self, Layout};
-use crate::options::{self, AgentCommand, TestbedOptions};
+use crate::options::{self, ProbeHelperCommand, TestbedOptions};
 use crate::state::{self, ServerRecord, State};
 use crate::{Testbed, TestbedError};
 use std::io::BufRead;
@@ -36,15 +36,15 @@ fn prefix_in_use(prefix: &str) -> bool {
     exec::netns_list().iter().any(|n| n.starts_with(&dash)) || state::state_path(prefix).exists()
 }
 
-fn detect_sctp(fabric_netns: &str, agent: &AgentCommand) -> bool {
+fn detect_sctp(fabric_netns: &str, helper: &ProbeHelperCommand) -> bool {
     if exec::on_path("modprobe") {
         let mut c = std::process::Command::new("modprobe");
         c.arg("sctp");
         let _ = exec::run(Job::new(c));
     }
-    exec::run(Job::new(exec::agent(
+    exec::run(Job::new(exec::probe_helper(
         fabric_netns,
-        agent,
+        helper,
         "sctp-check",
         &[],
     )))
@@ -66,9 +66,9 @@ impl Testbed {
         if options.probe_timeout.is_zero() {
             return Err(TestbedError::InvalidOption("probe_timeout is zero".into()));
         }
-        let agent = match &options.agent {
+        let helper = match &options.probe_helper {
             Some(a) => a.clone(),
-            None => AgentCommand::locate()?,
+            None => ProbeHelperCommand::locate()?,
         };
         let timeout_ms = u64::try_from(options.probe_timeout.as_millis()).unwrap_or(60_000);
 
@@ -94,7 +94,7 @@ impl Testbed {
                     continue;
                 }
                 let layout = layout::plan(cluster, &options, &prefix, true)?;
-                let mut state = State::new(layout, agent.clone(), false, timeout_ms);
+                let mut state = State::new(layout, helper.clone(), false, timeout_ms);
                 state.backend_choice = options.backend_choice;
                 if state::reserve(&state)? {
                     break state;
@@ -118,13 +118,13 @@ impl Testbed {
 
     fn build(&mut self, cluster: &Cluster, options: &TestbedOptions) -> Result<(), TestbedError> {
         let prefix = self.state.layout.prefix.clone();
-        let agent = self.state.agent.clone();
+        let helper = self.state.probe_helper.clone();
         let fabric = self.state.layout.fabric_netns.clone();
         {
             let _lock = state::lock()?;
             exec::run(Job::new(exec::ip(&["netns", "add", &fabric])))?;
         }
-        let has_sctp = detect_sctp(&fabric, &agent);
+        let has_sctp = detect_sctp(&fabric, &helper);
         if !has_sctp {
             self.state.layout = layout::plan(cluster, options, &prefix, false)?;
         }
@@ -140,16 +140,16 @@ impl Testbed {
             }
         }
         // 2. Base sysctls, before any interface exists.
-        let mut jobs = vec![Job::new(exec::agent(
+        let mut jobs = vec![Job::new(exec::probe_helper(
             &fabric,
-            &agent,
+            &helper,
             "sysctl",
             &Layout::base_sysctls(false),
         ))];
         for n in layout.nodes.values() {
-            jobs.push(Job::new(exec::agent(
+            jobs.push(Job::new(exec::probe_helper(
                 &n.netns,
-                &agent,
+                &helper,
                 "sysctl",
                 &Layout::base_sysctls(true),
             )));
@@ -161,9 +161,9 @@ impl Testbed {
             .map(|p| &p.netns)
             .chain(layout.externals.values().map(|e| &e.netns))
         {
-            jobs.push(Job::new(exec::agent(
+            jobs.push(Job::new(exec::probe_helper(
                 ns,
-                &agent,
+                &helper,
                 "sysctl",
                 &Layout::base_sysctls(false),
             )));
@@ -194,7 +194,9 @@ impl Testbed {
         for n in layout.nodes.values() {
             let sysctls = layout.node_link_sysctls(n);
             if !sysctls.is_empty() {
-                jobs.push(Job::new(exec::agent(&n.netns, &agent, "sysctl", &sysctls)));
+                jobs.push(Job::new(exec::probe_helper(
+                    &n.netns, &helper, "sysctl", &sysctls,
+                )));
             }
         }
         jobs.extend(self.service_jobs(cluster));
@@ -222,11 +224,11 @@ impl Testbed {
         self.spawn_servers(wanted)
     }
 
-    /// Starts `tierwall-testbed-agent serve` for each entry (empty port sets are skipped),
+    /// Starts `tierwall-probe-helper serve` for each entry (empty port sets are skipped),
     /// records them, and waits until every one has bound its ports.
     pub(crate) fn spawn_servers(&mut self, wanted: Vec<ServerWanted>) -> Result<(), TestbedError> {
         let prefix = self.state.layout.prefix.clone();
-        let agent = self.state.agent.clone();
+        let helper = self.state.probe_helper.clone();
         let (tx, rx) = mpsc::channel();
         let mut expected = 0;
         for w in wanted {
@@ -235,9 +237,9 @@ impl Testbed {
             }
             let netns = w.netns.as_str();
             let mut args = vec!["--testbed".to_string(), prefix.clone()];
-            args.extend(w.serve.agent_args());
+            args.extend(w.serve.helper_args());
             let log = state::open_log(&prefix)?;
-            let mut cmd = exec::agent(netns, &agent, "serve", &args);
+            let mut cmd = exec::probe_helper(netns, &helper, "serve", &args);
             cmd.stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::from(log));
@@ -245,7 +247,7 @@ impl Testbed {
             // reach the servers.
             std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
             let mut child = cmd.spawn().map_err(|e| TestbedError::Command {
-                command: format!("ip netns exec {netns} {} serve", agent.program.display()),
+                command: format!("ip netns exec {netns} {} serve", helper.program.display()),
                 message: format!("cannot start: {e}"),
             })?;
             let stdout = child.stdout.take();
@@ -271,10 +273,12 @@ impl Testbed {
         let deadline = std::time::Instant::now() + READY_TIMEOUT;
         for _ in 0..expected {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let (netns, line) = rx.recv_timeout(left).map_err(|_| TestbedError::Agent {
-                netns: "(servers)".into(),
-                message: format!("servers not ready within {READY_TIMEOUT:?}"),
-            })?;
+            let (netns, line) = rx
+                .recv_timeout(left)
+                .map_err(|_| TestbedError::ProbeHelper {
+                    netns: "(servers)".into(),
+                    message: format!("servers not ready within {READY_TIMEOUT:?}"),
+                })?;
             if line.trim() != "ready" {
                 let message = if line.trim().is_empty() {
                     format!(
@@ -284,7 +288,7 @@ impl Testbed {
                 } else {
                     line.trim().to_string()
                 };
-                return Err(TestbedError::Agent { netns, message });
+                return Err(TestbedError::ProbeHelper { netns, message });
             }
         }
         Ok(())

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!  Pod netns ── query to 169.254.20.10:53 (UDP; TCP after a truncated answer) ──> its Node
-//!  Node netns: 169.254.20.10/32 on lo, `tierwall-testbed-agent dns` bound to it (UDP and TCP)
+//!  Node netns: 169.254.20.10/32 on lo, `tierwall-probe-helper dns` bound to it (UDP and TCP)
 //!      answers from <state dir>/<prefix>.d/cluster-dns.json (re-read when the file is replaced)
 //!  Testbed::update_services / set_dns_records ──> rewrite cluster-dns.json (atomic rename)
 //! ```
@@ -550,13 +550,13 @@ impl Testbed {
         let mut waiting = Vec::new();
         for n in nodes {
             let log = state::open_log(&prefix)?;
-            let mut cmd = exec::agent(&n.netns, &self.state.agent, "dns", &args);
+            let mut cmd = exec::probe_helper(&n.netns, &self.state.probe_helper, "dns", &args);
             cmd.stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::from(log));
             std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
             let mut child = cmd.spawn().map_err(|e| TestbedError::Command {
-                command: format!("ip netns exec {} agent dns", n.netns),
+                command: format!("ip netns exec {} probe-helper dns", n.netns),
                 message: format!("cannot start: {e}"),
             })?;
             let stdout = child.stdout.take();
@@ -569,7 +569,7 @@ impl Testbed {
                 let _ = std::io::BufReader::new(out).read_line(&mut line);
             }
             if line.trim() != "ready" {
-                return Err(TestbedError::Agent {
+                return Err(TestbedError::ProbeHelper {
                     netns,
                     message: format!(
                         "cluster DNS did not start: {} (see {})",
@@ -603,13 +603,13 @@ impl Testbed {
         }
         args.push("--name".to_string());
         args.push(name.to_string());
-        let out = exec::run(Job::new(exec::agent(
+        let out = exec::run(Job::new(exec::probe_helper(
             &netns,
-            &self.state.agent,
+            &self.state.probe_helper,
             "resolve",
             &args,
         )))?;
-        serde_json::from_str(out.trim()).map_err(|e| TestbedError::Agent {
+        serde_json::from_str(out.trim()).map_err(|e| TestbedError::ProbeHelper {
             netns,
             message: format!("unreadable resolution {out:?}: {e}"),
         })

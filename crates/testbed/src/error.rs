@@ -34,14 +34,14 @@ pub enum TestbedError {
         name: String,
         prefix: String,
     },
-    /// The `tierwall-testbed-agent` helper could not be found.
+    /// The `tierwall-probe-helper` binary could not be found.
     #[error(
-        "cannot find the tierwall-testbed-agent helper ({0}); build it with `cargo build -p tierwall-testbed` or set TIERWALL_TESTBED_AGENT"
+        "cannot find the probe helper tierwall-probe-helper ({0}); build it with `cargo build -p tierwall-testbed` or set TIERWALL_PROBE_HELPER"
     )]
-    AgentNotFound(String),
-    /// The agent answered something we could not understand.
-    #[error("agent in netns {netns}: {message}")]
-    Agent { netns: String, message: String },
+    ProbeHelperNotFound(String),
+    /// The probe helper answered something we could not understand.
+    #[error("probe helper in netns {netns}: {message}")]
+    ProbeHelper { netns: String, message: String },
     /// SCTP was asked for but the kernel has no SCTP support.
     #[error("SCTP is not supported by this kernel (modprobe sctp failed)")]
     SctpUnsupported,

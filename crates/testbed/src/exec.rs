@@ -1,9 +1,9 @@
-//! Running things: `ip` (always `ip -n <ns>` or `ip netns ...`), `nft` and the agent through
+//! Running things: `ip` (always `ip -n <ns>` or `ip netns ...`), `nft` and the probe helper through
 //! `ip netns exec`, finding and killing the processes inside our namespaces. Nothing here runs
 //! in, or changes, the host's own network namespace.
 
 use crate::error::TestbedError;
-use crate::options::AgentCommand;
+use crate::options::ProbeHelperCommand;
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::Write;
@@ -147,12 +147,17 @@ pub fn in_netns<S: Into<OsString> + Clone>(netns: &str, program: S, args: &[S]) 
     c
 }
 
-/// `ip netns exec <netns> <agent> <subcommand> <args>`.
-pub fn agent(netns: &str, agent: &AgentCommand, subcommand: &str, args: &[String]) -> Command {
+/// `ip netns exec <netns> <probe helper> <subcommand> <args>`.
+pub fn probe_helper(
+    netns: &str,
+    helper: &ProbeHelperCommand,
+    subcommand: &str,
+    args: &[String],
+) -> Command {
     let mut c = Command::new("ip");
     c.args(["netns", "exec", netns]);
-    c.arg(agent.program());
-    c.args(&agent.args);
+    c.arg(helper.program());
+    c.args(&helper.args);
     c.arg(subcommand);
     c.args(args);
     c

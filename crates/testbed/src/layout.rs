@@ -21,7 +21,7 @@ pub const RETURN_MARK_MASK: u32 = 0x00ff_0000;
 /// First routing table of the return-path tables (`RETURN_TABLE_BASE + node index`).
 pub const RETURN_TABLE_BASE: u32 = 1000;
 
-/// Ports served by one agent, per protocol.
+/// Ports served by one probe helper, per protocol.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServePorts {
     pub tcp: BTreeSet<u16>,
@@ -65,7 +65,7 @@ impl ServePorts {
     }
 
     /// `--tcp 80,81 --udp 80 --sctp 80` (empty protocols omitted).
-    pub fn agent_args(&self) -> Vec<String> {
+    pub fn helper_args(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (flag, ports) in [
             ("--tcp", &self.tcp),
@@ -141,7 +141,7 @@ pub struct PodLayout {
     pub netns: String,
     /// The Node-side interface of the Pod's veth (`None` for hostNetwork Pods).
     pub veth_on_node: Option<String>,
-    /// Ports the Pod serves (for hostNetwork Pods the Node's agent serves them).
+    /// Ports the Pod serves (for hostNetwork Pods the Node's probe helper serves them).
     pub serve: ServePorts,
 }
 
@@ -472,7 +472,7 @@ pub fn plan(
         match planner.pod(pod, node)? {
             Some(p) => {
                 if p.host_network {
-                    // The Node's agent serves its hostNetwork Pods' ports.
+                    // The Node's probe helper serves its hostNetwork Pods' ports.
                     for port in &pod.ports {
                         node.serve.add(port.protocol, port.port);
                     }
@@ -630,7 +630,7 @@ mod tests {
         assert!(l.notes.iter().any(|n| n.contains("x/pending")));
         assert!(l.notes.iter().any(|n| n.contains("SCTP")));
         assert!(l.pods["x/a"].serve.sctp.is_empty());
-        // hostNetwork Pod ports are served by the Node's agent.
+        // hostNetwork Pod ports are served by the Node's probe helper.
         assert!(l.nodes["node-1"].serve.tcp.contains(&80));
         let veth = l.pods["x/a"].veth_on_node.clone().unwrap();
         assert!(veth.len() <= 15 && veth.starts_with("tw"));

@@ -1,5 +1,5 @@
 //! What a testbed is built with beyond the cluster: externals, extra served ports, how Services
-//! pick a backend, where the agent helper is.
+//! pick a backend, where the probe helper is.
 
 use crate::error::TestbedError;
 use ipnet::Ipv4Net;
@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tierwall_engine::cluster::L4Protocol;
 
-/// Name of the helper binary of this crate.
-pub const AGENT_BINARY: &str = "tierwall-testbed-agent";
+/// Name of the probe helper binary of this crate.
+pub const PROBE_HELPER_BINARY: &str = "tierwall-probe-helper";
 
-/// Environment variable naming the agent program explicitly.
-pub const AGENT_ENV: &str = "TIERWALL_TESTBED_AGENT";
+/// Environment variable naming the probe helper program explicitly.
+pub const PROBE_HELPER_ENV: &str = "TIERWALL_PROBE_HELPER";
 
 /// How a Service with several backends picks one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,36 +26,36 @@ pub enum BackendChoice {
     First,
 }
 
-/// The program run as the agent: `program args... serve|probe|sysctl ...`.
+/// The program run as the probe helper: `program args... serve|probe|sysctl ...`.
 ///
-/// `args` lets a binary embed the agent behind a subcommand (for example the `tierwall` CLI can
-/// run [`crate::agent::main`] for `tierwall testbed agent ...` and pass
-/// `AgentCommand { program: current_exe, args: ["testbed", "agent"] }`).
+/// `args` lets a binary embed the probe helper behind a subcommand (for example the `tierwall`
+/// CLI can run [`crate::probe_helper::main`] for `tierwall testbed probe-helper ...` and pass
+/// `ProbeHelperCommand { program: current_exe, args: ["testbed", "probe-helper"] }`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentCommand {
+pub struct ProbeHelperCommand {
     pub program: PathBuf,
     #[serde(default)]
     pub args: Vec<String>,
 }
 
-impl AgentCommand {
+impl ProbeHelperCommand {
     pub fn new(program: impl Into<PathBuf>) -> Self {
-        AgentCommand {
+        ProbeHelperCommand {
             program: program.into(),
             args: Vec::new(),
         }
     }
 
-    /// Finds `tierwall-testbed-agent`: `$TIERWALL_TESTBED_AGENT`, then next to the running
+    /// Finds `tierwall-probe-helper`: `$TIERWALL_PROBE_HELPER`, then next to the running
     /// executable (and one directory up, for test binaries in `target/*/deps`), then `$PATH`.
-    pub fn locate() -> Result<AgentCommand, TestbedError> {
-        if let Some(path) = std::env::var_os(AGENT_ENV) {
+    pub fn locate() -> Result<ProbeHelperCommand, TestbedError> {
+        if let Some(path) = std::env::var_os(PROBE_HELPER_ENV) {
             let path = PathBuf::from(path);
             return if path.is_file() {
-                Ok(AgentCommand::new(path))
+                Ok(ProbeHelperCommand::new(path))
             } else {
-                Err(TestbedError::AgentNotFound(format!(
-                    "{AGENT_ENV}={} is not a file",
+                Err(TestbedError::ProbeHelperNotFound(format!(
+                    "{PROBE_HELPER_ENV}={} is not a file",
                     path.display()
                 )))
             };
@@ -64,20 +64,20 @@ impl AgentCommand {
         if let Ok(exe) = std::env::current_exe()
             && let Some(dir) = exe.parent()
         {
-            candidates.push(dir.join(AGENT_BINARY));
+            candidates.push(dir.join(PROBE_HELPER_BINARY));
             if let Some(up) = dir.parent() {
-                candidates.push(up.join(AGENT_BINARY));
+                candidates.push(up.join(PROBE_HELPER_BINARY));
             }
         }
         if let Some(path) = std::env::var_os("PATH") {
-            candidates.extend(std::env::split_paths(&path).map(|d| d.join(AGENT_BINARY)));
+            candidates.extend(std::env::split_paths(&path).map(|d| d.join(PROBE_HELPER_BINARY)));
         }
         candidates
             .into_iter()
             .find(|p| p.is_file())
-            .map(AgentCommand::new)
+            .map(ProbeHelperCommand::new)
             .ok_or_else(|| {
-                TestbedError::AgentNotFound("not next to the executable nor on PATH".into())
+                TestbedError::ProbeHelperNotFound("not next to the executable nor on PATH".into())
             })
     }
 
@@ -106,8 +106,8 @@ pub struct TestbedOptions {
     pub external_ports: Vec<ServedPort>,
     /// How Services choose among several backends.
     pub backend_choice: BackendChoice,
-    /// The agent helper; `None` = [`AgentCommand::locate`].
-    pub agent: Option<AgentCommand>,
+    /// The probe helper; `None` = [`ProbeHelperCommand::locate`].
+    pub probe_helper: Option<ProbeHelperCommand>,
     /// The name prefix; `None` = `tw` + 4 random hex digits. Lowercase letters and digits,
     /// starting with a letter, at most 12 characters.
     pub prefix: Option<String>,
@@ -123,7 +123,7 @@ impl Default for TestbedOptions {
             node_ports: vec![(L4Protocol::Tcp, 6443), (L4Protocol::Tcp, 10250)],
             external_ports: default_external_ports(),
             backend_choice: BackendChoice::Random,
-            agent: None,
+            probe_helper: None,
             prefix: None,
             probe_timeout: Duration::from_millis(1000),
         }

@@ -1,4 +1,4 @@
-//! Probe vocabulary shared by the library and the agent: where a probe starts ([`Endpoint`]),
+//! Probe vocabulary shared by the library and the probe helper: where a probe starts ([`Endpoint`]),
 //! what it sends ([`Transport`]), what happened ([`ProbeResult`]).
 
 use crate::error::TestbedError;
@@ -77,8 +77,8 @@ impl Transport {
         }
     }
 
-    /// The agent's command-line form: `["--tcp", "10.10.2.12:80"]`, `["--icmp", "10.10.2.12"]`.
-    pub fn agent_args(self, dst: IpAddr) -> [String; 2] {
+    /// The probe helper's command-line form: `["--tcp", "10.10.2.12:80"]`, `["--icmp", "10.10.2.12"]`.
+    pub fn helper_args(self, dst: IpAddr) -> [String; 2] {
         match self {
             Transport::Tcp(p) => ["--tcp".into(), SocketAddr::new(dst, p).to_string()],
             Transport::Udp(p) => ["--udp".into(), SocketAddr::new(dst, p).to_string()],
@@ -87,8 +87,8 @@ impl Transport {
         }
     }
 
-    /// Inverse of [`Transport::agent_args`].
-    pub fn parse_agent_args(flag: &str, value: &str) -> Option<(IpAddr, Transport)> {
+    /// Inverse of [`Transport::helper_args`].
+    pub fn parse_helper_args(flag: &str, value: &str) -> Option<(IpAddr, Transport)> {
         if flag == "--icmp" {
             return value.parse().ok().map(|ip| (ip, Transport::Icmp));
         }
@@ -143,7 +143,7 @@ pub struct ProbeResult {
     pub server_saw: Option<SocketAddr>,
 }
 
-/// One line of `agent probe` output.
+/// One line of `tierwall-probe-helper probe` output.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct WireResult {
     pub outcome: String,
@@ -162,7 +162,7 @@ impl WireResult {
     }
 
     pub fn into_result(self, netns: &str) -> Result<ProbeResult, TestbedError> {
-        let outcome = Outcome::parse(&self.outcome).ok_or_else(|| TestbedError::Agent {
+        let outcome = Outcome::parse(&self.outcome).ok_or_else(|| TestbedError::ProbeHelper {
             netns: netns.into(),
             message: format!("unknown outcome {:?}", self.outcome),
         })?;
@@ -190,7 +190,7 @@ mod tests {
     }
 
     #[test]
-    fn transports_round_trip_through_agent_args() {
+    fn transports_round_trip_through_helper_args() {
         let ip: IpAddr = "10.10.2.12".parse().unwrap();
         for t in [
             Transport::Tcp(80),
@@ -198,10 +198,10 @@ mod tests {
             Transport::Sctp(81),
             Transport::Icmp,
         ] {
-            let [flag, value] = t.agent_args(ip);
-            assert_eq!(Transport::parse_agent_args(&flag, &value), Some((ip, t)));
+            let [flag, value] = t.helper_args(ip);
+            assert_eq!(Transport::parse_helper_args(&flag, &value), Some((ip, t)));
         }
-        assert_eq!(Transport::parse_agent_args("--tcp", "10.0.0.1"), None);
+        assert_eq!(Transport::parse_helper_args("--tcp", "10.0.0.1"), None);
         assert_eq!(Transport::l4(L4Protocol::Udp, 5).to_string(), "5/UDP");
     }
 }

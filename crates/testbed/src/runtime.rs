@@ -239,7 +239,12 @@ impl Testbed {
     }
 
     fn sysctl(&self, netns: &str, settings: Vec<String>) -> Job {
-        Job::new(exec::agent(netns, &self.state.agent, "sysctl", &settings))
+        Job::new(exec::probe_helper(
+            netns,
+            &self.state.probe_helper,
+            "sysctl",
+            &settings,
+        ))
     }
 
     fn remove_pod(&mut self, key: &str) -> Result<(), TestbedError> {

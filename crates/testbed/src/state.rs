@@ -3,7 +3,7 @@
 
 use crate::error::TestbedError;
 use crate::layout::{Layout, ServePorts};
-use crate::options::{AgentCommand, BackendChoice};
+use crate::options::{BackendChoice, ProbeHelperCommand};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -33,7 +33,10 @@ pub struct ServerRecord {
 pub struct State {
     pub version: u32,
     pub layout: Layout,
-    pub agent: AgentCommand,
+    /// The probe helper the testbed runs in its namespaces (`agent` in state files written
+    /// before it was renamed).
+    #[serde(alias = "agent")]
+    pub probe_helper: ProbeHelperCommand,
     pub has_sctp: bool,
     pub probe_timeout_ms: u64,
     pub servers: Vec<ServerRecord>,
@@ -45,11 +48,16 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(layout: Layout, agent: AgentCommand, has_sctp: bool, probe_timeout_ms: u64) -> Self {
+    pub fn new(
+        layout: Layout,
+        probe_helper: ProbeHelperCommand,
+        has_sctp: bool,
+        probe_timeout_ms: u64,
+    ) -> Self {
         State {
             version: VERSION,
             layout,
-            agent,
+            probe_helper,
             has_sctp,
             probe_timeout_ms,
             servers: Vec::new(),
@@ -73,7 +81,7 @@ pub fn data_dir(prefix: &str) -> PathBuf {
     Path::new(STATE_DIR).join(format!("{prefix}.d"))
 }
 
-/// Agents' stderr, for debugging.
+/// The probe helpers' stderr, for debugging.
 pub fn log_path(prefix: &str) -> PathBuf {
     Path::new(STATE_DIR).join(format!("{prefix}.log"))
 }
@@ -195,7 +203,7 @@ pub fn lock() -> Result<File, TestbedError> {
     Ok(f)
 }
 
-/// The agents' log file, opened for appending.
+/// The probe helpers' log file, opened for appending.
 pub fn open_log(prefix: &str) -> Result<File, TestbedError> {
     ensure_dir()?;
     let path = log_path(prefix);

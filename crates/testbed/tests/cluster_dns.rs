@@ -10,7 +10,7 @@ use tierwall_engine::Engine;
 use tierwall_model::load_str;
 use tierwall_scenario::cluster::ClusterModel;
 use tierwall_testbed::dns::{DnsRecord, DnsTransport, SERVICE_TTL};
-use tierwall_testbed::{AgentCommand, Endpoint, Testbed, TestbedOptions};
+use tierwall_testbed::{Endpoint, ProbeHelperCommand, Testbed, TestbedOptions};
 
 fn apply(engine: &mut Engine, yaml: &str) {
     for o in load_str("test", yaml).expect("test manifest parses") {
@@ -47,8 +47,8 @@ fn cluster_dns_answers_from_the_services_and_follows_them() {
     }
     apply(&mut engine, SERVICES);
     let options = TestbedOptions {
-        agent: Some(AgentCommand::new(env!(
-            "CARGO_BIN_EXE_tierwall-testbed-agent"
+        probe_helper: Some(ProbeHelperCommand::new(env!(
+            "CARGO_BIN_EXE_tierwall-probe-helper"
         ))),
         ..TestbedOptions::default()
     };

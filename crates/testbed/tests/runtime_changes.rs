@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use tierwall_engine::Engine;
 use tierwall_scenario::cluster::ClusterModel;
 use tierwall_testbed::{
-    AgentCommand, Endpoint, Outcome, Probe, Testbed, TestbedOptions, Transport,
+    Endpoint, Outcome, Probe, ProbeHelperCommand, Testbed, TestbedOptions, Transport,
 };
 
 const EXT_IP: &str = "192.168.100.7";
@@ -85,8 +85,8 @@ fn pods_and_nodes_come_and_go_in_a_running_testbed() {
     }
     let options = TestbedOptions {
         externals: vec![("ext-1".into(), EXT_IP.parse().unwrap())],
-        agent: Some(AgentCommand::new(env!(
-            "CARGO_BIN_EXE_tierwall-testbed-agent"
+        probe_helper: Some(ProbeHelperCommand::new(env!(
+            "CARGO_BIN_EXE_tierwall-probe-helper"
         ))),
         ..TestbedOptions::default()
     };

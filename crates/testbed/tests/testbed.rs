@@ -13,8 +13,8 @@ use tierwall_engine::cluster::Cluster;
 use tierwall_scenario::cluster::ClusterModel;
 use tierwall_scenario::format::{PodSpec, PortSpec, ServicePortSpec, ServiceSpec};
 use tierwall_testbed::{
-    AgentCommand, Endpoint, Outcome, Probe, ProbeResult, Testbed, TestbedError, TestbedOptions,
-    Transport,
+    Endpoint, Outcome, Probe, ProbeHelperCommand, ProbeResult, Testbed, TestbedError,
+    TestbedOptions, Transport,
 };
 
 const EXT_IP: &str = "192.168.100.7";
@@ -38,8 +38,8 @@ fn cluster_of(model: &ClusterModel) -> Cluster {
 fn options() -> TestbedOptions {
     TestbedOptions {
         externals: vec![("ext-1".into(), EXT_IP.parse().unwrap())],
-        agent: Some(AgentCommand::new(env!(
-            "CARGO_BIN_EXE_tierwall-testbed-agent"
+        probe_helper: Some(ProbeHelperCommand::new(env!(
+            "CARGO_BIN_EXE_tierwall-probe-helper"
         ))),
         ..TestbedOptions::default()
     }
@@ -749,7 +749,7 @@ fn a_failed_build_removes_what_it_created() {
     let prefix = format!("twfail{:04x}", std::process::id() & 0xffff);
     let options = TestbedOptions {
         prefix: Some(prefix.clone()),
-        agent: Some(AgentCommand::new("/bin/false")),
+        probe_helper: Some(ProbeHelperCommand::new("/bin/false")),
         ..TestbedOptions::default()
     };
     let err = Testbed::up(&cluster_of(&ClusterModel::standard()), options).unwrap_err();

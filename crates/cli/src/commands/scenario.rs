@@ -18,18 +18,18 @@ pub fn run(
 ) -> anyhow::Result<u8> {
     let files = collect_files(paths).context("collecting scenario files")?;
     let mut summary = Summary::default();
-    let agent = if dataplane {
-        Some(super::testbed::agent_command()?)
+    let probe_helper = if dataplane {
+        Some(super::testbed::probe_helper_command()?)
     } else {
         None
     };
-    let has_sctp = dataplane && tierwall_testbed::agent::sctp_supported();
+    let has_sctp = dataplane && tierwall_testbed::probe_helper::sctp_supported();
     for path in files {
-        let report = match &agent {
-            Some(agent) => tierwall_live::scenario_dataplane::run_file_dataplane(
+        let report = match &probe_helper {
+            Some(probe_helper) => tierwall_live::scenario_dataplane::run_file_dataplane(
                 &path,
                 has_sctp,
-                Some(agent.clone()),
+                Some(probe_helper.clone()),
             ),
             None => run_file(&path),
         };

@@ -1,6 +1,6 @@
 //! `tierwall testbed up|down|list`: a cluster of network namespaces that outlives the command;
-//! `testbed probe`: one real probe on such a testbed; and the hidden `testbed agent` entry point
-//! the testbed runs inside its namespaces.
+//! `testbed probe`: one real probe on such a testbed; and the hidden `testbed probe-helper` entry
+//! point the testbed runs inside its namespaces.
 
 use crate::TestbedCommand;
 use crate::input::{InputArgs, build_engine, parse_port};
@@ -8,14 +8,14 @@ use anyhow::{Context, bail};
 use std::io::Write;
 use std::net::IpAddr;
 use tierwall_engine::cluster::L4Protocol;
-use tierwall_testbed::{AgentCommand, Endpoint, Testbed, TestbedOptions, Transport};
+use tierwall_testbed::{Endpoint, ProbeHelperCommand, Testbed, TestbedOptions, Transport};
 
-/// The agent of this binary: `tierwall testbed agent ...`.
-pub fn agent_command() -> anyhow::Result<AgentCommand> {
+/// The probe helper of this binary: `tierwall testbed probe-helper ...`.
+pub fn probe_helper_command() -> anyhow::Result<ProbeHelperCommand> {
     let program = std::env::current_exe().context("locating the tierwall executable")?;
-    Ok(AgentCommand {
+    Ok(ProbeHelperCommand {
         program,
-        args: vec!["testbed".into(), "agent".into()],
+        args: vec!["testbed".into(), "probe-helper".into()],
     })
 }
 
@@ -64,8 +64,8 @@ pub fn run(
             writeln!(out, "{outcome}")?;
             Ok(0)
         }
-        TestbedCommand::Agent { args } => {
-            let code = tierwall_testbed::agent::main(&args);
+        TestbedCommand::ProbeHelper { args } => {
+            let code = tierwall_testbed::probe_helper::main(&args);
             Ok(if code == std::process::ExitCode::SUCCESS {
                 0
             } else {
@@ -84,7 +84,7 @@ fn up(
     let engine = build_engine(input, err)?;
     let options = TestbedOptions {
         prefix,
-        agent: Some(agent_command()?),
+        probe_helper: Some(probe_helper_command()?),
         ..TestbedOptions::default()
     };
     let testbed = Testbed::up(engine.cluster(), options)

@@ -78,11 +78,16 @@ pub fn run(engine: &Engine, opts: &TraceOptions, out: &mut dyn Write) -> anyhow:
 pub fn run_live(engine: Engine, opts: &TraceOptions, out: &mut dyn Write) -> anyhow::Result<()> {
     let source = parse_source(&opts.source)?;
     let target = parse_target(&opts.destination)?;
-    let agent = super::testbed::agent_command()?;
-    let trace =
-        tierwall_live::traceflow::trace(engine, &source, &target, opts.transport, Some(agent))
-            .map_err(anyhow::Error::msg)
-            .context("live trace (needs root, ip and nft)")?;
+    let probe_helper = super::testbed::probe_helper_command()?;
+    let trace = tierwall_live::traceflow::trace(
+        engine,
+        &source,
+        &target,
+        opts.transport,
+        Some(probe_helper),
+    )
+    .map_err(anyhow::Error::msg)
+    .context("live trace (needs root, ip and nft)")?;
     writeln!(out, "\nLive (real packet through a testbed)")?;
     writeln!(
         out,

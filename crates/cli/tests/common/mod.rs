@@ -165,7 +165,9 @@ pub struct Manager {
 }
 
 /// The async reqwest client, driven from these synchronous tests by a small runtime, as the
-/// user `admin` with Basic.
+/// user `admin` with Basic. The runtime has a worker thread of its own so that pooled HTTP/2
+/// connections keep being served between calls (they answer the manager's shutdown GOAWAY/PING;
+/// a runtime driven only inside `block_on` would hold the manager's shutdown for its drain time).
 pub struct AdminClient {
     http: reqwest::Client,
     runtime: tokio::runtime::Runtime,
@@ -180,7 +182,8 @@ impl AdminClient {
         }
         AdminClient {
             http: builder.build().unwrap_or_else(|e| panic!("{e}")),
-            runtime: tokio::runtime::Builder::new_current_thread()
+            runtime: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
                 .enable_all()
                 .build()
                 .unwrap_or_else(|e| panic!("{e}")),

@@ -12,7 +12,7 @@ use super::attr::*;
 use super::{Failure, open_socket};
 use crate::error::Error;
 use crate::names::TABLE;
-use crate::nft::NetnsTarget;
+use crate::netns::NetnsTarget;
 use netlink_packet_core::{
     ErrorBuffer, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NetlinkBuffer, NetlinkHeader,
     NetlinkMessage, NetlinkPayload,

@@ -32,10 +32,12 @@ pub mod attr;
 pub mod dump;
 pub mod elements;
 pub mod rules;
+pub mod sets;
+pub mod statements;
 
 use crate::error::Error;
 use crate::names::TABLE;
-use crate::nft::NetnsTarget;
+use crate::netns::NetnsTarget;
 use crate::ruleset::{Element, Rule, SetKind};
 use attr::*;
 use netlink_packet_core::{
@@ -47,7 +49,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use elements::ElementMismatch;
-pub use rules::Unsupported;
+pub use statements::Unsupported;
 
 /// The most element bytes put in one message: a nested attribute's length is 16 bits.
 const MAX_ELEMENTS_BYTES: usize = 60_000;
@@ -169,7 +171,7 @@ impl Batch {
     /// `add set` / `add map` (empty) of `kind`.
     pub fn add_set(&mut self, name: &str, kind: SetKind) {
         self.set_ids += 1;
-        let attrs = rules::new_set(name, kind, self.set_ids);
+        let attrs = sets::new_set(name, kind, self.set_ids);
         self.push(NFT_MSG_NEWSET, attrs, NLM_F_CREATE);
     }
 

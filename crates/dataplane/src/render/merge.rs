@@ -28,13 +28,13 @@
 use super::{Renderer, local_field, remote_field};
 use crate::json::{concat, eq, meta, payload, set_ref};
 use crate::names;
-use crate::ruleset::{CounterRef, Element, MapData, MapKey, MapVerdict, Rule, SetKind};
+use crate::ruleset::{CounterRef, Element, LogStage, MapData, MapKey, MapVerdict, Rule, SetKind};
 use ipnet::{IpNet, Ipv4Net};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use tierwall_node_api::Direction;
 use tierwall_node_api::L4Protocol;
+use tierwall_node_api::{Action, Direction};
 use tierwall_node_api::{PortRule, RuleEntry};
 
 /// Smallest run rendered as a map (shorter runs stay plain rules).
@@ -299,13 +299,76 @@ fn map_verdict(v: &Value) -> Option<MapVerdict> {
 }
 
 impl Renderer<'_> {
+    /// The rules of one stage, in order: runs of mergeable entries as merged rules (when
+    /// `RenderOptions::merge_runs`), the others one by one. An entry that does not fit the
+    /// current run but cannot match any packet the run's entries so far match (other local
+    /// addresses, another protocol, disjoint keys) is moved in front of the run instead of
+    /// ending it — first match is unchanged, and a rule of other Pods landing between the
+    /// entries of a run does not split the run (nor rename its maps).
+    pub(super) fn entries(
+        &mut self,
+        direction: Direction,
+        entries: &[&RuleEntry],
+        stage: LogStage,
+        verdict_of: &dyn Fn(Action) -> Value,
+        chain: &mut Vec<Rule>,
+    ) {
+        // The four verdicts once (not one JSON value per entry).
+        let verdicts: [Value; 4] = [
+            verdict_of(Action::Allow),
+            verdict_of(Action::Drop),
+            verdict_of(Action::Reject),
+            verdict_of(Action::Pass),
+        ];
+        let verdict_for = |a: Action| match a {
+            Action::Allow => &verdicts[0],
+            Action::Drop => &verdicts[1],
+            Action::Reject => &verdicts[2],
+            Action::Pass => &verdicts[3],
+        };
+        let mut run: Option<Run<'_>> = None;
+        let mut hoisted = Vec::new();
+        for &e in entries {
+            let verdict = verdict_for(e.action);
+            let shape = if self.opts.merge_runs {
+                shape(direction, e)
+            } else {
+                None
+            };
+            if let Some(r) = &mut run {
+                if let Some(s) = &shape
+                    && r.try_push(e, s, verdict)
+                {
+                    continue;
+                }
+                if r.commutes_with(e, shape.as_ref()) {
+                    hoisted.push(e);
+                    continue;
+                }
+            }
+            if let Some(done) = run.take() {
+                let moved = std::mem::take(&mut hoisted);
+                self.entries(direction, &moved, stage, verdict_of, chain);
+                self.run(direction, done, stage, chain);
+            }
+            match shape {
+                Some(shape) => run = Some(Run::new(e, shape, verdict)),
+                None => self.entry(direction, e, stage, verdict.clone(), chain),
+            }
+        }
+        if let Some(done) = run.take() {
+            self.entries(direction, &hoisted, stage, verdict_of, chain);
+            self.run(direction, done, stage, chain);
+        }
+    }
+
     /// Renders a run: one rule and its two maps, or the entries one by one when the run is
     /// short.
     pub(super) fn run(
         &mut self,
         direction: Direction,
         run: Run<'_>,
-        stage: crate::ruleset::LogStage,
+        stage: LogStage,
         chain: &mut Vec<Rule>,
     ) {
         let verdicts: Option<Vec<MapVerdict>> =

@@ -271,69 +271,6 @@ impl<'p> Renderer<'p> {
         name
     }
 
-    /// The rules of one stage, in order: runs of mergeable entries as merged rules (when
-    /// `RenderOptions::merge_runs`), the others one by one. An entry that does not fit the
-    /// current run but cannot match any packet the run's entries so far match (other local
-    /// addresses, another protocol, disjoint keys) is moved in front of the run instead of
-    /// ending it — first match is unchanged, and a rule of other Pods landing between the
-    /// entries of a run does not split the run (nor rename its maps).
-    fn entries(
-        &mut self,
-        direction: Direction,
-        entries: &[&tierwall_node_api::RuleEntry],
-        stage: LogStage,
-        verdict_of: &dyn Fn(Action) -> serde_json::Value,
-        chain: &mut Vec<Rule>,
-    ) {
-        // The four verdicts once (not one JSON value per entry).
-        let verdicts: [serde_json::Value; 4] = [
-            verdict_of(Action::Allow),
-            verdict_of(Action::Drop),
-            verdict_of(Action::Reject),
-            verdict_of(Action::Pass),
-        ];
-        let verdict_for = |a: Action| match a {
-            Action::Allow => &verdicts[0],
-            Action::Drop => &verdicts[1],
-            Action::Reject => &verdicts[2],
-            Action::Pass => &verdicts[3],
-        };
-        let mut run: Option<merge::Run<'_>> = None;
-        let mut hoisted = Vec::new();
-        for &e in entries {
-            let verdict = verdict_for(e.action);
-            let shape = if self.opts.merge_runs {
-                merge::shape(direction, e)
-            } else {
-                None
-            };
-            if let Some(r) = &mut run {
-                if let Some(s) = &shape
-                    && r.try_push(e, s, verdict)
-                {
-                    continue;
-                }
-                if r.commutes_with(e, shape.as_ref()) {
-                    hoisted.push(e);
-                    continue;
-                }
-            }
-            if let Some(done) = run.take() {
-                let moved = std::mem::take(&mut hoisted);
-                self.entries(direction, &moved, stage, verdict_of, chain);
-                self.run(direction, done, stage, chain);
-            }
-            match shape {
-                Some(shape) => run = Some(merge::Run::new(e, shape, verdict)),
-                None => self.entry(direction, e, stage, verdict.clone(), chain),
-            }
-        }
-        if let Some(done) = run.take() {
-            self.entries(direction, &hoisted, stage, verdict_of, chain);
-            self.run(direction, done, stage, chain);
-        }
-    }
-
     fn globals(&mut self, rules: &NodeRuleSet, ifaces: &InterfaceMap) {
         let mut names = BTreeSet::new();
         for pod in &rules.pods {

@@ -15,6 +15,7 @@
 //! (`group`), OpenAPI §1.5 (`schema`); Kubernetes NetworkPolicy (`k8s_netpol`); other core
 //! objects (`objects`); names and labels (`labels`, `meta`); addresses (`net`).
 
+mod feature_gates;
 mod field;
 mod group;
 mod k8s_netpol;
@@ -30,6 +31,7 @@ mod tier;
 #[cfg(test)]
 mod tests;
 
+pub use feature_gates::FeatureGates;
 pub use objects::NAMESPACE_NAME_LABEL;
 pub use policy::LEGACY_STATIC_TIERS;
 pub use rule_name::{Direction, generated_rule_name, go_json as rule_go_json};
@@ -83,16 +85,6 @@ pub struct Admitted {
     pub operation: Operation,
     /// Warnings returned with the admission response (the object is still accepted).
     pub warnings: Vec<String>,
-}
-
-/// Feature gates that change admission. Both are off by default in Antrea (and in tierwall,
-/// which does not enforce layer-7 rules).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FeatureGates {
-    /// `L7NetworkPolicy`: allows `l7Protocols` in rules.
-    pub l7_network_policy: bool,
-    /// `ClusterNetworkPolicy` (upstream v1alpha2 CNP): reserves Tier priority 220.
-    pub cluster_network_policy: bool,
 }
 
 /// Create-or-replace: Create when the key is not in the store, else Update. Runs mutation then

@@ -5,7 +5,7 @@
 //! Model limits: `ports: []`, `toServices: []` and `sameLabels: []` cannot be told apart from
 //! absent fields, so Go's "non-nil" tests are read as "non-empty".
 
-use super::FeatureGates;
+use super::feature_gates::FeatureGates;
 use super::field::{Check, Violation};
 use super::labels::qualified_name_errors;
 use super::net::{go_ip_string, is_multicast, is_strict_subset, parse_cidr, parse_ip};

@@ -3,7 +3,7 @@
 //! one priority, no priority change on update, and no deletion of a system Tier or of a Tier
 //! that policies still reference.
 
-use super::FeatureGates;
+use super::feature_gates::FeatureGates;
 use super::field::{Check, Violation};
 use crate::store::{Store, is_system_tier};
 use std::collections::BTreeSet;

@@ -32,16 +32,19 @@
 mod bits;
 mod fx;
 mod lookup;
+mod partition;
 mod state;
 mod terms;
 pub mod workload;
 
 use crate::cluster::{L4Protocol, NodeInfo, PodInfo, ServiceInfo};
-use crate::compile::{Action, Direction, GroupRef, PortSet};
+use crate::compile::{Action, Direction, PortSet};
 use crate::evaluate::{Outcome, RuleHit};
-use bits::{Partition, Rows};
+use bits::Rows;
 use fx::FxMap;
+use partition::Partition;
 use std::net::IpAddr;
+pub(crate) use terms::{IpRange, Use};
 use tierwall_model::ObjectKey;
 use tierwall_model::meta::StringMap;
 
@@ -196,25 +199,6 @@ impl FastPod {
 pub(crate) struct NodeEntry {
     pub(crate) info: NodeInfo,
     pub(crate) terms: Vec<u32>,
-}
-
-/// An address interval of one family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct IpRange {
-    pub(crate) v6: bool,
-    pub(crate) lo: u128,
-    pub(crate) hi: u128,
-}
-
-/// Where a term is used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Use {
-    /// In a rule's appliedTo.
-    Applied(u32),
-    /// In a rule's peers.
-    Peer(u32),
-    /// In a policy's (union) appliedTo: spans, K8s NP lists, realizability.
-    Policy(u32),
 }
 
 /// A compiled rule.
@@ -533,13 +517,6 @@ impl Classifier {
             address_classes: self.ip4.len() + self.ip6.len(),
             port_classes: self.port_parts.iter().map(Partition::len).sum(),
             row_bytes,
-        }
-    }
-
-    pub(crate) fn group_key(g: &GroupRef) -> String {
-        match g {
-            GroupRef::Cluster(n) => format!("cg/{n}"),
-            GroupRef::Namespaced(ns, n) => format!("g/{ns}/{n}"),
         }
     }
 }

@@ -7,7 +7,7 @@
 pub mod random_policies;
 
 use tierwall_live::LiveCluster;
-use tierwall_testbed::AgentCommand;
+use tierwall_testbed::ProbeHelperCommand;
 
 /// Tears the live cluster down when the test ends, also on a panic.
 pub struct LiveGuard(pub Option<LiveCluster>);
@@ -44,8 +44,8 @@ pub fn skip_reason() -> Option<String> {
             return Some(format!("`{tool}` is not installed"));
         }
     }
-    if AgentCommand::locate().is_err() {
-        return Some("tierwall-testbed-agent not built (cargo build -p tierwall-testbed)".into());
+    if ProbeHelperCommand::locate().is_err() {
+        return Some("tierwall-probe-helper not built (cargo build -p tierwall-testbed)".into());
     }
     None
 }

@@ -1,7 +1,7 @@
 //! Exact checks of one rule against a flow (peers, ports, `match: Self` / `sameLabels`), as the
 //! oracle's `rule_matches` does them: for *verify* rules and Kubernetes NetworkPolicy rules.
 
-use super::{End, TKey};
+use super::flow::{End, TKey};
 use crate::classifier::terms::{TermDef, sorted_contains};
 use crate::classifier::{Classifier, INGRESS, NONE, RuleEntry};
 use crate::compile::NamespaceScope;

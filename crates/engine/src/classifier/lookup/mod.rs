@@ -16,11 +16,14 @@
 //! `P_ip`; anything on a Node address: all three), and both directions of a Pod end are
 //! inlined into `decide`. Kubernetes NP rules are checked from compact per-rule records
 //! (`K8sCheck`: one peer term by membership or address, or the general check).
-//! `scan.rs` holds the bit-row scans, `exact.rs` the exact checks of single rules.
+//! `flow.rs` holds the resolved ends of a flow, `scan.rs` the bit-row scans, `exact.rs` the exact
+//! checks of single rules.
 
 mod exact;
+mod flow;
 mod scan;
 
+use flow::{End, TKey};
 use scan::Scan;
 
 use super::terms::{ip_key, sorted_contains};
@@ -33,34 +36,11 @@ use crate::evaluate::{Outcome, ProbeTransport};
 use crate::matching::{PeerMatch, Transport};
 use std::net::IpAddr;
 
-/// One resolved end of a flow.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct End {
-    /// The address as `ip_key` keys it (family `v6`).
-    key: u128,
-    /// Non-hostNetwork Pod (index into `pods`) and its identity.
-    pod: u32,
-    ident: u32,
-    /// Node entry owning the address (or, for a hostNetwork Pod, its Node).
-    node: u32,
-    /// The address's family and its class in that family's partition.
-    v6: bool,
-    ipc: u32,
-}
-
 /// The endpoint a direction is enforced for.
 #[derive(Debug, Clone, Copy)]
 enum LocalRef {
     Pod { pod: u32, ident: u32 },
     Node(u32),
-}
-
-/// The transport with its port class.
-#[derive(Debug, Clone, Copy)]
-struct TKey {
-    transport: Transport,
-    /// `Some((protocol index, port class))` for L4, `None` for ICMP.
-    l4: Option<(usize, usize)>,
 }
 
 impl Classifier {

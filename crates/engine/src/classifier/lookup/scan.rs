@@ -10,7 +10,7 @@
 //!      lowest set bit of m (verified if the rule needs it) = first matching rank
 //! ```
 
-use super::{End, TKey};
+use super::flow::{End, TKey};
 use crate::classifier::bits::{CHUNK, low_mask};
 use crate::classifier::{Classifier, DirIndex, NONE};
 use crate::matching::PeerMatch;

@@ -19,8 +19,9 @@ mod rule_bits;
 mod services;
 mod term_lifecycle;
 
-use crate::classifier::bits::{Partition, Rows};
+use crate::classifier::bits::Rows;
 use crate::classifier::fx::FxMap;
+use crate::classifier::partition::Partition;
 use crate::classifier::terms::{Anchors, Postings};
 use crate::classifier::{Classifier, DirIndex, Names, NodeEntry, proto_index};
 use crate::cluster::{Cluster, PodInfo};

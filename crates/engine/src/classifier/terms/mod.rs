@@ -13,13 +13,31 @@ mod members;
 
 pub(crate) use index::{Anchor, Anchors, Postings, insert_sorted, remove_sorted, sorted_contains};
 
-use super::{Classifier, IpRange, Use};
 use crate::cluster::Cluster;
 use crate::compile::{AppliedTerm, GroupRef, NamespaceScope, PeerTerm};
 use ipnet::IpNet;
 use std::fmt::Write;
 use tierwall_model::LabelSelector;
 use tierwall_model::antrea::GroupSpec;
+
+/// An address interval of one family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct IpRange {
+    pub(crate) v6: bool,
+    pub(crate) lo: u128,
+    pub(crate) hi: u128,
+}
+
+/// Where a term is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Use {
+    /// In a rule's appliedTo.
+    Applied(u32),
+    /// In a rule's peers.
+    Peer(u32),
+    /// In a policy's (union) appliedTo: spans, K8s NP lists, realizability.
+    Policy(u32),
+}
 
 /// The definition of an interned term.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,6 +195,14 @@ fn write_scope(out: &mut String, scope: &NamespaceScope) {
     }
 }
 
+/// The key of a referenced group (`cg/<name>`, `g/<ns>/<name>`).
+pub(crate) fn group_key(g: &GroupRef) -> String {
+    match g {
+        GroupRef::Cluster(n) => format!("cg/{n}"),
+        GroupRef::Namespaced(ns, n) => format!("g/{ns}/{n}"),
+    }
+}
+
 /// The canonical key of a term definition (interning).
 pub(crate) fn term_key(def: &TermDef) -> String {
     let mut out = String::with_capacity(48);
@@ -195,7 +221,7 @@ pub(crate) fn term_key(def: &TermDef) -> String {
         }
         TermDef::Group(g) => {
             out.push_str("G|");
-            out.push_str(&Classifier::group_key(g));
+            out.push_str(&group_key(g));
         }
         TermDef::Sa { ns, name } => {
             let _ = write!(out, "S|{ns}\u{1}{name}");

@@ -1,5 +1,5 @@
-//! The agent's DNS subcommands: `dns` (the cluster DNS server of a Node netns) and `resolve`
-//! (one query from the netns the agent runs in, printed as a JSON [`Resolution`]).
+//! The probe helper's DNS subcommands: `dns` (the cluster DNS server of a Node netns) and `resolve`
+//! (one query from the netns the probe helper runs in, printed as a JSON [`Resolution`]).
 //!
 //! ```text
 //! dns --listen 169.254.20.10:53 --zone <zone.json>

@@ -1,4 +1,4 @@
-//! `conntrack-flush`: empties the IPv4 connection-tracking table of the agent's netns, with one
+//! `conntrack-flush`: empties the IPv4 connection-tracking table of the probe helper's netns, with one
 //! ctnetlink `IPCTNL_MSG_CT_DELETE` request without attributes (what `conntrack -F` sends), so
 //! a test can start a round of probes without entries a previous round left (an ICMP echo or
 //! UDP flow that happens to reuse an old identifier would otherwise be `established`).

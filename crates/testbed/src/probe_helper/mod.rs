@@ -1,5 +1,5 @@
-//! The agent: the helper program the testbed runs inside its network namespaces
-//! (`ip netns exec <ns> tierwall-testbed-agent ...`). Subcommands:
+//! The probe helper: the program the testbed runs inside its network namespaces
+//! (`ip netns exec <ns> tierwall-probe-helper ...`). Subcommands:
 //!
 //! ```text
 //! serve --testbed <prefix> [--tcp 80,81] [--udp 80] [--sctp 80]
@@ -18,7 +18,7 @@
 //! ```
 //!
 //! [`main`] takes the arguments after the program name, so another binary (the `tierwall` CLI)
-//! can embed the agent behind a subcommand.
+//! can embed the probe helper behind a subcommand.
 
 pub mod client;
 pub mod conntrack;
@@ -32,11 +32,11 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Runs the agent with `args` (without the program name).
+/// Runs the probe helper with `args` (without the program name).
 pub fn main(args: &[String]) -> ExitCode {
     let Some((command, rest)) = args.split_first() else {
         eprintln!(
-            "usage: tierwall-testbed-agent serve|probe|sysctl|sctp-check|conntrack-flush|dns|resolve ..."
+            "usage: tierwall-probe-helper serve|probe|sysctl|sctp-check|conntrack-flush|dns|resolve ..."
         );
         return ExitCode::from(2);
     };
@@ -56,7 +56,7 @@ pub fn main(args: &[String]) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("tierwall-testbed-agent: {message}");
+            eprintln!("tierwall-probe-helper: {message}");
             ExitCode::FAILURE
         }
     }
@@ -139,14 +139,14 @@ pub fn parse_probe(args: &[String]) -> Result<ProbeArgs, String> {
             timeout = Duration::from_millis(ms.clamp(1, 60_000));
             continue;
         }
-        let target = Transport::parse_agent_args(flag, value)
+        let target = Transport::parse_helper_args(flag, value)
             .ok_or_else(|| format!("bad probe {flag} {value}"))?;
         targets.push(target);
     }
     Ok(ProbeArgs { timeout, targets })
 }
 
-/// Probes running at once in one agent (each holds two sockets; the default limit is 1024 fds).
+/// Probes running at once in one probe helper (each holds two sockets; the default limit is 1024 fds).
 const PROBE_CONCURRENCY: usize = 200;
 
 fn probe_command(args: &[String]) -> Result<(), String> {

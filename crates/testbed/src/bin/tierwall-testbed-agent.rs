@@ -1,7 +1,0 @@
-//! `tierwall-testbed-agent`: the helper the testbed runs inside its network namespaces (servers,
-//! probe clients, sysctls). See `tierwall_testbed::agent`.
-
-fn main() -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    tierwall_testbed::agent::main(&args)
-}
