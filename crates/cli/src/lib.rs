@@ -416,7 +416,7 @@ fn dispatch(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyho
         Command::Demo => {
             let probe_helper = commands::testbed::probe_helper_command()?;
             let report =
-                tierwall_live::demo::run(out, Some(probe_helper)).map_err(anyhow::Error::msg)?;
+                tierwall_lab::demo::run(out, Some(probe_helper)).map_err(anyhow::Error::msg)?;
             Ok(u8::from(!report.disagreements.is_empty()))
         }
     }

@@ -197,8 +197,8 @@ fn controller_over_a_testbed_enforces_dropped_files() {
         "{stats}"
     );
     // The testbed's stored objects follow the controller (for `get stats --testbed`).
-    let stored = std::fs::read_to_string(tierwall_live::persisted::objects_path(&prefix))
-        .unwrap_or_default();
+    let stored =
+        std::fs::read_to_string(tierwall_lab::persisted::objects_path(&prefix)).unwrap_or_default();
     assert!(stored.contains("\"cnp1\""), "objects.json: {stored}");
 
     // Moving a Pod to a Node the cluster does not have is refused (the testbed cannot run it).

@@ -113,8 +113,8 @@ fn testbed_up(prefix: &str, dir: &std::path::Path) -> Testbed {
     };
     let testbed =
         Testbed::up(engine.cluster(), options).unwrap_or_else(|e| panic!("testbed up: {e}"));
-    tierwall_live::persisted::save(testbed.prefix(), &engine).unwrap_or_else(|e| panic!("{e}"));
-    tierwall_live::persisted::enforce(&testbed, &engine, false).unwrap_or_else(|e| panic!("{e}"));
+    tierwall_lab::persisted::save(testbed.prefix(), &engine).unwrap_or_else(|e| panic!("{e}"));
+    tierwall_lab::persisted::enforce(&testbed, &engine, false).unwrap_or_else(|e| panic!("{e}"));
     let prefix = testbed.detach();
     Testbed::attach(&prefix).unwrap_or_else(|e| panic!("{e}"))
 }

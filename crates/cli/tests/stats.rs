@@ -150,7 +150,7 @@ fn stats_count_sessions_per_rule_and_survive_apply() {
         &base.display().to_string(),
     ]);
     assert_eq!(out.trim(), prefix);
-    let objects = tierwall_live::persisted::objects_path(&prefix);
+    let objects = tierwall_lab::persisted::objects_path(&prefix);
     assert!(objects.exists(), "{} missing", objects.display());
 
     let testbed = Testbed::attach(&prefix).unwrap_or_else(|e| panic!("{e}"));
@@ -291,7 +291,7 @@ fn stats_count_sessions_per_rule_and_survive_apply() {
     assert!(text.ends_with("# EOF\n"), "{text}");
 
     let server = std::sync::Arc::new(
-        tierwall_live::metrics::MetricsServer::bind(
+        tierwall_lab::metrics::MetricsServer::bind(
             "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
             &prefix,
         )

@@ -118,7 +118,7 @@ fn testbed_down(prefix: &str) {
         "the state file is removed"
     );
     assert!(
-        !tierwall_live::persisted::objects_path(prefix).exists(),
+        !tierwall_lab::persisted::objects_path(prefix).exists(),
         "objects.json is removed"
     );
 }
@@ -348,8 +348,8 @@ fn controller_on_a_detached_testbed_follows_pod_and_node_files() {
     ] {
         assert!(log.contains(line), "{line:?} in\n{log}");
     }
-    let stored = std::fs::read_to_string(tierwall_live::persisted::objects_path(&prefix))
-        .unwrap_or_default();
+    let stored =
+        std::fs::read_to_string(tierwall_lab::persisted::objects_path(&prefix)).unwrap_or_default();
     assert!(stored.contains("\"f\""), "objects.json has y/f: {stored}");
     assert!(!stored.contains("node-3"), "objects.json: {stored}");
 
@@ -417,7 +417,7 @@ fn apply_and_delete_on_a_detached_testbed_follow_pods_and_nodes() {
 
     // Refused: a Pod on a Node the cluster lacks; named with file:line and field. Nothing
     // changes (objects.json, the testbed).
-    let objects = tierwall_live::persisted::objects_path(&prefix);
+    let objects = tierwall_lab::persisted::objects_path(&prefix);
     let before = std::fs::read_to_string(&objects).unwrap_or_default();
     let lost = write(
         &dir,

@@ -12,7 +12,7 @@
 //!      ──policy_stats(engine)──> [{kind, namespace, name, trafficStats, ruleTrafficStats}]
 //! ```
 //!
-//! The in-process testbed implementation is `tierwall_live::controller_dataplane`; agents in
+//! The in-process testbed implementation is `tierwall_lab::controller_dataplane`; agents in
 //! separate processes plug in as `NodeAgent`s behind the same `attach`.
 
 use crate::Controller;

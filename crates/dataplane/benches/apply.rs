@@ -23,7 +23,7 @@ mod support;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::time::{Duration, Instant};
 use support::{Netns, engine_with, interfaces, policies, privileged};
-use tierwall_dataplane::{Agent, RenderOptions, SyncMode};
+use tierwall_dataplane::{RenderOptions, SyncMode, TableWriter};
 use tierwall_engine::ruleset::node_rule_set;
 
 fn bench(c: &mut Criterion) {
@@ -75,8 +75,8 @@ fn bench(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let mut agent =
-                        Agent::new("node-0", target.clone(), ifaces.clone()).with_options(options);
+                    let mut agent = TableWriter::new("node-0", target.clone(), ifaces.clone())
+                        .with_options(options);
                     let _ = agent.remove();
                     let start = Instant::now();
                     agent.sync(&rules).expect("full sync");
@@ -86,7 +86,8 @@ fn bench(c: &mut Criterion) {
             })
         });
 
-        let mut agent = Agent::new("node-0", target.clone(), ifaces.clone()).with_options(options);
+        let mut agent =
+            TableWriter::new("node-0", target.clone(), ifaces.clone()).with_options(options);
         let _ = agent.remove();
         let first = agent.sync(&rules).expect("initial sync");
         eprintln!(
@@ -126,7 +127,8 @@ fn bench(c: &mut Criterion) {
         }
     }
     for (suffix, netlink) in [("", true), ("_nft", false)] {
-        let mut agent = Agent::new("node-0", target.clone(), ifaces.clone()).with_netlink(netlink);
+        let mut agent =
+            TableWriter::new("node-0", target.clone(), ifaces.clone()).with_netlink(netlink);
         let _ = agent.remove();
         agent.sync(&rules).expect("initial sync");
         let mut flip = false;

@@ -21,7 +21,7 @@ mod support;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::time::Duration;
 use support::{Topology, engine_with, interfaces, policies, privileged};
-use tierwall_dataplane::{Agent, Document, RenderOptions};
+use tierwall_dataplane::{Document, RenderOptions, TableWriter};
 use tierwall_engine::ruleset::node_rule_set;
 
 const CT_ONLY: &str = r#"{"nftables": [{"add": {"table": {"family": "inet", "name": "tierwall"}}},
@@ -59,8 +59,8 @@ fn bench(c: &mut Criterion) {
                 merge_runs: case == "rules_10k",
                 ..RenderOptions::default()
             };
-            let mut a =
-                Agent::new("node-0", topo.node.target(), ifaces.clone()).with_options(options);
+            let mut a = TableWriter::new("node-0", topo.node.target(), ifaces.clone())
+                .with_options(options);
             a.sync(&rules).expect("sync");
             eprintln!(
                 "{case}: {} nft rules in the table",

@@ -15,7 +15,7 @@ mod support;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::time::{Duration, Instant};
 use support::{Topology, engine_with, interfaces, percentile, policies, privileged};
-use tierwall_dataplane::Agent;
+use tierwall_dataplane::TableWriter;
 use tierwall_engine::Engine;
 use tierwall_engine::ruleset::node_rule_set;
 use tierwall_model::{Kind, Object, ObjectKey};
@@ -39,7 +39,7 @@ fn reject_policy() -> Object {
 /// diff].
 fn toggle(
     engine: &mut Engine,
-    agent: &mut Agent,
+    agent: &mut TableWriter,
     client: &support::Client,
     on: bool,
 ) -> [Duration; 4] {
@@ -77,7 +77,7 @@ fn bench(c: &mut Criterion) {
         let mut engine = engine_with(n);
         let topo = Topology::new(if n == 0 { "es" } else { "el" });
         let rules = node_rule_set(engine.cluster(), engine.table(), "node-0");
-        let mut agent = Agent::new("node-0", topo.node.target(), interfaces(&rules));
+        let mut agent = TableWriter::new("node-0", topo.node.target(), interfaces(&rules));
         agent.sync(&rules).expect("sync");
         let client = topo.client();
         assert!(

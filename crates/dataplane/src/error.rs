@@ -47,9 +47,9 @@ pub enum Error {
         context: String,
         detail: String,
     },
-    /// `Agent::sync` was given another Node's rule set.
-    #[error("agent of Node {agent} was given the rule set of Node {rules}")]
-    WrongNode { agent: String, rules: String },
+    /// `TableWriter::sync` was given another Node's rule set.
+    #[error("the table writer of Node {writer} was given the rule set of Node {rules}")]
+    WrongNode { writer: String, rules: String },
 }
 
 /// A hint for a failed nft/ip run, from what it printed.
@@ -67,7 +67,8 @@ pub(crate) fn hint_for(stderr: &str) -> String {
          agent's back; a full sync rebuilds it"
             .into()
     } else if s.contains("interval overlaps") || s.contains("file exists") {
-        "the table's set elements differ from the agent's record; a full sync rebuilds them".into()
+        "the table's set elements differ from the table writer's record; a full sync rebuilds them"
+            .into()
     } else if s.contains("syntax error") || s.contains("unknown") || s.contains("invalid") {
         "nft rejected the JSON document: a rendering bug (please report it with the document)"
             .into()

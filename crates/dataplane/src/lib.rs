@@ -49,7 +49,7 @@
 //! verdict map and a counter map), `transaction` (full, replace and diff documents, rule-level
 //! patches by handle, and the same diff as a netlink batch), `netlink` (the nf_tables netlink
 //! writer: `attr` numbers and messages, `elements`, `rules`, `dump` for reading back),
-//! `nft` (running nft in a namespace), `agent` (`Agent::sync`).
+//! `nft` (running nft in a namespace), `table_writer` (`TableWriter::sync`).
 //!
 //! Why JSON values built here rather than the `nftables` crate's typed schema: the rendering
 //! is compared and diffed as data (`Rule` holds `serde_json::Value`s, whose equality is exact),
@@ -59,7 +59,6 @@
 //! tests check every construct against the real `nft`. It keeps the crate free of a schema
 //! crate whose version has to follow nft's.
 
-pub mod agent;
 pub mod error;
 pub mod json;
 pub mod names;
@@ -68,9 +67,9 @@ pub mod netns;
 pub mod nft;
 pub mod render;
 pub mod ruleset;
+pub mod table_writer;
 pub mod transaction;
 
-pub use agent::{Agent, PATCH_MIN_RULES, SyncMode, SyncReport, Writer};
 pub use error::Error;
 pub use netns::NetnsTarget;
 pub use nft::{
@@ -80,4 +79,5 @@ pub use render::{
     DEFAULT_LOG_GROUP, InterfaceMap, RenderOptions, render, render_after, render_with,
 };
 pub use ruleset::{LogRef, LogStage, Ruleset};
+pub use table_writer::{PATCH_MIN_RULES, SyncMode, SyncReport, TableWriter, Writer};
 pub use transaction::{Changes, Document, RuleHandles, StagedBuild, Transaction};

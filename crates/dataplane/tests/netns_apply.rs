@@ -1,4 +1,4 @@
-//! Privileged: renderings applied by `Agent::sync` into throwaway network namespaces and read
+//! Privileged: renderings applied by `TableWriter::sync` into throwaway network namespaces and read
 //! back with `nft -j list table inet tierwall` — nft accepts every construct, and after every
 //! (incremental) sync the kernel's table holds exactly the rendering.
 
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 use tierwall_dataplane::names::TABLE;
 use tierwall_dataplane::{
-    Agent, InterfaceMap, NetnsTarget, Ruleset, SyncMode, Writer, list_table, render,
+    InterfaceMap, NetnsTarget, Ruleset, SyncMode, TableWriter, Writer, list_table, render,
 };
 use tierwall_engine::Engine;
 use tierwall_engine::ruleset::{NodeRuleSet, node_rule_set};
@@ -106,7 +106,7 @@ fn assert_table_is(ns: &NetnsTarget, r: &Ruleset, context: &str) {
 }
 
 /// The rule handles the agent records are the kernel's, chain by chain and in order.
-fn assert_handles_are_the_kernels(agent: &Agent, context: &str) {
+fn assert_handles_are_the_kernels(agent: &TableWriter, context: &str) {
     let listing = list_table(agent.netns())
         .unwrap()
         .expect("the table exists");
@@ -203,7 +203,7 @@ fn sync_all(node: &str, states: &[(String, Engine)]) -> [usize; 7] {
     let path = NetnsTarget::Path(format!("/run/netns/{}", ns.name).into());
     // Half the Nodes patch every chain by handle, the others use the default threshold.
     let patch_all = node.ends_with(['0', '2', '4', '6', '8']);
-    let mut agent = Agent::new(node, path, InterfaceMap::new());
+    let mut agent = TableWriter::new(node, path, InterfaceMap::new());
     if patch_all {
         agent = agent.with_patch_min_rules(0);
     }
@@ -328,7 +328,8 @@ fn member_changes_are_element_level_and_rule_changes_rebuild_one_chain() {
     let ns = common::Netns::new("diff");
     let states = node0_states();
     // Every chain patched by handle, however small (the default rebuilds small chains).
-    let mut agent = Agent::new("node-0", ns.target(), ifaces(&states[0])).with_patch_min_rules(0);
+    let mut agent =
+        TableWriter::new("node-0", ns.target(), ifaces(&states[0])).with_patch_min_rules(0);
     let first = agent.sync(&states[0]).unwrap();
     assert_eq!(first.mode, SyncMode::Full);
     // A fresh namespace: built in three steps (nft skeleton, netlink members, nft rules).
@@ -379,7 +380,7 @@ fn member_changes_are_element_level_and_rule_changes_rebuild_one_chain() {
 
     // With the default threshold the small chain is rebuilt instead, without echo.
     let ns2 = common::Netns::new("diff2");
-    let mut agent = Agent::new("node-0", ns2.target(), ifaces(&states[0]));
+    let mut agent = TableWriter::new("node-0", ns2.target(), ifaces(&states[0]));
     agent.sync(&states[1]).unwrap();
     let rebuilt = agent.sync(&states[2]).unwrap();
     assert_eq!(
@@ -411,10 +412,10 @@ fn adopting_and_repairing_a_table() {
     require_root!();
     let ns = common::Netns::new("adopt");
     let states = node0_states();
-    let mut old = Agent::new("node-0", ns.target(), ifaces(&states[2]));
+    let mut old = TableWriter::new("node-0", ns.target(), ifaces(&states[2]));
     old.sync(&states[2]).unwrap();
 
-    let mut fresh = Agent::new("node-0", ns.target(), ifaces(&states[0]));
+    let mut fresh = TableWriter::new("node-0", ns.target(), ifaces(&states[0]));
     let adopt = fresh.sync(&states[0]).unwrap();
     assert_eq!(adopt.mode, SyncMode::Full);
     assert!(!adopt.changes.sets_removed.is_empty(), "{adopt:?}");
@@ -471,14 +472,14 @@ fn errors_carry_program_netns_and_hint() {
 fn merged_runs_apply_and_change_by_elements() {
     require_root!();
     let ns = common::Netns::new("merge");
-    let mut agent: Option<Agent> = None;
+    let mut agent: Option<TableWriter> = None;
     let mut maps_seen = 0;
     for seed in 1..=6u64 {
         let engines = common::scenario_engines(&common::many_rules_scenario(seed * 7919, 40));
         let (_, engine) = engines.last().unwrap();
         let rules = node_rule_set(engine.cluster(), engine.table(), "node-0");
         let a = agent.get_or_insert_with(|| {
-            Agent::new("node-0", ns.target(), ifaces(&rules)).with_patch_min_rules(0)
+            TableWriter::new("node-0", ns.target(), ifaces(&rules)).with_patch_min_rules(0)
         });
         let report = a.sync(&rules).unwrap();
         assert!(report.recovered_from.is_none(), "seed {seed}: {report:?}");

@@ -1,6 +1,6 @@
 //! Privileged, real packets: one Node namespace and three Pod namespaces joined by veths
 //! (Pod IP /32, default route via 169.254.1.1, proxy ARP on the Node side, Node route
-//! `<ip>/32 dev <veth>`), echo servers in the Pods, the Node's rule set synced by an `Agent`.
+//! `<ip>/32 dev <veth>`), echo servers in the Pods, the Node's rule set synced by an `TableWriter`.
 //! Every probe is checked against the engine's verdict and against the expected outcome:
 //! Allow, Drop (timeout), Reject (TCP RST; UDP → ICMP type 3 code 10), Kubernetes isolation
 //! with a named port, egress on the same Node, the Node-to-own-Pod exemption, statefulness
@@ -19,7 +19,7 @@ use common::net::{Seen, Servers, echo_round_trip, tcp_connect, tcp_probe, udp_pr
 use common::{Netns, scenario_engines};
 use std::net::IpAddr;
 use tierwall_dataplane::names::isolation_rule_id;
-use tierwall_dataplane::{Agent, InterfaceMap, SyncMode};
+use tierwall_dataplane::{InterfaceMap, SyncMode, TableWriter};
 use tierwall_engine::cluster::L4Protocol;
 use tierwall_engine::compile::Direction;
 use tierwall_engine::ruleset::node_rule_set;
@@ -316,7 +316,7 @@ fn real_packets_follow_the_rule_set() {
     // Step 1.
     let (_, engine) = &states[0];
     let rules = node_rule_set(engine.cluster(), engine.table(), "node-0");
-    let mut agent = Agent::new("node-0", t.node.target(), t.ifaces.clone());
+    let mut agent = TableWriter::new("node-0", t.node.target(), t.ifaces.clone());
     let report = agent.sync(&rules).unwrap();
     assert_eq!(report.mode, SyncMode::Full, "{report:?}");
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);

@@ -1,10 +1,10 @@
 //! Privileged integration with `tierwall-testbed`: a whole cluster of network namespaces (3
-//! Nodes, Pods, externals, Services), every Node's rule set synced by an `Agent`, and real
+//! Nodes, Pods, externals, Services), every Node's rule set synced by an `TableWriter`, and real
 //! probes (Pods, Nodes and externals to Pods, Pods to ClusterIPs) compared with the engine at
 //! every step of a handful of scenarios.
 //!
 //! ```text
-//!  scenario file ──engine states──> per step: update Services, Agent::sync on each Node,
+//!  scenario file ──engine states──> per step: update Services, TableWriter::sync on each Node,
 //!                                             probe_many(matrix) == Engine::probe(matrix)
 //! ```
 
@@ -13,7 +13,7 @@ mod common;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Instant;
-use tierwall_dataplane::{Agent, InterfaceMap, NetnsTarget};
+use tierwall_dataplane::{InterfaceMap, NetnsTarget, TableWriter};
 use tierwall_engine::cluster::L4Protocol;
 use tierwall_engine::ruleset::node_rule_set;
 use tierwall_engine::{Engine, ProbeTransport, Source, Target};
@@ -237,13 +237,13 @@ fn testbed_probes_agree_with_the_engine() {
             ..TestbedOptions::default()
         };
         let tb = Testbed::up(first.cluster(), options).expect("testbed up");
-        let mut agents: Vec<Agent> = first
+        let mut agents: Vec<TableWriter> = first
             .cluster()
             .nodes
             .keys()
             .map(|n| {
                 let netns = NetnsTarget::Named(tb.node_netns(n).unwrap().to_string());
-                Agent::new(n, netns, InterfaceMap::new())
+                TableWriter::new(n, netns, InterfaceMap::new())
             })
             .collect();
         for (label, engine) in &states {

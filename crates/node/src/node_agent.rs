@@ -6,7 +6,7 @@
 //!    full{g, set}           ──> desired = (g, set)
 //!    delta{base, g, delta}  ──> base = desired.g ? desired = (g, apply) : reconnect for a full set
 //!    countersRequest{id}    ──> report counters
-//!  desired ──dataplane::Agent::sync (one atomic transaction)──> ok: realized = g │ err: failed{g, msg}
+//!  desired ──dataplane::TableWriter::sync (one atomic transaction)──> ok: realized = g │ err: failed{g, msg}
 //!  report ──POST──> controller (after each realization, each counters request, each connect)
 //! ```
 //!
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tierwall_dataplane::{Agent, NetnsTarget};
+use tierwall_dataplane::{NetnsTarget, TableWriter};
 use tierwall_node_api::stream::{ErrorBody, STREAM_CONTENT_TYPE, report_path, rule_set_path};
 use tierwall_node_api::{
     Generation, NodeReport, NodeRuleSet, RealizationFailure, RuleCounter, StreamMessage,
@@ -74,7 +74,7 @@ pub async fn run(options: AgentOptions, mut stop: watch::Receiver<bool>) -> Resu
         Some(n) => NetnsTarget::Named(n.clone()),
         None => NetnsTarget::Current,
     };
-    let dataplane = Arc::new(Mutex::new(Agent::new(
+    let dataplane = Arc::new(Mutex::new(TableWriter::new(
         options.node.clone(),
         netns.clone(),
         BTreeMap::new(),
@@ -132,7 +132,7 @@ pub async fn run(options: AgentOptions, mut stop: watch::Receiver<bool>) -> Resu
 async fn stream_once(
     options: &AgentOptions,
     client: &reqwest::Client,
-    dataplane: &Arc<Mutex<Agent>>,
+    dataplane: &Arc<Mutex<TableWriter>>,
     netns: &NetnsTarget,
     np_log: Option<&AuditWriter>,
     held: &mut Held,
@@ -232,7 +232,7 @@ async fn stream_once(
 /// Programs the desired rule set; the table keeps the previous one when the kernel refuses.
 async fn realize(
     node: &str,
-    dataplane: &Arc<Mutex<Agent>>,
+    dataplane: &Arc<Mutex<TableWriter>>,
     netns: &NetnsTarget,
     np_log: Option<&AuditWriter>,
     held: &mut Held,
@@ -287,7 +287,7 @@ async fn realize(
     }
 }
 
-fn counters(dataplane: &Arc<Mutex<Agent>>) -> Vec<RuleCounter> {
+fn counters(dataplane: &Arc<Mutex<TableWriter>>) -> Vec<RuleCounter> {
     let Ok(agent) = dataplane.lock() else {
         return Vec::new();
     };
@@ -321,7 +321,7 @@ async fn send_report(
     client: &reqwest::Client,
     held: &Held,
     counters_for: Option<u64>,
-    dataplane: &Arc<Mutex<Agent>>,
+    dataplane: &Arc<Mutex<TableWriter>>,
 ) {
     let counters = match counters_for {
         Some(_) => {

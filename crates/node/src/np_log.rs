@@ -2,6 +2,7 @@
 //! prefix to its rule (the dataplane agent's `log_rules`), formats an np.log line (de-duplicating
 //! Drop/Reject within a second) and appends it to the Node's np.log file.
 
+use crate::audit::{AuditLog, LoggedPacket, LoggedRule, Stage, openflow_priority};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::IpAddr;
@@ -10,8 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tierwall_agent::audit::{AuditLog, LoggedPacket, LoggedRule, Stage, openflow_priority};
-use tierwall_dataplane::{Agent, LogRef, LogStage};
+use tierwall_dataplane::{LogRef, LogStage, TableWriter};
 use tierwall_node_api::{Direction, NodeRuleSet};
 
 /// What the writer needs to know about the cluster: Pod names by IP.
@@ -76,7 +76,7 @@ impl AuditWriter {
         netns: &str,
         group: u16,
         path: &Path,
-        agent: Arc<Mutex<Agent>>,
+        agent: Arc<Mutex<TableWriter>>,
         pods: BTreeMap<IpAddr, String>,
     ) -> Result<AuditWriter, String> {
         AuditWriter::start_in(Some(netns), group, path, agent, pods)
@@ -87,7 +87,7 @@ impl AuditWriter {
         netns: Option<&str>,
         group: u16,
         path: &Path,
-        agent: Arc<Mutex<Agent>>,
+        agent: Arc<Mutex<TableWriter>>,
         pods: BTreeMap<IpAddr, String>,
     ) -> Result<AuditWriter, String> {
         if let Some(dir) = path.parent() {
@@ -98,7 +98,7 @@ impl AuditWriter {
             .append(true)
             .open(path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        let rx = tierwall_agent::nflog::spawn_reader(netns, group).map_err(|e| e.to_string())?;
+        let rx = crate::nflog::spawn_reader(netns, group).map_err(|e| e.to_string())?;
         let writer = AuditWriter {
             context: Arc::new(Mutex::new(Context::default())),
             log: Arc::new(Mutex::new((AuditLog::default(), Some(file)))),

@@ -9,7 +9,7 @@
 //!      an address taken twice or IPv6 — nothing stored, nothing changed)
 //!      ──> store objects.json ──> testbed follows (Pods/Nodes built, removed, rebuilt; one
 //!      `testbed <prefix>: Pod x/a added on n0 (...)` line each on stderr)
-//!      ──> every Node: NodeRuleSet ──Agent::sync──> nftables
+//!      ──> every Node: NodeRuleSet ──TableWriter::sync──> nftables
 //!          (fresh agent: full transaction adopting the table; counters kept)
 //! ```
 //!
@@ -23,7 +23,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use tierwall_engine::Engine;
 use tierwall_engine::admission::Operation;
-use tierwall_live::persisted;
+use tierwall_lab::persisted;
 use tierwall_model::{Kind, Object, ObjectKey};
 use tierwall_testbed::Testbed;
 

@@ -11,7 +11,7 @@
 //!  SIGINT, SIGTERM: stop (the Nodes stay programmed)
 //! ```
 //!
-//! See `tierwall_controller::api` for the API and `tierwall_live::controller_dataplane` for
+//! See `tierwall_controller::api` for the API and `tierwall_lab::controller_dataplane` for
 //! what `--testbed` adds (inventory from the testbed, np.log files, objects.json kept current,
 //! the testbed following the Pods and Nodes of DIR: built, moved, removed; agents and np.log
 //! writers of new Nodes started, of removed Nodes stopped).
@@ -29,8 +29,8 @@ use tierwall_controller::manifest_dir::ManifestDirSource;
 use tierwall_controller::node_stream::NodeStreamServer;
 use tierwall_controller::pki::CertificateAuthority;
 use tierwall_controller::rule_set_index::RuleSetIndex;
-use tierwall_live::agent_processes::AgentLaunch;
-use tierwall_live::controller_dataplane::TestbedDataplane;
+use tierwall_lab::agent_processes::AgentLaunch;
+use tierwall_lab::controller_dataplane::TestbedDataplane;
 
 /// How long a changed file must stay unchanged before it is read (unless the API wrote it).
 const SETTLE: Duration = Duration::from_millis(100);

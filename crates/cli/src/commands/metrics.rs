@@ -1,11 +1,11 @@
 //! `tierwall metrics --testbed PREFIX [--listen ADDR] [--once]`: the testbed's rule counters
 //! as a Prometheus/OpenMetrics endpoint (`GET /metrics`, read from nftables on every scrape),
-//! or printed once to stdout with `--once`. See `tierwall_live::metrics` for the series.
+//! or printed once to stdout with `--once`. See `tierwall_lab::metrics` for the series.
 
 use anyhow::Context;
 use std::io::Write;
 use std::net::SocketAddr;
-use tierwall_live::metrics::{MetricsServer, scrape};
+use tierwall_lab::metrics::{MetricsServer, scrape};
 
 /// Runs the endpoint (or prints one exposition with `once`).
 pub fn run(
@@ -23,7 +23,7 @@ pub fn run(
         return Ok(0);
     }
     // Fail before listening when the testbed or its objects are missing.
-    tierwall_live::persisted::load(prefix)
+    tierwall_lab::persisted::load(prefix)
         .with_context(|| format!("loading the objects of testbed {prefix}"))?;
     let server = MetricsServer::bind(listen, prefix)?;
     let addr = server.local_addr().unwrap_or(listen);

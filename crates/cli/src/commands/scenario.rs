@@ -1,6 +1,6 @@
 //! `tierwall scenario run`: one line per file (`PASS`, `FAIL` with the mismatches and the rule
 //! that decided each, `SKIP` with the reason), then `N passed, M failed, K skipped`. With
-//! `--dataplane` every file runs on a testbed with real packets (`tierwall_live`).
+//! `--dataplane` every file runs on a testbed with real packets (`tierwall_lab`).
 
 use anyhow::Context;
 use std::io::Write;
@@ -26,7 +26,7 @@ pub fn run(
     let has_sctp = dataplane && tierwall_testbed::probe_helper::sctp_supported();
     for path in files {
         let report = match &probe_helper {
-            Some(probe_helper) => tierwall_live::scenario_dataplane::run_file_dataplane(
+            Some(probe_helper) => tierwall_lab::scenario_dataplane::run_file_dataplane(
                 &path,
                 has_sctp,
                 Some(probe_helper.clone()),

@@ -12,14 +12,14 @@
 //! `K8sIsolation default-deny` pseudo-policy (drops of Pods isolated by Kubernetes
 //! NetworkPolicies); each policy's total row, then its rules in spec order (ingress first).
 //! PACKETS and BYTES are those of each session's FIRST packet (the only one a rule counter
-//! sees; see `tierwall_live::stats`). `-o json|yaml` prints a `kind: List` of Antrea-style
+//! sees; see `tierwall_lab::stats`). `-o json|yaml` prints a `kind: List` of Antrea-style
 //! `*NetworkPolicyStats` objects.
 
 use crate::output::{GetFormat, kubectl_table, list_document, to_json, to_yaml};
 use anyhow::Context;
 use serde_json::{Value, json};
 use std::io::Write;
-use tierwall_live::stats::{PolicyTraffic, collect, policy_traffic};
+use tierwall_lab::stats::{PolicyTraffic, collect, policy_traffic};
 
 /// The RULE cell of a policy's total row.
 pub const TOTAL_ROW: &str = "(total)";
@@ -29,7 +29,7 @@ pub fn table(policies: &[PolicyTraffic]) -> String {
     let mut rows = Vec::new();
     for p in policies {
         let ns = p.namespace.clone().unwrap_or_default();
-        let row = |rule: &str, t: &tierwall_live::stats::TrafficStats| {
+        let row = |rule: &str, t: &tierwall_lab::stats::TrafficStats| {
             vec![
                 p.kind.clone(),
                 ns.clone(),
@@ -110,7 +110,7 @@ pub fn run(prefix: &str, format: GetFormat, out: &mut dyn Write) -> anyhow::Resu
 mod tests {
     use super::*;
     use tierwall_engine::compile::{Action, Direction};
-    use tierwall_live::stats::{RuleTraffic, TrafficStats};
+    use tierwall_lab::stats::{RuleTraffic, TrafficStats};
 
     #[test]
     fn table_has_a_total_row_then_one_row_per_rule() {

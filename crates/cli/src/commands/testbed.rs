@@ -94,9 +94,9 @@ fn up(
     }
     // The desired state stays with the testbed (for `apply`, `delete`, `get stats`, `metrics`)
     // and the Nodes enforce it. A failure here drops (tears down) the testbed.
-    tierwall_live::persisted::save(testbed.prefix(), &engine)
+    tierwall_lab::persisted::save(testbed.prefix(), &engine)
         .context("storing the testbed's objects")?;
-    tierwall_live::persisted::enforce(&testbed, &engine, false)
+    tierwall_lab::persisted::enforce(&testbed, &engine, false)
         .context("programming the testbed's Nodes")?;
     let prefix = testbed.detach();
     writeln!(out, "{prefix}")?;
@@ -161,7 +161,7 @@ fn destination_ip(testbed: &Testbed, text: &str) -> anyhow::Result<IpAddr> {
         let Some((ns, name)) = service.split_once('/') else {
             bail!("expected service:NAMESPACE/NAME");
         };
-        let engine = tierwall_live::persisted::load(testbed.prefix())
+        let engine = tierwall_lab::persisted::load(testbed.prefix())
             .map_err(anyhow::Error::msg)
             .context("reading the testbed's stored objects")?;
         let svc = engine.cluster().service(ns, name).with_context(|| {

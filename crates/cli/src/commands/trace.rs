@@ -79,7 +79,7 @@ pub fn run_live(engine: Engine, opts: &TraceOptions, out: &mut dyn Write) -> any
     let source = parse_source(&opts.source)?;
     let target = parse_target(&opts.destination)?;
     let probe_helper = super::testbed::probe_helper_command()?;
-    let trace = tierwall_live::traceflow::trace(
+    let trace = tierwall_lab::traceflow::trace(
         engine,
         &source,
         &target,

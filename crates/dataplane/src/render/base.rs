@@ -42,7 +42,7 @@ fn truncate_comment(s: &str) -> String {
 }
 
 /// NFLOG group DNS answers to local Pods are copied to, for the agent's DNS snooping (FQDN
-/// rules; `tierwall_agent::dns_snoop::DNS_ANSWER_LOG_GROUP` is the same number).
+/// rules; `tierwall_node::dns_snoop::DNS_ANSWER_LOG_GROUP` is the same number).
 const DNS_ANSWER_LOG_GROUP: u16 = 53;
 /// Log prefix of those copies.
 const DNS_ANSWER_LOG_PREFIX: &str = "tierwall-dns";

@@ -25,7 +25,7 @@ use std::time::Instant;
 use tierwall_engine::cluster::L4Protocol;
 use tierwall_engine::evaluate::DEFAULT_SOURCE_PORT;
 use tierwall_engine::{Engine, Outcome, ProbeTransport, Source, Target};
-use tierwall_live::{LiveCluster, LiveError, LiveOptions};
+use tierwall_lab::{LiveCluster, LiveError, LiveOptions};
 use tierwall_model::load::object_from_value;
 use tierwall_model::{Object, ObjectKey};
 use tierwall_scenario::cluster::ClusterModel;

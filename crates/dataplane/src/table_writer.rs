@@ -1,4 +1,4 @@
-//! `Agent`: programs one Node's network namespace and keeps what it applied, so that each
+//! `TableWriter`: programs one Node's network namespace and keeps what it applied, so that each
 //! change is sent as the smallest transaction that makes the table equal to the new rendering.
 //!
 //! ```text
@@ -39,7 +39,7 @@ pub enum SyncMode {
     Replace,
 }
 
-/// What one `Agent::sync` did.
+/// What one `TableWriter::sync` did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SyncReport {
     pub node: String,
@@ -75,14 +75,14 @@ pub enum Writer {
     Staged,
 }
 
-/// The dataplane agent of one Node.
+/// The writer of one Node's nftables table.
 #[derive(Debug, Clone)]
-pub struct Agent {
+pub struct TableWriter {
     node: String,
     netns: NetnsTarget,
     ifaces: InterfaceMap,
     options: RenderOptions,
-    /// What the table holds, as far as this agent knows (`None` until the first sync).
+    /// What the table holds, as far as this writer knows (`None` until the first sync).
     applied: Option<Ruleset>,
     /// Kernel handles of the applied rules, for the chains where they are known (learnt from
     /// nft's echo of incremental transactions, or read when a chain is first patched).
@@ -101,9 +101,9 @@ pub struct Agent {
 /// at 10,000 rules or 20,000 map elements; rebuilding costs about 70 µs per rule.
 pub const PATCH_MIN_RULES: usize = 500;
 
-impl Agent {
+impl TableWriter {
     pub fn new(node: impl Into<String>, netns: NetnsTarget, ifaces: InterfaceMap) -> Self {
-        Agent {
+        TableWriter {
             node: node.into(),
             netns,
             ifaces,
@@ -167,7 +167,7 @@ impl Agent {
         self.handles.clear();
     }
 
-    /// Kernel handles of the applied rules, for the chains where the agent knows them.
+    /// Kernel handles of the applied rules, for the chains where the writer knows them.
     pub fn rule_handles(&self) -> &RuleHandles {
         &self.handles
     }
@@ -176,7 +176,7 @@ impl Agent {
     pub fn sync(&mut self, rules: &NodeRuleSet) -> Result<SyncReport, Error> {
         if rules.node != self.node {
             return Err(Error::WrongNode {
-                agent: self.node.clone(),
+                writer: self.node.clone(),
                 rules: rules.node.clone(),
             });
         }

@@ -16,7 +16,7 @@
 //!      agents and np.log writers of leaving Nodes stop (Controller::detach) ──>
 //!      Testbed::apply_changes (netns, veths, routes, servers; state file per step) ──>
 //!      every agent gets its Node's Pod interfaces ──> new Nodes: agent + np.log writer
-//!  Controller ──NodeRuleSet──> TestbedAgent (dataplane::Agent, node netns; the first sync adopts
+//!  Controller ──NodeRuleSet──> TestbedAgent (dataplane::TableWriter, node netns; the first sync adopts
 //!                              the table, named counters keep their values)
 //!  node netns NFLOG ──AuditWriter──> <log dir>/<node>/np.log
 //!  after each change: Services re-rendered (Service/Pod changes), objects.json and
@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use tierwall_controller::dataplane::{Change, Dataplane};
 use tierwall_controller::rule_set_index::RuleSetIndex;
 use tierwall_controller::{Controller, NodeAgent};
-use tierwall_dataplane::{Agent, NetnsTarget};
+use tierwall_dataplane::{NetnsTarget, TableWriter};
 use tierwall_engine::Engine;
 use tierwall_engine::ruleset::NodeRuleSet;
 use tierwall_model::{Kind, Object};
@@ -51,7 +51,7 @@ pub fn is_inventory(kind: Kind) -> bool {
 }
 
 /// The controller's view of one Node's agent.
-struct TestbedAgent(Arc<Mutex<Agent>>);
+struct TestbedAgent(Arc<Mutex<TableWriter>>);
 
 impl NodeAgent for TestbedAgent {
     fn sync(&mut self, rules: &NodeRuleSet) -> Result<(), String> {
@@ -68,7 +68,7 @@ pub struct TestbedDataplane {
     prefix: String,
     testbed: Testbed,
     base: Vec<Object>,
-    agents: BTreeMap<String, Arc<Mutex<Agent>>>,
+    agents: BTreeMap<String, Arc<Mutex<TableWriter>>>,
     audits: BTreeMap<String, AuditWriter>,
     log_dir: PathBuf,
     /// Whether `attach` ran (before it, the testbed follows without agents).
@@ -184,7 +184,7 @@ impl TestbedDataplane {
             .map_err(|e| e.to_string())?
             .to_string();
         let ifaces = persisted::interfaces(&self.testbed, controller.engine(), node);
-        let agent = Arc::new(Mutex::new(Agent::new(
+        let agent = Arc::new(Mutex::new(TableWriter::new(
             node,
             NetnsTarget::Named(netns.clone()),
             ifaces,

@@ -6,7 +6,7 @@
 
 pub mod random_policies;
 
-use tierwall_live::LiveCluster;
+use tierwall_lab::LiveCluster;
 use tierwall_testbed::ProbeHelperCommand;
 
 /// Tears the live cluster down when the test ends, also on a panic.

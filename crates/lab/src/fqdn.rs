@@ -1,5 +1,5 @@
 //! FQDN rules on real packets: the DNS answers Pods get from cluster DNS are snooped on their
-//! Node (the base chains copy them to NFLOG, `tierwall_agent::dns_snoop`), kept in one FQDN
+//! Node (the base chains copy them to NFLOG, `tierwall_node::dns_snoop`), kept in one FQDN
 //! cache for the cluster (TTL, `fqdnCacheMinTTL`, expiry), and fed to the engine
 //! (`Engine::set_dns` / `remove_dns`), after which the controller pushes the rule sets whose
 //! FQDN peers changed.
@@ -27,10 +27,10 @@ use crate::error::LiveError;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
-use tierwall_agent::dns_snoop::{DnsSnooper, SnoopWatch};
-use tierwall_agent::fqdn_cache::{FqdnCacheOptions, FqdnChange};
 use tierwall_controller::{Controller, SyncReport};
 use tierwall_engine::Engine;
+use tierwall_node::dns_snoop::{DnsSnooper, SnoopWatch};
+use tierwall_node::fqdn_cache::{FqdnCacheOptions, FqdnChange};
 use tierwall_testbed::dns::{DnsTransport, Resolution};
 use tierwall_testbed::{Endpoint, Testbed};
 
@@ -197,7 +197,7 @@ pub fn resolve(
 
 #[cfg(test)]
 mod tests {
-    use tierwall_agent::dns_snoop::{DNS_ANSWER_LOG_GROUP, DNS_ANSWER_LOG_PREFIX};
+    use tierwall_node::dns_snoop::{DNS_ANSWER_LOG_GROUP, DNS_ANSWER_LOG_PREFIX};
 
     /// The dataplane's base chains copy DNS answers to the group and with the prefix the
     /// snooper reads.

@@ -59,7 +59,7 @@ fn logged_packets_reach_the_reader() {
         "nft: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rx = tierwall_agent::nflog::spawn_reader(Some(&ns.0), 7).expect("reader");
+    let rx = tierwall_node::nflog::spawn_reader(Some(&ns.0), 7).expect("reader");
     let out = ns.run(&["python3", "-c", "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'hello', ('127.0.0.1', 5555))"]);
     assert!(
         out.status.success(),

@@ -16,7 +16,7 @@ fn demo_runs_on_real_packets_and_cleans_up() {
         return;
     }
     let mut out = Vec::new();
-    let report = tierwall_live::demo::run(&mut out, probe_helper)
+    let report = tierwall_lab::demo::run(&mut out, probe_helper)
         .unwrap_or_else(|e| panic!("demo failed: {e}\n{}", String::from_utf8_lossy(&out)));
     let text = String::from_utf8_lossy(&out);
     assert!(

@@ -14,7 +14,7 @@
 //!      (refused, nothing changed: a Pod on a Node the cluster lacks, an address taken twice)
 //!      ──save objects.json──> follow: Testbed::apply_changes (state file written per step)
 //!      ──all_node_rule_sets──> NodeRuleSet per Node
-//!      ──Agent::new(node netns, Pod veths).sync──> nftables (full sync on a fresh Agent: the
+//!      ──TableWriter::new(node netns, Pod veths).sync──> nftables (full sync on a fresh TableWriter: the
 //!        existing table is adopted, named counters keep their values)
 //! ```
 //!
@@ -25,7 +25,7 @@
 
 use crate::LiveError;
 use std::path::{Path, PathBuf};
-use tierwall_dataplane::{Agent, InterfaceMap, NetnsTarget, SyncReport};
+use tierwall_dataplane::{InterfaceMap, NetnsTarget, SyncReport, TableWriter};
 use tierwall_engine::Engine;
 use tierwall_engine::ruleset::all_node_rule_sets;
 use tierwall_engine::store::is_system_tier;
@@ -342,7 +342,7 @@ pub fn check_cluster(testbed: &Testbed, engine: &Engine) -> Result<(), LiveError
 }
 
 /// Programs every Node of the testbed with its rule set from `engine` (the testbed must be built
-/// as the engine says, [`check_cluster`]). Each Node gets a fresh `Agent`, whose first sync
+/// as the engine says, [`check_cluster`]). Each Node gets a fresh `TableWriter`, whose first sync
 /// adopts the existing table (full, counter-preserving transaction). With `services`, the
 /// testbed's Service tables are re-rendered first.
 pub fn enforce(
@@ -357,7 +357,7 @@ pub fn enforce(
     let mut reports = Vec::new();
     for (node, rules) in all_node_rule_sets(engine.cluster(), engine.table()) {
         let netns = testbed.node_netns(&node)?.to_string();
-        let mut agent = Agent::new(
+        let mut agent = TableWriter::new(
             &node,
             NetnsTarget::Named(netns),
             interfaces(testbed, engine, &node),

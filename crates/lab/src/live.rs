@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tierwall_controller::{Controller, NodeAgent, SyncReport};
-use tierwall_dataplane::{Agent, InterfaceMap, NetnsTarget};
+use tierwall_dataplane::{InterfaceMap, NetnsTarget, TableWriter};
 use tierwall_engine::Engine;
 use tierwall_engine::ruleset::NodeRuleSet;
 use tierwall_engine::{ProbeTransport, Source, Target};
@@ -37,7 +37,7 @@ pub struct RuleStats {
 }
 
 /// The controller's view of one Node's agent.
-struct NodeHandle(Arc<Mutex<Agent>>);
+struct NodeHandle(Arc<Mutex<TableWriter>>);
 
 impl NodeAgent for NodeHandle {
     fn sync(&mut self, rules: &NodeRuleSet) -> Result<(), String> {
@@ -53,7 +53,7 @@ impl NodeAgent for NodeHandle {
 pub struct LiveCluster {
     testbed: Testbed,
     controller: Controller,
-    agents: BTreeMap<String, Arc<Mutex<Agent>>>,
+    agents: BTreeMap<String, Arc<Mutex<TableWriter>>>,
     audits: BTreeMap<String, AuditWriter>,
     log_dir: PathBuf,
     owns_log_dir: bool,
@@ -102,7 +102,7 @@ impl LiveCluster {
     /// the agent with the controller (which programs it).
     fn attach_node(&mut self, node: &str) -> Result<SyncReport, LiveError> {
         let netns = self.testbed.node_netns(node)?.to_string();
-        let agent = Arc::new(Mutex::new(Agent::new(
+        let agent = Arc::new(Mutex::new(TableWriter::new(
             node,
             NetnsTarget::Named(netns.clone()),
             self.interfaces(node),

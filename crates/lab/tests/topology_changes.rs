@@ -11,7 +11,7 @@ use common::{LiveGuard, skip_reason};
 use tierwall_engine::cluster::L4Protocol;
 use tierwall_engine::evaluate::DEFAULT_SOURCE_PORT;
 use tierwall_engine::{Engine, Outcome, ProbeTransport, Source, Target};
-use tierwall_live::{LiveCluster, LiveOptions};
+use tierwall_lab::{LiveCluster, LiveOptions};
 use tierwall_model::ObjectKey;
 use tierwall_scenario::cluster::ClusterModel;
 use tierwall_testbed::{ProbeHelperCommand, TestbedOptions};
