@@ -21,6 +21,7 @@
 
 use crate::Controller;
 use crate::dataplane::{Change, Dataplane};
+use crate::reported_dns::ReportedDns;
 use crate::source::{Origin, SourceError, SourceEvent, StateSource};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -201,6 +202,8 @@ pub struct ClusterState {
     source_error: Option<String>,
     node_failures: BTreeMap<String, String>,
     last_node_retry: Instant,
+    /// FQDN names learned from the agents' reports (agents in their own processes).
+    reported_dns: ReportedDns,
     log: Vec<String>,
 }
 
@@ -248,6 +251,7 @@ impl ClusterState {
             source_error: None,
             node_failures: BTreeMap::new(),
             last_node_retry: Instant::now(),
+            reported_dns: ReportedDns::default(),
             log: Vec::new(),
         };
         let events = state.source.poll()?;
@@ -310,6 +314,7 @@ impl ClusterState {
             }
         };
         let changed = self.fold(events);
+        self.absorb_reported_dns();
         if changed {
             self.reconcile();
         } else if !self.controller.failed_nodes().is_empty()
@@ -323,6 +328,29 @@ impl ClusterState {
             self.note_node_failures();
         }
         changed
+    }
+
+    /// Feeds the DNS names the agents reported to the engine and pushes the rule sets whose
+    /// FQDN peers changed.
+    fn absorb_reported_dns(&mut self) {
+        let Some(index) = self.controller.index().cloned() else {
+            return;
+        };
+        let names = self
+            .reported_dns
+            .absorb(&index, self.controller.engine_mut());
+        if names.is_empty() {
+            return;
+        }
+        self.log.push(format!(
+            "DNS names reported by the agents changed: {}",
+            names.join(", ")
+        ));
+        let report = self.controller.sync();
+        if !report.pushed.is_empty() {
+            self.after_sync(&BTreeSet::new());
+        }
+        self.note_node_failures();
     }
 
     /// Folds source events into the desired objects; returns whether any object changed.

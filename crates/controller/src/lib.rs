@@ -27,6 +27,7 @@ pub mod dataplane;
 pub mod manifest_dir;
 pub mod node_stream;
 pub mod pki;
+pub mod reported_dns;
 pub mod rule_set_index;
 pub mod source;
 

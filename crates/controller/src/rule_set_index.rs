@@ -6,10 +6,12 @@
 //! ```text
 //!  Controller::sync ──publish(node, set)──> entry { generation+1, set, history ← delta } ──notify──> streams
 //!  stream(node, have) ──> changes_since(have): deltas in history | full set
-//!  agent report ──record_report──> entry.report ──> realized / failed Nodes, counters
+//!  agent report ──record_report──> entry.report ──> realized / failed Nodes, counters,
+//!                                                  DNS names merged over the Nodes
 //! ```
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::IpAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tierwall_node_api::{Generation, NodeReport, NodeRuleSet, RuleCounter, RuleSetDelta};
@@ -45,6 +47,8 @@ struct IndexState {
     nodes: BTreeMap<String, NodeEntry>,
     /// The last counters request sent to the agents.
     counters_request: u64,
+    /// Changes whenever a Node reports other DNS names than before, or a Node with names goes.
+    dns_version: u64,
 }
 
 /// Every Node's rule set, shared by the controller and the stream server.
@@ -137,8 +141,38 @@ impl RuleSetIndex {
 
     /// Forgets a Node that left the cluster (its open streams end).
     pub fn remove(&self, node: &str) {
-        self.lock().nodes.remove(node);
+        let mut state = self.lock();
+        if let Some(gone) = state.nodes.remove(node)
+            && gone.report.is_some_and(|r| !r.dns.is_empty())
+        {
+            state.dns_version += 1;
+        }
+        drop(state);
         self.reported.notify_all();
+    }
+
+    /// A number that changes whenever [`RuleSetIndex::reported_dns`] may have changed.
+    pub fn dns_version(&self) -> u64 {
+        self.lock().dns_version
+    }
+
+    /// The DNS names the agents reported (each Node's last snapshot), merged over the Nodes:
+    /// a name maps to every address any Node still holds for it.
+    pub fn reported_dns(&self) -> BTreeMap<String, BTreeSet<IpAddr>> {
+        let state = self.lock();
+        let mut merged: BTreeMap<String, BTreeSet<IpAddr>> = BTreeMap::new();
+        for mapping in state
+            .nodes
+            .values()
+            .filter_map(|e| e.report.as_ref())
+            .flat_map(|r| &r.dns)
+        {
+            merged
+                .entry(mapping.name.clone())
+                .or_default()
+                .extend(mapping.addresses.iter().copied());
+        }
+        merged
     }
 
     /// The Nodes the index has.
@@ -213,7 +247,11 @@ impl RuleSetIndex {
             report.counters = previous.counters.clone();
             report.counters_for = report.counters_for.or(previous.counters_for);
         }
+        let dns_changed = entry.report.as_ref().map_or(&[][..], |r| &r.dns[..]) != &report.dns[..];
         entry.report = Some(report);
+        if dns_changed {
+            state.dns_version += 1;
+        }
         drop(state);
         self.reported.notify_all();
         true

@@ -285,7 +285,14 @@ impl DnsSnooper {
 
     /// Starts reading the DNS answer copies of the Node netns `netns`.
     pub fn watch(&self, netns: &str) -> Result<SnoopWatch, NflogError> {
-        let rx = nflog::spawn_copy_reader(Some(netns), DNS_ANSWER_LOG_GROUP)?;
+        self.watch_in(Some(netns))
+    }
+
+    /// Starts reading the DNS answer copies of the Node netns `netns` (`None`: the caller's own
+    /// network namespace, as the agent of a real Node runs).
+    pub fn watch_in(&self, netns: Option<&str>) -> Result<SnoopWatch, NflogError> {
+        let rx = nflog::spawn_copy_reader(netns, DNS_ANSWER_LOG_GROUP)?;
+        let netns = netns.unwrap_or("host");
         let stop = Arc::new(AtomicBool::new(false));
         let shared = self.shared.clone();
         let stopped = stop.clone();

@@ -1,5 +1,6 @@
 //! `tierwall agent`: the daemon of one Node. It reads its Node's rule set from the controller's
-//! stream, programs the Node's nftables table, writes np.log, and reports back.
+//! stream, programs the Node's nftables table, writes np.log, snoops DNS answers for FQDN rules
+//! ([`crate::dns_report`]), and reports back.
 //!
 //! ```text
 //!  connect GET rule-set?generation=held ──(refused, unknown Node, cut)──> log, back off, retry
@@ -7,7 +8,9 @@
 //!    delta{base, g, delta}  ──> base = desired.g ? desired = (g, apply) : reconnect for a full set
 //!    countersRequest{id}    ──> report counters
 //!  desired ──dataplane::TableWriter::sync (one atomic transaction)──> ok: realized = g │ err: failed{g, msg}
-//!  report ──POST──> controller (after each realization, each counters request, each connect)
+//!  DNS answers to the Node's Pods ──snooped every 100 ms──> changed? ──> report (dns snapshot)
+//!  report ──POST──> controller (after each realization, each counters request, each connect,
+//!                               each change of the Node's DNS names)
 //! ```
 //!
 //! Fail-safe: the table is never flushed. When the controller goes away the table keeps the last
@@ -15,6 +18,8 @@
 //! first sync adopts the table it finds (the dataplane's full transaction keeps named counters)
 //! instead of deleting it. A message counts only when its line is complete.
 
+use crate::dns_report::NodeDnsSnooping;
+use crate::fqdn_cache::FqdnCacheOptions;
 use crate::np_log::AuditWriter;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -42,7 +47,12 @@ pub struct AgentOptions {
     /// First wait before reconnecting; doubles up to `max_backoff`.
     pub backoff: Duration,
     pub max_backoff: Duration,
+    /// The agent's FQDN cache (Antrea's `fqdnCacheMinTTL` and a size bound).
+    pub fqdn_cache: FqdnCacheOptions,
 }
+
+/// How often the agent looks for new DNS answers and expired names.
+const DNS_TICK: Duration = Duration::from_millis(100);
 
 /// What the agent holds.
 struct Held {
@@ -51,6 +61,8 @@ struct Held {
     /// The generation the table enforces.
     realized: Option<Generation>,
     failed: Option<RealizationFailure>,
+    /// The Node's DNS snooping and its names.
+    dns: NodeDnsSnooping,
 }
 
 /// Why a stream ended.
@@ -89,10 +101,18 @@ pub async fn run(options: AgentOptions, mut stop: watch::Receiver<bool>) -> Resu
         )?),
         None => None,
     };
+    let (dns, dns_error) = NodeDnsSnooping::start(options.netns.as_deref(), options.fqdn_cache);
+    if let Some(e) = dns_error {
+        say(
+            &options.node,
+            &format!("DNS snooping off ({e}): FQDN rules learn no names from this Node"),
+        );
+    }
     let mut held = Held {
         desired: None,
         realized: None,
         failed: None,
+        dns,
     };
     let mut backoff = options.backoff;
     loop {
@@ -172,11 +192,21 @@ async fn stream_once(
         ));
     }
     say(node, "connected to the controller");
+    held.dns.refresh();
     send_report(options, client, held, None, dataplane).await;
     let mut pending: Vec<u8> = Vec::new();
+    let mut dns_tick = tokio::time::interval(DNS_TICK);
+    dns_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // `chunk` only takes a frame when it is complete, so a tick in between loses nothing.
         let chunk = tokio::select! {
             c = response.chunk() => c,
+            _ = dns_tick.tick(), if held.dns.is_watching() => {
+                if held.dns.refresh() {
+                    send_report(options, client, held, None, dataplane).await;
+                }
+                continue;
+            }
             _ = stop.changed() => return Ended::Stopped,
         };
         let chunk = match chunk {
@@ -338,7 +368,7 @@ async fn send_report(
         failed: held.failed.clone(),
         counters,
         counters_for,
-        dns: Vec::new(),
+        dns: held.dns.mappings().to_vec(),
     };
     let url = format!(
         "{}{}",

@@ -34,6 +34,10 @@ pub struct AgentArgs {
     /// First wait before reconnecting, in milliseconds (doubles up to 5 s).
     #[arg(long, value_name = "MS", default_value_t = 200)]
     pub backoff_ms: u64,
+    /// Lower bound, in seconds, of how long a snooped DNS address stays in the FQDN cache
+    /// (Antrea's `fqdnCacheMinTTL`; 0: the answer's TTL).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub fqdn_cache_min_ttl: u64,
 }
 
 /// Runs the agent until SIGINT or SIGTERM.
@@ -52,6 +56,10 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<u8> {
         np_log: args.np_log.clone(),
         backoff: Duration::from_millis(args.backoff_ms.max(10)),
         max_backoff: Duration::from_secs(5),
+        fqdn_cache: tierwall_node::fqdn_cache::FqdnCacheOptions {
+            min_ttl: Duration::from_secs(args.fqdn_cache_min_ttl),
+            ..Default::default()
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
