@@ -62,13 +62,13 @@ impl ControllerClient {
         }
     }
 
-    /// Writes one object (admission first: a rejection is a 422 with the message).
-    pub async fn put_object(&self, key: &ObjectKey, object: &Value) -> Result<(), AdapterError> {
+    /// Writes one object (admission first: a rejection is a 422 with the message); the answer
+    /// says `{"result": "created"|"configured"|"unchanged", "file", "status"}`.
+    pub async fn put_object(&self, key: &ObjectKey, object: &Value) -> Result<Value, AdapterError> {
         let url = format!("{}/objects/{key}", self.base);
         let request = self.http.put(&url).json(object);
         call_json("PUT", &url, request)
             .await
-            .map(|_| ())
             .map_err(AdapterError::Controller)
     }
 

@@ -324,7 +324,7 @@ impl Adapter {
                 continue;
             }
             match self.controller.put_object(key, &object.body).await {
-                Ok(()) => {
+                Ok(_) => {
                     let in_force = self
                         .controller
                         .get_object(key)

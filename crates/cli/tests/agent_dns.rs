@@ -9,7 +9,9 @@
 
 mod common;
 
-use common::{Guard, Proc, eventually, is_root, outcomes, standard_testbed, temp_dir};
+use common::{
+    Guard, eventually, is_root, outcomes, standard_testbed, temp_dir, testbed_controller,
+};
 use std::time::Duration;
 use tierwall_engine::Outcome::{Connected, Dropped};
 use tierwall_testbed::dns::{DnsRecord, DnsTransport};
@@ -46,32 +48,7 @@ fn a_name_snooped_by_an_agent_process_becomes_the_fqdn_rules_addresses() {
     std::fs::write(manifests.join("policy.yaml"), POLICY).unwrap_or_else(|e| panic!("{e}"));
 
     let testbed = standard_testbed(&prefix);
-    let manifests_arg = manifests.display().to_string();
-    let log_dir = dir.join("logs").display().to_string();
-    let mut controller = Proc::spawn(
-        &[
-            "controller",
-            "--manifests",
-            &manifests_arg,
-            "--testbed",
-            &prefix,
-            "--listen",
-            "127.0.0.1:0",
-            "--log-dir",
-            &log_dir,
-            "--poll-ms",
-            "50",
-        ],
-        true,
-    );
-    eventually("three agents realized", Duration::from_secs(20), || {
-        let log = controller.log();
-        if log.matches("realized ").count() >= 3 {
-            Ok(())
-        } else {
-            Err(log)
-        }
-    });
+    let mut controller = testbed_controller(&prefix, &manifests, &dir, 3);
 
     let db_v4 = testbed
         .layout()

@@ -14,6 +14,7 @@
 
 pub mod agent_processes;
 pub mod controller_dataplane;
+pub mod controller_record;
 pub mod demo;
 pub mod error;
 pub mod fqdn;

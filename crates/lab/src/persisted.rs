@@ -80,7 +80,7 @@ pub fn engine_from_text(source: &str, text: &str) -> Result<Engine, LiveError> {
 }
 
 /// Writes `path` atomically (temp file + rename), creating the testbed's data directory.
-fn write_atomically(prefix: &str, path: &Path, text: &str) -> Result<(), LiveError> {
+pub(crate) fn write_atomically(prefix: &str, path: &Path, text: &str) -> Result<(), LiveError> {
     let dir = tierwall_testbed::state::data_dir(prefix);
     std::fs::create_dir_all(&dir)
         .map_err(|e| LiveError::Other(format!("create {}: {e}", dir.display())))?;

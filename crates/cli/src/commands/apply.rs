@@ -15,7 +15,11 @@
 //!
 //! Pods and Nodes may be added, moved, re-addressed, given other ports and deleted: the testbed
 //! follows (`tierwall_testbed::runtime`). Service changes re-render the testbed's Service tables.
+//!
+//! While `tierwall controller --testbed PREFIX` runs, it owns the Nodes: after the same admission
+//! check, the change goes through its API instead ([`super::through_controller`]).
 
+use super::through_controller;
 use crate::input::{self, Problem};
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
@@ -109,8 +113,14 @@ pub fn apply(
     let mut warnings: Vec<(usize, String)> = Vec::new();
     let mut services = false;
     let mut origins: BTreeMap<ObjectKey, (String, usize)> = BTreeMap::new();
+    // In apply order, as given (the controller admits them itself).
+    let mut to_send: Vec<(String, Object)> = Vec::new();
     for (index, o) in objects {
         let key = o.object.key();
+        to_send.push((
+            format!("{}/{}", resource_name(&key), key.name),
+            o.object.clone(),
+        ));
         origins.insert(key.clone(), (o.source.clone(), o.line));
         let before: Option<Object> = engine.store().get(&key).cloned();
         match engine.apply(o.object.clone()) {
@@ -178,6 +188,14 @@ pub fn apply(
              testbed {prefix}"
         );
     }
+    if let Some(record) = tierwall_lab::controller_record::running(prefix) {
+        through_controller::check_reachable(prefix, &record)?;
+        through_controller::announce(prefix, &record, err)?;
+        for line in through_controller::apply(prefix, &record, &to_send)? {
+            writeln!(out, "{line}")?;
+        }
+        return Ok(0);
+    }
     commit(prefix, &mut testbed, &engine, services, err)?;
     lines.sort_by_key(|(i, _)| *i);
     for (_, l) in lines {
@@ -232,6 +250,18 @@ pub fn delete(
             "the deletions leave Pods the testbed cannot run (see above): nothing deleted from \
              testbed {prefix}"
         );
+    }
+    if let Some(record) = tierwall_lab::controller_record::running(prefix) {
+        through_controller::check_reachable(prefix, &record)?;
+        through_controller::announce(prefix, &record, err)?;
+        let keys: Vec<(String, ObjectKey)> = parsed
+            .iter()
+            .map(|k| (resource_name(k), k.clone()))
+            .collect();
+        for line in through_controller::delete(prefix, &record, &keys)? {
+            writeln!(out, "{line}")?;
+        }
+        return Ok(0);
     }
     commit(prefix, &mut testbed, &engine, services, err)?;
     for l in lines {

@@ -31,6 +31,7 @@ use tierwall_controller::pki::CertificateAuthority;
 use tierwall_controller::rule_set_index::RuleSetIndex;
 use tierwall_lab::agent_processes::AgentLaunch;
 use tierwall_lab::controller_dataplane::TestbedDataplane;
+use tierwall_lab::controller_record::{self, ControllerRecord};
 
 /// How long a changed file must stay unchanged before it is read (unless the API wrote it).
 const SETTLE: Duration = Duration::from_millis(100);
@@ -150,7 +151,27 @@ pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
         err,
         "tierwall controller: watching {source}; {dataplane}; API on http://{addr}"
     )?;
+    // `apply`/`delete --testbed` go through this controller while it runs.
+    if let Some(prefix) = &args.testbed {
+        let record = ControllerRecord {
+            pid: std::process::id(),
+            api: format!("http://{addr}"),
+            manifests: args
+                .manifests
+                .canonicalize()
+                .unwrap_or_else(|_| args.manifests.clone()),
+        };
+        if let Err(e) = controller_record::save(prefix, &record) {
+            writeln!(
+                err,
+                "tierwall controller: warning: {e}; `apply --testbed {prefix}` will not find this controller"
+            )?;
+        }
+    }
     let reason = daemon.run(err);
+    if let Some(prefix) = &args.testbed {
+        controller_record::remove(prefix, std::process::id());
+    }
     if let Some(server) = stream {
         server.stop();
     }

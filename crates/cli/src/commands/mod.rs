@@ -11,5 +11,6 @@ pub mod nsx;
 pub mod scenario;
 pub mod stats;
 pub mod testbed;
+pub mod through_controller;
 pub mod trace;
 pub mod validate;

@@ -452,6 +452,39 @@ pub fn standard_testbed(prefix: &str) -> Testbed {
     Testbed::attach(prefix).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// `tierwall controller --testbed PREFIX` (agents as processes) over the watched directory
+/// `manifests`, np.log under `dir/logs`, polling every 50 ms; returns once every Node's agent
+/// (`nodes` of them) has realized its first rule set.
+pub fn testbed_controller(prefix: &str, manifests: &Path, dir: &Path, nodes: usize) -> Proc {
+    let manifests = manifests.display().to_string();
+    let log_dir = dir.join("logs").display().to_string();
+    let controller = Proc::spawn(
+        &[
+            "controller",
+            "--manifests",
+            &manifests,
+            "--testbed",
+            prefix,
+            "--listen",
+            "127.0.0.1:0",
+            "--log-dir",
+            &log_dir,
+            "--poll-ms",
+            "50",
+        ],
+        true,
+    );
+    eventually("every agent realized", Duration::from_secs(20), || {
+        let log = controller.log();
+        if log.matches(": realized ").count() >= nodes {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    });
+    controller
+}
+
 /// The outcome of each of `probes`, run on `testbed`, in order.
 pub fn outcomes(testbed: &Testbed, probes: &[Probe]) -> Vec<Outcome> {
     testbed
