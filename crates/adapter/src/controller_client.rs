@@ -1,6 +1,7 @@
-//! The adapter's client of its cluster's controller (plain HTTP on loopback; see
-//! `tierwall_controller::api`): the managed objects, writes through admission, status,
-//! inventory and statistics.
+//! The adapter's client of its cluster's controller (plain HTTP on loopback, or HTTPS with an
+//! API client identity of the controller's CA when the controller listens beyond loopback; see
+//! `tierwall_controller::api` and `api_https`): the managed objects, writes through admission,
+//! status, inventory and statistics.
 //!
 //! ```text
 //!  GET    /objects?labelSelector=<managed-by>     the managed objects in force
@@ -12,6 +13,7 @@
 
 use crate::error::AdapterError;
 use serde_json::Value;
+use std::path::Path;
 use std::time::Duration;
 use tierwall_manager_client::{call_json, encode_query_value};
 use tierwall_model::ObjectKey;
@@ -28,11 +30,31 @@ pub struct ControllerClient {
 impl ControllerClient {
     /// A client of the controller at `base` (`http://127.0.0.1:PORT`).
     pub fn new(base: &str) -> Result<Self, AdapterError> {
-        let http = reqwest::Client::builder()
+        ControllerClient::with_identity(base, None)
+    }
+
+    /// A client of the controller at `base`; with `identity_dir` (`tls.crt`, `tls.key` and the
+    /// controller's `ca.crt`, as `<pki>/clients/admin` holds them) it trusts only that CA and
+    /// presents the identity (`https://HOST:PORT`).
+    pub fn with_identity(base: &str, identity_dir: Option<&Path>) -> Result<Self, AdapterError> {
+        let config = |m: String| AdapterError::Config(format!("controller client: {m}"));
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| AdapterError::Config(format!("controller client: {e}")))?;
+            .timeout(REQUEST_TIMEOUT);
+        if let Some(dir) = identity_dir {
+            let read = |name: &str| {
+                let path = dir.join(name);
+                std::fs::read(&path).map_err(|e| config(format!("{}: {e}", path.display())))
+            };
+            let (mut pem, key, ca) = (read("tls.crt")?, read("tls.key")?, read("ca.crt")?);
+            pem.extend_from_slice(&key);
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| config(format!("{}: {e}", dir.join("tls.crt").display())))?;
+            let ca = reqwest::Certificate::from_pem(&ca)
+                .map_err(|e| config(format!("{}: {e}", dir.join("ca.crt").display())))?;
+            builder = builder.tls_certs_only([ca]).identity(identity);
+        }
+        let http = builder.build().map_err(|e| config(e.to_string()))?;
         Ok(ControllerClient {
             http,
             base: base.trim_end_matches('/').to_string(),

@@ -52,6 +52,7 @@ impl TestController {
             &DaemonOptions {
                 poll_interval: Duration::from_millis(100),
                 listen: Some("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"))),
+                api_tls: None,
             },
         )
         .unwrap_or_else(|e| panic!("controller API: {e}"));

@@ -41,7 +41,7 @@ use tierwall_model::{Kind, Object, ObjectKey};
 pub type SharedState = Arc<Mutex<ClusterState>>;
 
 /// Largest request body accepted.
-const MAX_BODY: u64 = 8 << 20;
+pub const MAX_BODY: u64 = 8 << 20;
 
 /// Worker threads answering requests.
 const WORKERS: usize = 2;
@@ -120,7 +120,7 @@ impl Reply {
         Reply { code: 200, body }
     }
 
-    fn error(code: u16, message: impl Into<String>) -> Reply {
+    pub fn error(code: u16, message: impl Into<String>) -> Reply {
         Reply {
             code,
             body: json!({ "error": message.into() }),

@@ -4,6 +4,7 @@
 //! ```text
 //!  main thread:   loop { wait(poll interval | stop) ; lock state ; step() ; log lines → stderr }
 //!  api workers:   GET/PUT/DELETE ──lock state──> reads, or source write + step()
+//!                 (plain HTTP on loopback; HTTPS with client certificates beyond it)
 //!  signal thread: sigwait(SIGINT, SIGTERM) ──> StopHandle::stop ──> loop ends, API stops
 //! ```
 //!
@@ -12,6 +13,7 @@
 //! leaves the Nodes programmed as they are (agents keep enforcing the last rule sets).
 
 use crate::api::{ApiError, ApiServer, SharedState};
+use crate::api_https::HttpsApiServer;
 use crate::cluster_state::ClusterState;
 use nix::sys::signal::{SigSet, Signal};
 use std::io::Write;
@@ -26,6 +28,9 @@ pub struct DaemonOptions {
     pub poll_interval: Duration,
     /// Where the HTTP API listens (`None`: no API).
     pub listen: Option<SocketAddr>,
+    /// Serve the API over HTTPS with client certificates ([`crate::api_https`]) instead of
+    /// plain HTTP (what a listener beyond loopback needs).
+    pub api_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for DaemonOptions {
@@ -33,6 +38,7 @@ impl Default for DaemonOptions {
         DaemonOptions {
             poll_interval: Duration::from_millis(200),
             listen: None,
+            api_tls: None,
         }
     }
 }
@@ -100,10 +106,16 @@ impl StopSignals {
     }
 }
 
+/// The API server: plain HTTP (loopback) or HTTPS with client certificates.
+enum Api {
+    Plain(ApiServer),
+    Https(HttpsApiServer),
+}
+
 /// A started daemon.
 pub struct Daemon {
     state: SharedState,
-    api: Option<ApiServer>,
+    api: Option<Api>,
     stop: StopHandle,
     poll_interval: Duration,
 }
@@ -113,7 +125,14 @@ impl Daemon {
     pub fn start(state: ClusterState, options: &DaemonOptions) -> Result<Daemon, ApiError> {
         let state = Arc::new(Mutex::new(state));
         let api = match options.listen {
-            Some(listen) => Some(ApiServer::start(listen, state.clone())?),
+            Some(listen) => Some(match &options.api_tls {
+                None => Api::Plain(ApiServer::start(listen, state.clone())?),
+                Some(tls) => Api::Https(HttpsApiServer::start(
+                    listen,
+                    Arc::clone(tls),
+                    state.clone(),
+                )?),
+            }),
             None => None,
         };
         Ok(Daemon {
@@ -126,7 +145,10 @@ impl Daemon {
 
     /// Where the API listens.
     pub fn api_addr(&self) -> Option<SocketAddr> {
-        self.api.as_ref().and_then(ApiServer::local_addr)
+        match self.api.as_ref()? {
+            Api::Plain(api) => api.local_addr(),
+            Api::Https(api) => Some(api.local_addr()),
+        }
     }
 
     pub fn state(&self) -> SharedState {
@@ -156,8 +178,10 @@ impl Daemon {
                 break reason;
             }
         };
-        if let Some(api) = self.api {
-            api.stop();
+        match self.api {
+            Some(Api::Plain(api)) => api.stop(),
+            Some(Api::Https(api)) => api.stop(),
+            None => {}
         }
         let lines = self
             .state

@@ -21,10 +21,12 @@
 //! ```
 
 pub mod api;
+pub mod api_https;
 pub mod cluster_state;
 pub mod daemon;
 pub mod dataplane;
 pub mod manifest_dir;
+pub mod mtls_serve;
 pub mod node_stream;
 pub mod pki;
 pub mod reported_dns;

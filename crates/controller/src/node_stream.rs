@@ -11,6 +11,7 @@
 //!  POST /v1/nodes/{node}/report ── NodeReport ──> index.record_report ──> 204
 //! ```
 
+use crate::mtls_serve::{MtlsServer, ServeError};
 use crate::pki::{CertificateAuthority, PkiError};
 use crate::rule_set_index::{CatchUp, RuleSetIndex};
 use axum::body::Body;
@@ -19,16 +20,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tierwall_node_api::stream::{ErrorBody, STREAM_CONTENT_TYPE, node_of_common_name};
 use tierwall_node_api::{Generation, NodeReport, StreamMessage};
 use tokio::sync::{mpsc, watch};
-use tower::ServiceExt as _;
 
 /// Errors starting the stream server.
 #[derive(Debug, thiserror::Error)]
@@ -51,19 +49,8 @@ pub enum StreamServerError {
 struct Identity(Option<Arc<str>>);
 
 /// The running server.
-pub struct NodeStreamServer {
-    local_addr: SocketAddr,
-    shutdown: watch::Sender<bool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for NodeStreamServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeStreamServer")
-            .field("local_addr", &self.local_addr)
-            .finish_non_exhaustive()
-    }
-}
+#[derive(Debug)]
+pub struct NodeStreamServer(MtlsServer);
 
 /// The rustls configuration: the CA-issued server identity, client certificates required.
 pub fn server_tls(
@@ -115,118 +102,25 @@ impl NodeStreamServer {
         tls: Arc<rustls::ServerConfig>,
         listen: SocketAddr,
     ) -> Result<NodeStreamServer, StreamServerError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("node-stream")
-            .enable_all()
-            .build()
-            .map_err(|e| StreamServerError::Runtime(e.to_string()))?;
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(listen))
-            .map_err(|source| StreamServerError::Listen {
-                addr: listen,
-                source,
-            })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StreamServerError::Listen {
-                addr: listen,
-                source,
-            })?;
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let app = router(index);
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        let thread = std::thread::Builder::new()
-            .name("node-stream".into())
-            .spawn(move || {
-                runtime.block_on(accept_loop(listener, acceptor, app, shutdown_rx));
-                runtime.shutdown_timeout(Duration::from_millis(200));
+        let tag = |name: Option<String>| {
+            Identity(name.as_deref().and_then(node_of_common_name).map(Arc::from))
+        };
+        MtlsServer::start("node-stream", 2, listen, tls, router(index), tag)
+            .map(NodeStreamServer)
+            .map_err(|e| match e {
+                ServeError::Listen { addr, source } => StreamServerError::Listen { addr, source },
+                ServeError::Runtime(e) => StreamServerError::Runtime(e.to_string()),
             })
-            .map_err(|e| StreamServerError::Runtime(e.to_string()))?;
-        Ok(NodeStreamServer {
-            local_addr,
-            shutdown,
-            thread: Some(thread),
-        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.0.local_addr()
     }
 
     /// Stops accepting and ends every stream.
-    pub fn stop(mut self) {
-        self.stop_inner();
+    pub fn stop(self) {
+        self.0.stop();
     }
-
-    fn stop_inner(&mut self) {
-        let _ = self.shutdown.send(true);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for NodeStreamServer {
-    fn drop(&mut self) {
-        self.stop_inner();
-    }
-}
-
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-    app: Router,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let (app, acceptor, mut shutdown) = (app.clone(), acceptor.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let Ok(Ok(tls)) =
-                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
-            else {
-                return;
-            };
-            let identity = Identity(
-                tls.get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .and_then(|c| common_name(c.as_ref()))
-                    .and_then(|cn| node_of_common_name(&cn).map(Arc::from)),
-            );
-            let service = hyper::service::service_fn(
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(identity.clone());
-                    app.clone().oneshot(req)
-                },
-            );
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = shutdown.changed() => {}
-            }
-        });
-    }
-}
-
-fn common_name(der: &[u8]) -> Option<String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let cn = cert.subject().iter_common_name().next()?;
-    cn.as_str().ok().map(str::to_string)
 }
 
 fn router(index: Arc<RuleSetIndex>) -> Router {

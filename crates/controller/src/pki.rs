@@ -145,7 +145,25 @@ impl CertificateAuthority {
 
     /// Writes Node `node`'s identity into `dir` (`tls.crt`, `tls.key`, `ca.crt`).
     pub fn write_node_identity(&self, node: &str, dir: &Path) -> Result<(), PkiError> {
-        let identity = self.issue_node(node)?;
+        self.write_identity(&self.issue_node(node)?, dir)
+    }
+
+    /// A client identity of the controller's HTTP API (`CN=tierwall:client:NAME`): a person, an
+    /// adapter. Node identities are refused there.
+    pub fn issue_client(&self, name: &str) -> Result<IssuedIdentity, PkiError> {
+        self.issue(
+            &client_common_name(name),
+            vec![format!("{name}.client.tierwall")],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        )
+    }
+
+    /// Writes API client `name`'s identity into `dir` (`tls.crt`, `tls.key`, `ca.crt`).
+    pub fn write_client_identity(&self, name: &str, dir: &Path) -> Result<(), PkiError> {
+        self.write_identity(&self.issue_client(name)?, dir)
+    }
+
+    fn write_identity(&self, identity: &IssuedIdentity, dir: &Path) -> Result<(), PkiError> {
         std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
         write_private(&dir.join("tls.key"), &identity.key_pem)?;
         let cert = dir.join("tls.crt");
@@ -199,4 +217,16 @@ fn write_private(path: &Path, text: &str) -> Result<(), PkiError> {
         .map_err(|e| file_error(path, e))?;
     f.write_all(text.as_bytes())
         .map_err(|e| file_error(path, e))
+}
+
+/// The common name of API client `name`.
+pub fn client_common_name(name: &str) -> String {
+    format!("tierwall:client:{name}")
+}
+
+/// The API client a certificate's common name names.
+pub fn client_of_common_name(common_name: &str) -> Option<&str> {
+    common_name
+        .strip_prefix("tierwall:client:")
+        .filter(|n| !n.is_empty())
 }

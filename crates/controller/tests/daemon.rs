@@ -116,6 +116,7 @@ fn directory_changes_reach_status_and_objects_through_the_api() {
         &DaemonOptions {
             poll_interval: Duration::from_millis(100),
             listen: Some("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"))),
+            ..Default::default()
         },
     )
     .unwrap_or_else(|e| panic!("{e}"));

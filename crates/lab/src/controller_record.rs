@@ -4,7 +4,8 @@
 //! the Nodes' tables behind its back.
 //!
 //! ```text
-//!  /run/tierwall/testbeds/<prefix>.d/controller.json   {"pid", "api", "manifests"}
+//!  /run/tierwall/testbeds/<prefix>.d/controller.json   {"pid", "api", "manifests",
+//!                                                      "clientIdentity" (HTTPS API)}
 //!     written once the API listens, removed when the controller stops; a record whose process
 //!     is gone (SIGKILL) is stale: `running` ignores it
 //! ```
@@ -18,12 +19,16 @@ pub const CONTROLLER_RECORD_FILE: &str = "controller.json";
 
 /// A running controller of a testbed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ControllerRecord {
     pub pid: u32,
     /// `http://127.0.0.1:PORT`.
     pub api: String,
     /// The directory it watches (API writes land there as files).
     pub manifests: PathBuf,
+    /// An API client identity (tls.crt, tls.key, ca.crt) when the API is HTTPS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_identity: Option<PathBuf>,
 }
 
 /// `/run/tierwall/testbeds/<prefix>.d/controller.json`.

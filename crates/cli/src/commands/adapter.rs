@@ -39,6 +39,11 @@ pub struct AdapterArgs {
     /// Base URL of the cluster's controller API (`http://127.0.0.1:PORT`).
     #[arg(long, value_name = "URL")]
     pub controller: String,
+    /// The adapter's API client identity for a controller that listens beyond loopback
+    /// (`https://`): a directory with tls.crt, tls.key and the controller's ca.crt, such as
+    /// `<pki>/clients/admin`.
+    #[arg(long, value_name = "DIR")]
+    pub controller_identity: Option<PathBuf>,
     /// PEM client certificate (the principal identity, CN = cluster id).
     #[arg(long, value_name = "FILE", required_unless_present = "insecure_http")]
     pub cert: Option<PathBuf>,
@@ -140,7 +145,8 @@ pub fn run(args: &AdapterArgs, err: &mut dyn Write) -> anyhow::Result<u8> {
         )
     };
     let manager = ClusterControlPlaneClient::new(&args.manager, &args.cluster_id, &auth, &trust)?;
-    let controller = ControllerClient::new(&args.controller)?;
+    let controller =
+        ControllerClient::with_identity(&args.controller, args.controller_identity.as_deref())?;
     let options = AdapterOptions {
         resync_interval: Duration::from_millis(args.resync_ms.max(50)),
         stats_interval: Duration::from_secs(args.stats_interval.max(1)),

@@ -48,7 +48,9 @@ pub struct ControllerArgs {
     /// Pods and Nodes in DIR are added to (or changed in) the testbed.
     #[arg(long, value_name = "PREFIX")]
     pub testbed: Option<String>,
-    /// Address of the HTTP API (loopback only; port 0 picks a free port).
+    /// Address of the HTTP API (port 0 picks a free port). On loopback: plain HTTP. Beyond
+    /// loopback: HTTPS, and every client needs a certificate from the controller's CA (--pki;
+    /// `tierwall controller` writes an admin identity to `<pki>/clients/admin`).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9190")]
     pub listen: SocketAddr,
     /// With --testbed: directory of the np.log files (`<dir>/<node>/np.log`); default: the
@@ -67,8 +69,8 @@ pub struct ControllerArgs {
     /// Address of the Node stream (HTTP/2, mutual TLS; port 0 picks a free port).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub node_stream: SocketAddr,
-    /// The controller's CA directory (ca.crt, ca.key, server and Node identities); default:
-    /// `pki` in the testbed's data directory.
+    /// The controller's CA directory (ca.crt, ca.key, server, Node and API client identities);
+    /// default: `pki` in the testbed's data directory.
     #[arg(long, value_name = "DIR")]
     pub pki: Option<PathBuf>,
 }
@@ -84,12 +86,27 @@ pub enum AgentPlacement {
 /// Runs the controller until SIGINT or SIGTERM. Prints the API's URL on `out` (one line), logs
 /// on `err`.
 pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
-    if !args.listen.ip().is_loopback() {
+    let pki_dir = args.pki.clone().or_else(|| {
+        args.testbed
+            .as_ref()
+            .map(|prefix| tierwall_testbed::state::data_dir(prefix).join("pki"))
+    });
+    let api_tls = !args.listen.ip().is_loopback();
+    if api_tls && pki_dir.is_none() {
         bail!(
-            "--listen {}: the API has no authentication, listen on a loopback address",
+            "--listen {}: beyond loopback the API requires client certificates from the \
+             controller's CA; give --pki DIR (the CA is created there, an admin identity in \
+             DIR/clients/admin)",
             args.listen
         );
     }
+    // The one server certificate of the Node stream and the API: loopback names and the API's
+    // address when it is a specific one.
+    let server_names: Vec<String> = if api_tls && !args.listen.ip().is_unspecified() {
+        vec![args.listen.ip().to_string()]
+    } else {
+        Vec::new()
+    };
     if !args.manifests.is_dir() {
         bail!("--manifests {}: not a directory", args.manifests.display());
     }
@@ -104,11 +121,9 @@ pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
             if args.agents == AgentPlacement::InProcess {
                 Box::new(testbed)
             } else {
-                let pki = args
-                    .pki
-                    .clone()
-                    .unwrap_or_else(|| tierwall_testbed::state::data_dir(prefix).join("pki"));
-                let (server, index) = start_node_stream(&pki, args.node_stream)?;
+                let pki = tierwall_testbed::state::data_dir(prefix).join("pki");
+                let pki = pki_dir.clone().unwrap_or(pki);
+                let (server, index) = start_node_stream(&pki, args.node_stream, &server_names)?;
                 let launch = AgentLaunch {
                     exe: std::env::current_exe().context("finding the tierwall binary")?,
                     controller_url: format!("https://{}", server.local_addr()),
@@ -136,30 +151,48 @@ pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
     let state =
         ClusterState::start(dataplane, Box::new(source)).context("starting the controller")?;
     let (source, dataplane) = (state.describe_source(), state.describe_dataplane());
+    let api_tls = match (&pki_dir, api_tls) {
+        (Some(pki), true) => Some(api_tls_config(pki, &server_names)?),
+        _ => None,
+    };
+    let scheme = if api_tls.is_some() { "https" } else { "http" };
     let daemon = Daemon::start(
         state,
         &DaemonOptions {
             poll_interval: Duration::from_millis(args.poll_ms.max(10)),
             listen: Some(args.listen),
+            api_tls,
         },
     )?;
     signals.forward_to(daemon.stop_handle());
     let addr = daemon.api_addr().unwrap_or(args.listen);
-    writeln!(out, "http://{addr}")?;
+    writeln!(out, "{scheme}://{addr}")?;
     out.flush()?;
     writeln!(
         err,
-        "tierwall controller: watching {source}; {dataplane}; API on http://{addr}"
+        "tierwall controller: watching {source}; {dataplane}; API on {scheme}://{addr}"
     )?;
+    if let (Some(pki), "https") = (&pki_dir, scheme) {
+        writeln!(
+            err,
+            "tierwall controller: the API requires a client certificate from the CA in {0}; an \
+             admin identity is in {0}/clients/admin (tls.crt, tls.key, ca.crt)",
+            pki.display()
+        )?;
+    }
     // `apply`/`delete --testbed` go through this controller while it runs.
     if let Some(prefix) = &args.testbed {
         let record = ControllerRecord {
             pid: std::process::id(),
-            api: format!("http://{addr}"),
+            api: format!("{scheme}://{addr}"),
             manifests: args
                 .manifests
                 .canonicalize()
                 .unwrap_or_else(|_| args.manifests.clone()),
+            client_identity: pki_dir
+                .as_ref()
+                .filter(|_| scheme == "https")
+                .map(|pki| pki.join("clients").join("admin")),
         };
         if let Err(e) = controller_record::save(prefix, &record) {
             writeln!(
@@ -183,10 +216,29 @@ pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
 fn start_node_stream(
     pki: &std::path::Path,
     listen: SocketAddr,
+    server_names: &[String],
 ) -> anyhow::Result<(NodeStreamServer, Arc<RuleSetIndex>)> {
     let ca = CertificateAuthority::open_or_create(pki)?;
-    let tls = tierwall_controller::node_stream::server_tls(&ca, &[])?;
+    let tls = tierwall_controller::node_stream::server_tls(&ca, server_names)?;
     let index = Arc::new(RuleSetIndex::default());
     let server = NodeStreamServer::start(Arc::clone(&index), tls, listen)?;
     Ok((server, index))
+}
+
+/// The API's TLS configuration (client certificates from the CA required), and the admin
+/// client identity in `<pki>/clients/admin` when there is none yet.
+fn api_tls_config(
+    pki: &std::path::Path,
+    server_names: &[String],
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let ca = CertificateAuthority::open_or_create(pki)?;
+    let admin = pki.join("clients").join("admin");
+    if !admin.join("tls.crt").exists() {
+        ca.write_client_identity("admin", &admin)
+            .with_context(|| format!("writing the admin identity to {}", admin.display()))?;
+    }
+    Ok(tierwall_controller::node_stream::server_tls(
+        &ca,
+        server_names,
+    )?)
 }

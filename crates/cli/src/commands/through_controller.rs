@@ -28,7 +28,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn client(record: &ControllerRecord) -> anyhow::Result<ControllerClient> {
-    ControllerClient::new(&record.api).map_err(|e| anyhow::anyhow!("{e}"))
+    ControllerClient::with_identity(&record.api, record.client_identity.as_deref())
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// The line that says where the change goes (stderr).
