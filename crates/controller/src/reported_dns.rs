@@ -30,7 +30,16 @@ impl ReportedDns {
             return Vec::new();
         }
         self.seen = Some(version);
-        let now = index.reported_dns();
+        self.absorb_names(index.reported_dns(), engine)
+    }
+
+    /// Feeds the engine the difference between `now` (every name known, merged over the
+    /// Nodes) and what it was fed last; the names that changed.
+    pub fn absorb_names(
+        &mut self,
+        now: BTreeMap<String, BTreeSet<IpAddr>>,
+        engine: &mut Engine,
+    ) -> Vec<String> {
         let mut changed = Vec::new();
         for name in self.fed.keys() {
             if !now.contains_key(name) {

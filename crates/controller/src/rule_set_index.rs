@@ -321,6 +321,35 @@ impl RuleSetIndex {
         }
     }
 
+    /// Waits until every Node's agent has realized its current generation or reported that it
+    /// cannot, or `timeout` passes; returns the Nodes still behind.
+    pub fn wait_settled(&self, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        loop {
+            let behind: Vec<String> = state
+                .nodes
+                .iter()
+                .filter(|(_, e)| {
+                    let report = e.report.as_ref();
+                    report.and_then(|r| r.realized) != Some(e.generation)
+                        && report.and_then(|r| r.failed.as_ref().map(|f| f.generation))
+                            != Some(e.generation)
+                })
+                .map(|(n, _)| n.clone())
+                .collect();
+            let now = Instant::now();
+            if behind.is_empty() || now >= deadline {
+                return behind;
+            }
+            state = self
+                .reported
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+
     /// Asks every connected agent for its counters and waits for the answers (at most
     /// `timeout`); returns the counters per Node (the last known ones of Nodes that did not
     /// answer in time).

@@ -1,18 +1,19 @@
-//! The lab: tierwall on real packets. It wires a testbed (network namespaces) to the controller
-//! and the Nodes' agents for the demo, `scenario run --dataplane`, `controller --testbed` and
-//! `apply/delete --testbed`. `LiveCluster` is a testbed whose Nodes are enforced by nftables
-//! table writers that the controller feeds with per-Node rule sets; every Node's NFLOG group is
-//! read into an np.log file, and named counters give per-rule statistics. `controller_dataplane`
-//! runs the Nodes' agents as processes fed over the Node stream (`agent_processes`).
+//! The lab: tierwall on real packets. It is the one wiring of a testbed (network namespaces)
+//! to the controller and the Nodes' agents, used by the demo, `scenario run --dataplane`,
+//! `trace --live` (`LiveCluster`) and `controller --testbed` (`controller_dataplane`). Either
+//! way the controller publishes every Node's rule set into the index, the Node stream (HTTP/2,
+//! mutual TLS) carries it to the agents (`node_agents`: the same `tierwall agent` code as
+//! processes or as tasks), and their reports say what is enforced.
 //!
 //! ```text
-//!  Engine ──> Controller ──NodeRuleSet──> NodeHandle (dataplane::TableWriter) ──nft -j──> node netns
-//!                                              │ log_rules (prefix → rule)
-//!  node netns NFLOG ──nflog::spawn_reader──> AuditWriter ──np.log format──> <dir>/<node>/np.log
-//!  node netns DNS answers ──NFLOG group 53──> fqdn (snooper, FQDN cache) ──> Engine::set_dns
+//!  Engine ──> Controller ──publish──> RuleSetIndex ══stream══> agent (one per Node)
+//!      agent: TableWriter ──netlink/nft──> node netns · NFLOG ──> np.log · DNS answers ──> FQDN
+//!      cache ──reports (realized | failed, counters, DNS names)──> status, stats, FQDN peers
 //! ```
+//!
+//! `persisted` keeps a detached testbed's objects; `testbed up` and `apply --testbed` without
+//! a running controller program its Nodes once through it.
 
-pub mod agent_processes;
 pub mod controller_dataplane;
 pub mod controller_record;
 pub mod demo;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod fqdn;
 pub mod live;
 pub mod metrics;
+pub mod node_agents;
 pub mod persisted;
 pub mod pod_names;
 pub mod scenario_dataplane;

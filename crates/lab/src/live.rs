@@ -1,23 +1,38 @@
-//! `LiveCluster`: the testbed, the controller and one dataplane agent per Node, wired together.
-//! Pods and Nodes may come, go, move or be relabelled while it runs: a change of a Pod or Node
-//! is admitted by the engine, then the testbed follows it (`Testbed::plan_changes` /
-//! `apply_changes`: namespaces, veths, routes, servers), agents of leaving Nodes are detached
-//! and new Nodes get an agent and an np.log writer, every agent gets its Node's new Pod
-//! interfaces, and the controller pushes the rule sets that changed.
+//! `LiveCluster`: the testbed, the controller and one agent per Node, wired together the way
+//! a cluster runs them: the controller publishes every Node's rule set into the index, the
+//! Node stream (mutual TLS on loopback, identities from a CA of this lab) carries them to the
+//! agents — the same `tierwall agent` code, here as tasks of this process — and their reports
+//! say when a change is enforced. Pods and Nodes may come, go, move or be relabelled while it
+//! runs: a change of a Pod or Node is admitted by the engine, then the testbed follows it
+//! (`Testbed::plan_changes` / `apply_changes`: namespaces, veths, routes, servers), agents of
+//! leaving Nodes stop and new Nodes get one, and the controller publishes the rule sets that
+//! changed. Every change returns once every Node's agent has realized (or refused) it.
+//!
+//! ```text
+//!  apply/delete ──> Controller (engine) ──publish──> RuleSetIndex ══stream══> agent tasks
+//!      ──> nftables in each Node's netns, np.log, DNS snooping ──reports──> settled
+//! ```
 
 use crate::error::LiveError;
+use crate::node_agents::{AgentLaunch, NodeAgents, Placement, start_stream};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use tierwall_controller::{Controller, NodeAgent, SyncReport};
-use tierwall_dataplane::{InterfaceMap, NetnsTarget, TableWriter};
+use std::sync::Arc;
+use std::time::Duration;
+use tierwall_controller::node_stream::NodeStreamServer;
+use tierwall_controller::reported_dns::ReportedDns;
+use tierwall_controller::rule_set_index::RuleSetIndex;
+use tierwall_controller::{Controller, SyncReport};
 use tierwall_engine::Engine;
-use tierwall_engine::ruleset::NodeRuleSet;
 use tierwall_engine::{ProbeTransport, Source, Target};
 use tierwall_model::{Object, ObjectKey};
-use tierwall_node::np_log::AuditWriter;
+use tierwall_node::fqdn_cache::FqdnCacheOptions;
+use tierwall_node_api::NodeRuleSet;
 use tierwall_testbed::{Endpoint, Probe, Testbed, TestbedOptions, Transport};
+
+/// How long a change may take to be realized by every Node.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How a live cluster is built.
 #[derive(Debug, Clone, Default)]
@@ -36,33 +51,25 @@ pub struct RuleStats {
     pub bytes: u64,
 }
 
-/// The controller's view of one Node's agent.
-struct NodeHandle(Arc<Mutex<TableWriter>>);
-
-impl NodeAgent for NodeHandle {
-    fn sync(&mut self, rules: &NodeRuleSet) -> Result<(), String> {
-        let mut agent = self
-            .0
-            .lock()
-            .map_err(|_| "agent lock poisoned".to_string())?;
-        agent.sync(rules).map(|_| ()).map_err(|e| e.to_string())
-    }
-}
-
 /// A testbed enforced by tierwall.
 pub struct LiveCluster {
+    /// Fields drop in order: the agents stop first, then the stream, then the testbed goes.
+    agents: NodeAgents,
+    stream: NodeStreamServer,
     testbed: Testbed,
     controller: Controller,
-    agents: BTreeMap<String, Arc<Mutex<TableWriter>>>,
-    audits: BTreeMap<String, AuditWriter>,
+    index: Arc<RuleSetIndex>,
     log_dir: PathBuf,
     owns_log_dir: bool,
-    /// DNS snooping for FQDN rules ([`crate::fqdn`]).
-    fqdn: crate::fqdn::FqdnSnooping,
+    /// The lab's CA and the Nodes' identities (removed at `down`).
+    pki: PathBuf,
+    /// What the agents' DNS caches taught the engine ([`crate::fqdn`]).
+    fqdn: ReportedDns,
 }
 
 impl LiveCluster {
-    /// Builds the testbed for the engine's cluster and attaches one nftables agent per Node.
+    /// Builds the testbed for the engine's cluster, starts the Node stream and one agent per
+    /// Node, and returns once every Node enforces its rule set.
     pub fn up(engine: Engine, options: LiveOptions) -> Result<LiveCluster, LiveError> {
         let testbed = Testbed::up(engine.cluster(), options.testbed)?;
         let (log_dir, owns_log_dir) = match options.log_dir {
@@ -72,77 +79,66 @@ impl LiveCluster {
                 true,
             ),
         };
+        let pki = std::env::temp_dir().join(format!("tierwall-{}-pki", testbed.prefix()));
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let (stream, index) = start_stream(&pki, loopback, &[]).map_err(LiveError::Other)?;
+        let agents = NodeAgents::new(AgentLaunch {
+            controller_url: format!("https://{}", stream.local_addr()),
+            pki: pki.clone(),
+            placement: Placement::Tasks,
+        })
+        .map_err(LiveError::Other)?;
+        let mut controller = Controller::new(engine);
+        controller.publish_to(Arc::clone(&index));
         let mut live = LiveCluster {
             testbed,
-            controller: Controller::new(engine),
-            agents: BTreeMap::new(),
-            audits: BTreeMap::new(),
+            controller,
+            index,
+            agents,
+            stream,
             log_dir,
             owns_log_dir,
-            fqdn: crate::fqdn::FqdnSnooping::default(),
+            pki,
+            fqdn: ReportedDns::default(),
         };
-        let nodes: Vec<String> = live
-            .controller
-            .engine()
-            .cluster()
-            .nodes
-            .keys()
-            .cloned()
-            .collect();
+        let nodes: Vec<String> = live.testbed.layout().nodes.keys().cloned().collect();
         for node in nodes {
-            let report = live.attach_node(&node)?;
-            if let Some(m) = report.failed.get(&node) {
-                return Err(LiveError::Other(format!("programming {node}: {m}")));
-            }
+            live.start_agent(&node)?;
+        }
+        let report = live.settle(SyncReport::default());
+        if let Some((node, m)) = report.failed.iter().next() {
+            return Err(LiveError::Other(format!("programming {node}: {m}")));
         }
         Ok(live)
     }
 
-    /// Starts the nftables agent and the np.log writer of a Node of the testbed and registers
-    /// the agent with the controller (which programs it).
-    fn attach_node(&mut self, node: &str) -> Result<SyncReport, LiveError> {
+    /// Starts the agent of a Node of the testbed (it connects and realizes its rule set).
+    fn start_agent(&mut self, node: &str) -> Result<(), LiveError> {
         let netns = self.testbed.node_netns(node)?.to_string();
-        let agent = Arc::new(Mutex::new(TableWriter::new(
-            node,
-            NetnsTarget::Named(netns.clone()),
-            self.interfaces(node),
-        )));
         let path = self.log_path(node);
-        let audit = AuditWriter::start(
-            &netns,
-            tierwall_dataplane::DEFAULT_LOG_GROUP,
-            &path,
-            agent.clone(),
-            crate::pod_names::pod_names(self.controller.engine().cluster()),
-        )
-        .map_err(|message| LiveError::Audit {
-            node: node.to_string(),
-            message,
-        })?;
-        self.audits.insert(node.to_string(), audit);
-        self.fqdn.watch_node(node, &netns)?;
-        self.agents.insert(node.to_string(), agent.clone());
-        Ok(self.controller.attach(node, Box::new(NodeHandle(agent))))
+        self.agents
+            .start(node, &netns, &path)
+            .map_err(|message| LiveError::Audit {
+                node: node.to_string(),
+                message,
+            })?;
+        Ok(())
     }
 
-    /// Node-side interface of every local Pod of `node`.
-    fn interfaces(&self, node: &str) -> InterfaceMap {
-        self.controller
-            .engine()
-            .cluster()
-            .pods
-            .values()
-            .filter(|p| p.node == node && !p.host_network)
-            .filter_map(|p| {
-                Some((
-                    p.ip?,
-                    self.testbed
-                        .pod_veth_on_node(&p.namespace, &p.name)
-                        .ok()?
-                        .to_string(),
-                ))
-            })
-            .collect()
+    /// Waits until every Node's agent has realized (or refused) its current rule set; the
+    /// Nodes that refused it, or did not answer in time, go to the report's `failed`.
+    fn settle(&self, mut report: SyncReport) -> SyncReport {
+        let behind = self.index.wait_settled(SETTLE_TIMEOUT);
+        report.failed.extend(self.index.failed_nodes());
+        for node in behind {
+            report.failed.entry(node).or_insert_with(|| {
+                format!(
+                    "the agent did not realize its rule set within {} s",
+                    SETTLE_TIMEOUT.as_secs()
+                )
+            });
+        }
+        report
     }
 
     pub fn testbed(&self) -> &Testbed {
@@ -157,37 +153,48 @@ impl LiveCluster {
         self.controller.engine()
     }
 
+    /// The Nodes the controller publishes rule sets for.
+    pub fn nodes(&self) -> Vec<String> {
+        self.index.nodes()
+    }
+
+    /// The rule set published for `node` (what its agent enforces once settled).
+    pub fn rule_set(&self, node: &str) -> Option<Arc<NodeRuleSet>> {
+        self.index.current(node).map(|(_, set)| set)
+    }
+
     /// Where Node `node` writes np.log.
     pub fn log_path(&self, node: &str) -> PathBuf {
         self.log_dir.join(node).join("np.log")
     }
 
     /// Applies an object. A Pod or Node changes the testbed first when it has to (a Pod added,
-    /// moved, re-addressed or given other ports; a Node added or re-addressed), then every
-    /// agent's Pod interfaces, then the rule sets; Services are re-rendered in the testbed when
-    /// they (or Pods) change.
+    /// moved, re-addressed or given other ports; a Node added or re-addressed), then the rule
+    /// sets; Services are re-rendered in the testbed when they (or Pods) change.
     pub fn apply(&mut self, object: Object) -> Result<SyncReport, LiveError> {
-        self.fqdn.feed(self.controller.engine_mut());
+        self.feed_fqdn();
         let kind = object.kind();
         if changes_topology(kind) {
             self.controller.engine_mut().apply(object)?;
             return self.follow_topology();
         }
-        let (_, report) = self.controller.apply(object)?;
+        self.controller.engine_apply(object)?;
         self.after_change(kind)?;
-        Ok(report)
+        let report = self.controller.sync();
+        Ok(self.settle(report))
     }
 
     /// Deletes an object (a Pod or Node leaves the testbed with it).
     pub fn delete(&mut self, key: &ObjectKey) -> Result<SyncReport, LiveError> {
-        self.fqdn.feed(self.controller.engine_mut());
+        self.feed_fqdn();
         if changes_topology(key.kind) {
             self.controller.engine_mut().delete(key)?;
             return self.follow_topology();
         }
-        let (_, report) = self.controller.delete(key)?;
+        self.controller.engine_delete(key)?;
         self.after_change(key.kind)?;
-        Ok(report)
+        let report = self.controller.sync();
+        Ok(self.settle(report))
     }
 
     /// Makes the testbed, the agents and the rule sets follow the engine's Pods and Nodes.
@@ -195,12 +202,9 @@ impl LiveCluster {
         let changes = self
             .testbed
             .plan_changes(self.controller.engine().cluster())?;
-        // Agents and np.log readers of leaving Nodes stop before their namespaces go.
+        // Agents of leaving Nodes stop before their namespaces go.
         for node in &changes.nodes_removed {
-            self.controller.detach(node);
-            self.audits.remove(node);
-            self.fqdn.forget_node(node);
-            self.agents.remove(node);
+            self.agents.stop(node);
         }
         if changes.is_empty() {
             self.testbed
@@ -209,24 +213,11 @@ impl LiveCluster {
             self.testbed
                 .apply_changes(&changes, self.controller.engine().cluster())?;
         }
-        for (node, agent) in &self.agents {
-            let ifaces = self.interfaces(node);
-            agent
-                .lock()
-                .map_err(|_| LiveError::Other("agent lock poisoned".into()))?
-                .set_interfaces(ifaces);
-        }
-        let mut report = SyncReport::default();
+        let report = self.controller.sync();
         for node in &changes.nodes_added {
-            merge_reports(&mut report, self.attach_node(&node.name)?);
+            self.start_agent(&node.name)?;
         }
-        merge_reports(&mut report, self.controller.sync());
-        for audit in self.audits.values() {
-            audit.update_pods(crate::pod_names::pod_names(
-                self.controller.engine().cluster(),
-            ));
-        }
-        Ok(report)
+        Ok(self.settle(report))
     }
 
     fn after_change(&mut self, kind: tierwall_model::Kind) -> Result<(), LiveError> {
@@ -235,68 +226,112 @@ impl LiveCluster {
             self.testbed
                 .update_services(self.controller.engine().cluster())?;
         }
-        for audit in self.audits.values() {
-            audit.update_pods(crate::pod_names::pod_names(
-                self.controller.engine().cluster(),
-            ));
-        }
         Ok(())
     }
 
-    /// DNS snooping: the FQDN cache and its readers.
-    pub fn fqdn(&self) -> &crate::fqdn::FqdnSnooping {
-        &self.fqdn
+    /// Feeds what the agents' DNS caches hold now to the engine (without pushing); the names
+    /// that changed.
+    fn feed_fqdn(&mut self) -> Vec<String> {
+        let names = crate::fqdn::merged_names(&self.agents);
+        self.fqdn.absorb_names(names, self.controller.engine_mut())
     }
 
-    /// Feeds the snooped DNS answers and expiries to the engine and pushes the rule sets that
-    /// changed ([`crate::fqdn::realize`]).
+    /// Feeds the snooped DNS answers and expiries to the engine and waits until the rule sets
+    /// that changed are enforced.
     pub fn realize_fqdn(&mut self) -> SyncReport {
-        crate::fqdn::realize(&self.fqdn, &mut self.controller)
+        if self.feed_fqdn().is_empty() {
+            return SyncReport::default();
+        }
+        let report = self.controller.sync();
+        self.settle(report)
     }
 
-    /// Resolves `name` from `src` through cluster DNS and returns once the answer is snooped
-    /// and enforced ([`crate::fqdn::resolve`]).
+    /// Resolves `name` from `src` through cluster DNS (a real query from the source's netns),
+    /// waits until the agent of the source's Node has snooped that answer, and realizes it
+    /// before returning. A Pod source's answer that is not snooped in time is an error.
     pub fn resolve_fqdn(
         &mut self,
         src: &Endpoint,
         name: &str,
         over: tierwall_testbed::dns::DnsTransport,
     ) -> Result<crate::fqdn::FqdnResolution, LiveError> {
-        crate::fqdn::resolve(
-            &self.testbed,
-            &self.fqdn,
-            &mut self.controller,
-            src,
-            name,
-            over,
-        )
+        let resolution = self.testbed.resolve(src, name, over)?;
+        let client = match src {
+            Endpoint::Pod { namespace, name } if resolution.resolved() => {
+                let pod = self
+                    .testbed
+                    .layout()
+                    .pods
+                    .get(&format!("{namespace}/{name}"))
+                    .ok_or_else(|| LiveError::Other(format!("no Pod {namespace}/{name}")))?;
+                (!pod.host_network).then(|| (IpAddr::V4(pod.ip), pod.node.clone()))
+            }
+            _ => None,
+        };
+        let Some((client, node)) = client else {
+            let report = self.realize_fqdn();
+            return Ok(crate::fqdn::FqdnResolution {
+                resolution,
+                realized: false,
+                report,
+            });
+        };
+        crate::fqdn::wait_for_answer(&self.agents, &node, client, &resolution)?;
+        let report = self.realize_fqdn();
+        if let Some((node, message)) = report.failed.iter().next() {
+            return Err(LiveError::Other(format!(
+                "realizing {name} on {node}: {message}"
+            )));
+        }
+        Ok(crate::fqdn::FqdnResolution {
+            resolution,
+            realized: true,
+            report,
+        })
     }
 
-    /// Per-rule statistics summed over Nodes, by `RuleEntry::id`.
+    /// Every name the agents' DNS caches hold now, with its addresses (merged over Nodes).
+    pub fn fqdn_mappings(&self) -> Vec<(String, Vec<IpAddr>)> {
+        crate::fqdn::merged_names(&self.agents)
+            .into_iter()
+            .map(|(n, a)| (n, a.into_iter().collect()))
+            .collect()
+    }
+
+    /// Sets every agent's FQDN cache options (Antrea's `fqdnCacheMinTTL`).
+    pub fn set_fqdn_cache_options(&self, options: FqdnCacheOptions) {
+        crate::fqdn::set_cache_options(&self.agents, options);
+    }
+
+    /// DNS answers the agents have taken so far.
+    pub fn dns_answers_seen(&self) -> u64 {
+        crate::fqdn::answers_seen(&self.agents)
+    }
+
+    /// Per-rule statistics summed over Nodes, by `RuleEntry::id`, from the agents' counters.
     pub fn rule_stats(&self) -> Result<BTreeMap<String, RuleStats>, LiveError> {
         let mut out: BTreeMap<String, RuleStats> = BTreeMap::new();
-        for (node, agent) in &self.agents {
-            let agent = agent
-                .lock()
-                .map_err(|_| LiveError::Other("agent lock poisoned".into()))?;
-            let counters = agent.counters().map_err(|source| LiveError::Dataplane {
-                node: node.clone(),
-                source: Box::new(source),
-            })?;
-            for (id, c) in counters {
-                let e = out.entry(id).or_default();
-                e.sessions += c.packets;
-                e.packets += c.packets;
-                e.bytes += c.bytes;
+        let by_node = self.index.collect_counters(Duration::from_secs(5));
+        for node in self.index.nodes() {
+            if !by_node.contains_key(&node) {
+                return Err(LiveError::Other(format!(
+                    "the agent of {node} reported no counters"
+                )));
             }
+        }
+        for counter in by_node.values().flatten() {
+            let e = out.entry(counter.rule_id.clone()).or_default();
+            e.sessions += counter.packets;
+            e.packets += counter.packets;
+            e.bytes += counter.bytes;
         }
         Ok(out)
     }
 
     /// The np.log lines of a Node written so far (flushing pending de-duplicated lines first).
     pub fn log_lines(&self, node: &str) -> Vec<String> {
-        if let Some(a) = self.audits.get(node) {
-            a.flush();
+        if let Some(flusher) = self.agents.handles(node).and_then(|h| h.np_log.as_ref()) {
+            flusher.flush();
         }
         read_lines(&self.log_path(node))
     }
@@ -373,20 +408,24 @@ impl LiveCluster {
         Ok(Probe::new(endpoint, dial, transport))
     }
 
-    /// Tears everything down.
+    /// Tears everything down: the agents stop, then the stream, then the testbed goes.
     pub fn down(self) -> Result<(), LiveError> {
         let LiveCluster {
             testbed,
-            audits,
+            agents,
+            stream,
             log_dir,
             owns_log_dir,
+            pki,
             ..
         } = self;
-        drop(audits);
+        drop(agents);
+        stream.stop();
         let r = testbed.down().map_err(LiveError::from);
         if owns_log_dir {
             let _ = std::fs::remove_dir_all(&log_dir);
         }
+        let _ = std::fs::remove_dir_all(&pki);
         r
     }
 }
@@ -394,16 +433,6 @@ impl LiveCluster {
 /// Kinds whose changes may add, move or remove namespaces of the testbed.
 fn changes_topology(kind: tierwall_model::Kind) -> bool {
     matches!(kind, tierwall_model::Kind::Pod | tierwall_model::Kind::Node)
-}
-
-/// Adds the Nodes pushed and failed in `more` to `report`.
-fn merge_reports(report: &mut SyncReport, more: SyncReport) {
-    for node in more.pushed {
-        if !report.pushed.contains(&node) {
-            report.pushed.push(node);
-        }
-    }
-    report.failed.extend(more.failed);
 }
 
 fn read_lines(path: &Path) -> Vec<String> {

@@ -185,11 +185,9 @@ fn snooped_dns_answers_drive_fqdn_rules_on_real_packets() {
     expect(live, "expired", ya, ext, Dropped);
 
     // fqdnCacheMinTTL above the record's TTL keeps the address longer.
-    live.fqdn().snooper().with_cache(|c| {
-        c.set_options(FqdnCacheOptions {
-            min_ttl: Duration::from_secs(5),
-            ..c.options()
-        })
+    live.set_fqdn_cache_options(FqdnCacheOptions {
+        min_ttl: Duration::from_secs(5),
+        ..FqdnCacheOptions::default()
     });
     let t1 = Instant::now();
     resolve(live, xa, API_NAME, DnsTransport::Udp);
@@ -223,11 +221,10 @@ fn snooped_dns_answers_drive_fqdn_rules_on_real_packets() {
         .expect("web has a ClusterIP");
     assert_eq!(cluster_ip, svc_ip);
     assert!(
-        live.fqdn()
-            .mappings()
+        live.fqdn_mappings()
             .contains(&("web.z.svc.cluster.local".to_string(), vec![svc_ip])),
         "the ClusterIP answer was snooped: {:?}",
-        live.fqdn().mappings()
+        live.fqdn_mappings()
     );
     let real = live
         .testbed()
@@ -245,5 +242,5 @@ fn snooped_dns_answers_drive_fqdn_rules_on_real_packets() {
         .expect("resolution runs");
     assert_eq!(r.resolution.rcode.as_deref(), Some("NXDomain"));
     assert!(!r.realized && r.addrs().is_empty());
-    assert!(live.fqdn().snooper().answers_seen() >= 5);
+    assert!(live.dns_answers_seen() >= 5);
 }

@@ -205,8 +205,7 @@ fn pods_and_nodes_change_under_live_policies() {
     // The Pod moves to node-2 with another address: node-2 enforces its ingress now.
     apply(live, &pod_yaml("x", "k", "node-2", "10.10.1.51"));
     let on = |live: &LiveCluster, node: &str| {
-        live.controller()
-            .synced_rule_set(node)
+        live.rule_set(node)
             .is_some_and(|r| r.pods.iter().any(|p| p.name == "k"))
     };
     assert!(on(live, "node-2") && !on(live, "node-1"));
@@ -222,7 +221,7 @@ fn pods_and_nodes_change_under_live_policies() {
     // A new Node in the blocked zone, with a Pod the ingress rule selects.
     apply(live, &node_yaml("node-3", "172.18.0.5", "blocked"));
     apply(live, &pod_yaml("z", "n", "node-3", "10.10.3.60"));
-    assert!(live.controller().nodes().any(|n| n == "node-3"));
+    assert!(live.nodes().iter().any(|n| n == "node-3"));
     check(
         live,
         "node added",
@@ -245,7 +244,7 @@ fn pods_and_nodes_change_under_live_policies() {
     delete(live, "no/node-3");
     delete(live, "po/x/k");
     apply(live, &node_yaml("node-1", "172.18.0.3", "open"));
-    assert!(!live.controller().nodes().any(|n| n == "node-3"));
+    assert!(!live.nodes().iter().any(|n| n == "node-3"));
     assert!(live.testbed().node_netns("node-3").is_err());
     assert!(live.testbed().pod_netns("x", "k").is_err());
     check(

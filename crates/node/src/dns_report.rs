@@ -16,8 +16,10 @@
 
 use crate::dns_snoop::{DnsSnooper, SnoopWatch};
 use crate::fqdn_cache::FqdnCacheOptions;
+use std::sync::Arc;
 use std::time::Instant;
 use tierwall_node_api::DnsMapping;
+use tokio::sync::Notify;
 
 /// One Node's DNS snooping and what it reports.
 pub struct NodeDnsSnooping {
@@ -25,6 +27,8 @@ pub struct NodeDnsSnooping {
     /// `None` when the reader could not start (no NFLOG in this kernel, no namespace).
     watch: Option<SnoopWatch>,
     mappings: Vec<DnsMapping>,
+    /// Wakes the agent to refresh and report at once (instead of at its next tick).
+    refresh_requested: Arc<Notify>,
 }
 
 impl NodeDnsSnooping {
@@ -41,6 +45,7 @@ impl NodeDnsSnooping {
                 snooper,
                 watch,
                 mappings: Vec::new(),
+                refresh_requested: Arc::new(Notify::new()),
             },
             error,
         )
@@ -79,8 +84,13 @@ impl NodeDnsSnooping {
         &self.mappings
     }
 
-    /// The snooper (tests take answers through it).
+    /// The snooper (to wait for an answer, or take one as if snooped).
     pub fn snooper(&self) -> &DnsSnooper {
         &self.snooper
+    }
+
+    /// Notified when someone asks for a report now ([`Notify::notify_one`]).
+    pub fn refresh_requested(&self) -> Arc<Notify> {
+        Arc::clone(&self.refresh_requested)
     }
 }

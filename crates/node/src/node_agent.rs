@@ -19,8 +19,9 @@
 //! instead of deleting it. A message counts only when its line is complete.
 
 use crate::dns_report::NodeDnsSnooping;
+use crate::dns_snoop::DnsSnooper;
 use crate::fqdn_cache::FqdnCacheOptions;
-use crate::np_log::AuditWriter;
+use crate::np_log::{AuditWriter, NpLogFlusher};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -30,7 +31,7 @@ use tierwall_node_api::stream::{ErrorBody, STREAM_CONTENT_TYPE, report_path, rul
 use tierwall_node_api::{
     Generation, NodeReport, NodeRuleSet, RealizationFailure, RuleCounter, StreamMessage,
 };
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// How the agent runs.
 #[derive(Debug, Clone)]
@@ -49,6 +50,17 @@ pub struct AgentOptions {
     pub max_backoff: Duration,
     /// The agent's FQDN cache (Antrea's `fqdnCacheMinTTL` and a size bound).
     pub fqdn_cache: FqdnCacheOptions,
+    /// No progress lines (connected, realized) on stderr; problems are still printed.
+    pub quiet: bool,
+}
+
+/// Handles into a running agent, for a process that hosts agents in-process (the lab): flush
+/// np.log before reading it, wait for a DNS answer to be snooped, ask for a report now.
+#[derive(Clone)]
+pub struct AgentHandles {
+    pub np_log: Option<NpLogFlusher>,
+    pub dns: DnsSnooper,
+    pub dns_refresh: Arc<Notify>,
 }
 
 /// How often the agent looks for new DNS answers and expired names.
@@ -79,8 +91,24 @@ fn say(node: &str, text: &str) {
     eprintln!("agent {node}: {text}");
 }
 
+/// A progress line: [`say`] unless the agent is quiet.
+fn progress(options: &AgentOptions, text: &str) {
+    if !options.quiet {
+        say(&options.node, text);
+    }
+}
+
 /// Runs until `stop` turns true. Never removes the table.
-pub async fn run(options: AgentOptions, mut stop: watch::Receiver<bool>) -> Result<(), String> {
+pub async fn run(options: AgentOptions, stop: watch::Receiver<bool>) -> Result<(), String> {
+    run_observed(options, stop, |_| {}).await
+}
+
+/// [`run`], handing `observe` the agent's handles once its parts are up.
+pub async fn run_observed(
+    options: AgentOptions,
+    mut stop: watch::Receiver<bool>,
+    observe: impl FnOnce(AgentHandles),
+) -> Result<(), String> {
     let client = crate::client_tls::node_client(&options.identity_dir)?;
     let netns = match &options.netns {
         Some(n) => NetnsTarget::Named(n.clone()),
@@ -108,6 +136,11 @@ pub async fn run(options: AgentOptions, mut stop: watch::Receiver<bool>) -> Resu
             &format!("DNS snooping off ({e}): FQDN rules learn no names from this Node"),
         );
     }
+    observe(AgentHandles {
+        np_log: np_log.as_ref().map(AuditWriter::flusher),
+        dns: dns.snooper().clone(),
+        dns_refresh: dns.refresh_requested(),
+    });
     let mut held = Held {
         desired: None,
         realized: None,
@@ -191,10 +224,11 @@ async fn stream_once(
             "controller refused the stream ({status}): {message}"
         ));
     }
-    say(node, "connected to the controller");
+    progress(options, "connected to the controller");
     held.dns.refresh();
     send_report(options, client, held, None, dataplane).await;
     let mut pending: Vec<u8> = Vec::new();
+    let dns_refresh = held.dns.refresh_requested();
     let mut dns_tick = tokio::time::interval(DNS_TICK);
     dns_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -202,6 +236,12 @@ async fn stream_once(
         let chunk = tokio::select! {
             c = response.chunk() => c,
             _ = dns_tick.tick(), if held.dns.is_watching() => {
+                if held.dns.refresh() {
+                    send_report(options, client, held, None, dataplane).await;
+                }
+                continue;
+            }
+            _ = dns_refresh.notified() => {
                 if held.dns.refresh() {
                     send_report(options, client, held, None, dataplane).await;
                 }
@@ -253,7 +293,7 @@ async fn stream_once(
             if pending.contains(&b'\n') {
                 continue;
             }
-            realize(node, dataplane, netns, np_log, held).await;
+            realize(options, dataplane, netns, np_log, held).await;
             send_report(options, client, held, None, dataplane).await;
         }
     }
@@ -261,7 +301,7 @@ async fn stream_once(
 
 /// Programs the desired rule set; the table keeps the previous one when the kernel refuses.
 async fn realize(
-    node: &str,
+    options: &AgentOptions,
     dataplane: &Arc<Mutex<TableWriter>>,
     netns: &NetnsTarget,
     np_log: Option<&AuditWriter>,
@@ -292,8 +332,8 @@ async fn realize(
             if let Some(log) = np_log {
                 log.update_from_rule_set(&rules_for_log);
             }
-            say(
-                node,
+            progress(
+                options,
                 &format!(
                     "realized {generation} ({:?}, {} commands, {} ms)",
                     report.mode,
@@ -304,7 +344,7 @@ async fn realize(
         }
         Err(message) => {
             say(
-                node,
+                &options.node,
                 &format!(
                     "could not realize {generation}: {message}; the table keeps the previous rule set"
                 ),

@@ -20,6 +20,22 @@ struct Context {
     pods: BTreeMap<IpAddr, String>,
 }
 
+/// Writes the pending lines of an [`AuditWriter`] out.
+#[derive(Clone)]
+pub struct NpLogFlusher {
+    log: Arc<Mutex<(AuditLog, Option<std::fs::File>)>>,
+}
+
+impl NpLogFlusher {
+    pub fn flush(&self) {
+        if let Ok(mut guard) = self.log.lock() {
+            let (audit, file) = &mut *guard;
+            let lines = audit.flush(now_micros(), true);
+            write_lines(file, &lines);
+        }
+    }
+}
+
 /// Writes one Node's np.log.
 pub struct AuditWriter {
     context: Arc<Mutex<Context>>,
@@ -168,10 +184,14 @@ impl AuditWriter {
 
     /// Writes every pending de-duplicated line now.
     pub fn flush(&self) {
-        if let Ok(mut guard) = self.log.lock() {
-            let (audit, file) = &mut *guard;
-            let lines = audit.flush(now_micros(), true);
-            write_lines(file, &lines);
+        self.flusher().flush();
+    }
+
+    /// A handle that writes the pending de-duplicated lines out (for whoever reads np.log
+    /// while the agent runs).
+    pub fn flusher(&self) -> NpLogFlusher {
+        NpLogFlusher {
+            log: Arc::clone(&self.log),
         }
     }
 

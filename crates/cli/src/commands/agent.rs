@@ -60,6 +60,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<u8> {
             min_ttl: Duration::from_secs(args.fqdn_cache_min_ttl),
             ..Default::default()
         },
+        quiet: false,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

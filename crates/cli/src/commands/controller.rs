@@ -26,12 +26,10 @@ use tierwall_controller::cluster_state::ClusterState;
 use tierwall_controller::daemon::{Daemon, DaemonOptions, block_stop_signals};
 use tierwall_controller::dataplane::{Dataplane, NoDataplane};
 use tierwall_controller::manifest_dir::ManifestDirSource;
-use tierwall_controller::node_stream::NodeStreamServer;
 use tierwall_controller::pki::CertificateAuthority;
-use tierwall_controller::rule_set_index::RuleSetIndex;
-use tierwall_lab::agent_processes::AgentLaunch;
 use tierwall_lab::controller_dataplane::TestbedDataplane;
 use tierwall_lab::controller_record::{self, ControllerRecord};
+use tierwall_lab::node_agents::{AgentLaunch, Placement, start_stream};
 
 /// How long a changed file must stay unchanged before it is read (unless the API wrote it).
 const SETTLE: Duration = Duration::from_millis(100);
@@ -60,10 +58,10 @@ pub struct ControllerArgs {
     /// How often DIR is polled, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 200)]
     pub poll_ms: u64,
-    /// With --testbed: where the Nodes' agents run. `processes`: one `tierwall agent` process
-    /// per Node, started and stopped by the controller, fed over the Node stream; `external`:
-    /// the same stream, the agents are started elsewhere (identities in `<pki>/nodes/<node>/`);
-    /// `in-process`: agents inside the controller (no stream).
+    /// With --testbed: where the Nodes' agents run, all fed over the Node stream. `processes`:
+    /// one `tierwall agent` process per Node, started and stopped by the controller;
+    /// `external`: started elsewhere (identities in `<pki>/nodes/<node>/`); `in-process`: the
+    /// same agents as tasks of the controller's process.
     #[arg(long, value_enum, default_value = "processes", requires = "testbed")]
     pub agents: AgentPlacement,
     /// Address of the Node stream (HTTP/2, mutual TLS; port 0 picks a free port).
@@ -116,33 +114,34 @@ pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
     let dataplane: Box<dyn Dataplane> = match &args.testbed {
         Some(prefix) => {
             tierwall_testbed::options::validate_prefix(prefix)?;
-            let testbed = TestbedDataplane::attach(prefix, args.log_dir.clone())
-                .with_context(|| format!("attaching to testbed {prefix}"))?;
-            if args.agents == AgentPlacement::InProcess {
-                Box::new(testbed)
-            } else {
-                let pki = tierwall_testbed::state::data_dir(prefix).join("pki");
-                let pki = pki_dir.clone().unwrap_or(pki);
-                let (server, index) = start_node_stream(&pki, args.node_stream, &server_names)?;
-                let launch = AgentLaunch {
+            let pki = tierwall_testbed::state::data_dir(prefix).join("pki");
+            let pki = pki_dir.clone().unwrap_or(pki);
+            let (server, index) = start_stream(&pki, args.node_stream, &server_names)
+                .map_err(anyhow::Error::msg)
+                .context("starting the Node stream")?;
+            let placement = match args.agents {
+                AgentPlacement::Processes => Placement::Processes {
                     exe: std::env::current_exe().context("finding the tierwall binary")?,
-                    controller_url: format!("https://{}", server.local_addr()),
-                    pki,
-                    spawn: args.agents == AgentPlacement::Processes,
-                };
-                writeln!(
-                    err,
-                    "tierwall controller: Node stream on {} (CA in {})",
-                    launch.controller_url,
-                    launch.pki.display()
-                )?;
-                stream = Some(server);
-                Box::new(
-                    testbed
-                        .with_agent_processes(launch, index)
-                        .map_err(|e| anyhow::anyhow!("{e}"))?,
-                )
-            }
+                },
+                AgentPlacement::External => Placement::External,
+                AgentPlacement::InProcess => Placement::Tasks,
+            };
+            let launch = AgentLaunch {
+                controller_url: format!("https://{}", server.local_addr()),
+                pki,
+                placement,
+            };
+            writeln!(
+                err,
+                "tierwall controller: Node stream on {} (CA in {})",
+                launch.controller_url,
+                launch.pki.display()
+            )?;
+            stream = Some(server);
+            Box::new(
+                TestbedDataplane::attach(prefix, args.log_dir.clone(), launch, index)
+                    .with_context(|| format!("attaching to testbed {prefix}"))?,
+            )
         }
         None => Box::new(NoDataplane),
     };
@@ -210,19 +209,6 @@ pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
     }
     writeln!(err, "tierwall controller: stopped ({reason})")?;
     Ok(0)
-}
-
-/// The CA, the index and the stream server of the Node stream.
-fn start_node_stream(
-    pki: &std::path::Path,
-    listen: SocketAddr,
-    server_names: &[String],
-) -> anyhow::Result<(NodeStreamServer, Arc<RuleSetIndex>)> {
-    let ca = CertificateAuthority::open_or_create(pki)?;
-    let tls = tierwall_controller::node_stream::server_tls(&ca, server_names)?;
-    let index = Arc::new(RuleSetIndex::default());
-    let server = NodeStreamServer::start(Arc::clone(&index), tls, listen)?;
-    Ok((server, index))
 }
 
 /// The API's TLS configuration (client certificates from the CA required), and the admin
