@@ -300,47 +300,36 @@ impl RuleSetIndex {
     /// Waits until every Node holds its current generation, or `timeout` passes; returns the
     /// Nodes that do not.
     pub fn wait_realized(&self, timeout: Duration) -> Vec<String> {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
-        loop {
-            let behind: Vec<String> = state
-                .nodes
-                .iter()
-                .filter(|(_, e)| e.report.as_ref().and_then(|r| r.realized) != Some(e.generation))
-                .map(|(n, _)| n.clone())
-                .collect();
-            let now = Instant::now();
-            if behind.is_empty() || now >= deadline {
-                return behind;
-            }
-            state = self
-                .reported
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
-        }
+        self.wait_until(timeout, |e| {
+            e.report.as_ref().and_then(|r| r.realized) != Some(e.generation)
+        })
     }
 
     /// Waits until every Node's agent has realized its current generation or reported that it
     /// cannot, or `timeout` passes; returns the Nodes still behind.
     pub fn wait_settled(&self, timeout: Duration) -> Vec<String> {
+        self.wait_until(timeout, |e| {
+            let report = e.report.as_ref();
+            report.and_then(|r| r.realized) != Some(e.generation)
+                && report.and_then(|r| r.failed.as_ref().map(|f| f.generation))
+                    != Some(e.generation)
+        })
+    }
+
+    /// Waits (on reports) until no Node is `behind`, or `timeout` passes; the Nodes behind.
+    fn wait_until(&self, timeout: Duration, behind: impl Fn(&NodeEntry) -> bool) -> Vec<String> {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
         loop {
-            let behind: Vec<String> = state
+            let late: Vec<String> = state
                 .nodes
                 .iter()
-                .filter(|(_, e)| {
-                    let report = e.report.as_ref();
-                    report.and_then(|r| r.realized) != Some(e.generation)
-                        && report.and_then(|r| r.failed.as_ref().map(|f| f.generation))
-                            != Some(e.generation)
-                })
+                .filter(|(_, e)| behind(e))
                 .map(|(n, _)| n.clone())
                 .collect();
             let now = Instant::now();
-            if behind.is_empty() || now >= deadline {
-                return behind;
+            if late.is_empty() || now >= deadline {
+                return late;
             }
             state = self
                 .reported
