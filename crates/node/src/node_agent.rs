@@ -7,6 +7,7 @@
 //!    delta{base, g, delta}  ──> base = desired.g ? desired = (g, apply) : reconnect for a full set
 //!    countersRequest{id}    ──> report counters
 //!  desired ──dataplane::Agent::sync (one atomic transaction)──> ok: realized = g │ err: failed{g, msg}
+//!  failed ──retry after 0.5 s, doubling up to max_backoff (while no newer set arrives)──> sync
 //!  report ──POST──> controller (after each realization, each counters request, each connect)
 //! ```
 //!
@@ -43,6 +44,10 @@ pub struct AgentOptions {
     pub backoff: Duration,
     pub max_backoff: Duration,
 }
+
+/// First wait before a rule set the kernel refused is tried again (then doubling up to
+/// `AgentOptions::max_backoff`).
+const FIRST_RETRY: Duration = Duration::from_millis(500);
 
 /// What the agent holds.
 struct Held {
@@ -174,9 +179,18 @@ async fn stream_once(
     say(node, "connected to the controller");
     send_report(options, client, held, None, dataplane).await;
     let mut pending: Vec<u8> = Vec::new();
+    let mut retry_wait = FIRST_RETRY;
     loop {
         let chunk = tokio::select! {
             c = response.chunk() => c,
+            // A set the kernel refused is tried again (the cause may go: a table another
+            // program held, memory) until it is realized or a newer one arrives.
+            _ = tokio::time::sleep(retry_wait), if held.failed.is_some() => {
+                realize(node, dataplane, netns, np_log, held).await;
+                send_report(options, client, held, None, dataplane).await;
+                retry_wait = (retry_wait * 2).min(options.max_backoff.max(FIRST_RETRY));
+                continue;
+            }
             _ = stop.changed() => return Ended::Stopped,
         };
         let chunk = match chunk {
@@ -223,6 +237,7 @@ async fn stream_once(
             if pending.contains(&b'\n') {
                 continue;
             }
+            retry_wait = FIRST_RETRY;
             realize(node, dataplane, netns, np_log, held).await;
             send_report(options, client, held, None, dataplane).await;
         }
