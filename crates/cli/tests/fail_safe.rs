@@ -376,6 +376,27 @@ fn a_rule_set_the_kernel_refuses_keeps_the_previous_one_and_shows_in_status() {
         log.contains("could not realize") && log.contains("keeps the previous rule set"),
         "{log}"
     );
+    // The controller shows the Node failing, and logs it once.
+    let (_, all) = common::request(bed.api, "GET", "/status");
+    let nodes = &all["nodes"];
+    assert_eq!(nodes["node-2"]["programmed"], false, "{nodes}");
+    assert!(
+        nodes["node-2"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Operation not permitted")),
+        "{nodes}"
+    );
+    assert_eq!(nodes["node-0"]["programmed"], true, "{nodes}");
+    let controller_log =
+        |bed: &FailSafeBed| bed.controller.as_ref().map(|c| c.log()).unwrap_or_default();
+    eventually("the failure in the controller's log", LIMIT, || {
+        let log = controller_log(&bed);
+        if log.matches("node node-2: programming failed: ").count() == 1 {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    });
     // The previous rule set stays: the same table, the same verdicts.
     assert_eq!(bed.table_text("node-2"), held_table);
     assert_eq!(bed.matrix(), BEFORE, "{}", bed.logs());
@@ -385,6 +406,17 @@ fn a_rule_set_the_kernel_refuses_keeps_the_previous_one_and_shows_in_status() {
     bed.wait_phase("fs-change", "Realized", 1);
     bed.wait_phase("fs-base", "Realized", 3);
     assert_eq!(bed.matrix(), after(), "{}", bed.logs());
+    eventually("node-2 programmed again", LIMIT, || {
+        let (_, all) = common::request(bed.api, "GET", "/status");
+        let log = controller_log(&bed);
+        if all["nodes"]["node-2"]["programmed"] == true
+            && log.contains("node node-2: programmed again")
+        {
+            Ok(())
+        } else {
+            Err(format!("{}\n{log}", all["nodes"]))
+        }
+    });
     // A later change realizes too.
     std::fs::remove_file(bed.manifests.join("change.yaml")).unwrap_or_else(|e| panic!("{e}"));
     eventually("fs-change gone", LIMIT, || {
