@@ -376,16 +376,17 @@ fn a_rule_set_the_kernel_refuses_keeps_the_previous_one_and_shows_in_status() {
         log.contains("could not realize") && log.contains("keeps the previous rule set"),
         "{log}"
     );
-    // The controller shows the Node failing, and logs it once.
-    let (_, all) = common::request(bed.api, "GET", "/status");
-    let nodes = &all["nodes"];
-    assert_eq!(nodes["node-2"]["programmed"], false, "{nodes}");
-    assert!(
-        nodes["node-2"]["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("Operation not permitted")),
-        "{nodes}"
-    );
+    // The controller shows the Node failing (from its next poll step on), and logs it once.
+    let nodes = eventually("node-2 failing in /status", LIMIT, || {
+        let (_, all) = common::request(bed.api, "GET", "/status");
+        let nodes = all["nodes"].clone();
+        let error = nodes["node-2"]["error"].as_str().unwrap_or_default();
+        if nodes["node-2"]["programmed"] == false && error.contains("Operation not permitted") {
+            Ok(nodes)
+        } else {
+            Err(nodes.to_string())
+        }
+    });
     assert_eq!(nodes["node-0"]["programmed"], true, "{nodes}");
     let controller_log =
         |bed: &FailSafeBed| bed.controller.as_ref().map(|c| c.log()).unwrap_or_default();
