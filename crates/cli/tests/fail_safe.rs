@@ -349,7 +349,7 @@ fn a_rule_set_the_kernel_refuses_keeps_the_previous_one_and_shows_in_status() {
     }
     let bed = FailSafeBed::started("twfx");
     let netns = bed.node_netns("node-2");
-    let hold = TableHold::take(&netns, bed.manifests.parent().unwrap_or(Path::new("/tmp")));
+    let hold = TableHold::take(&netns, bed.dir());
     let held_table = bed.table_text("node-2");
     assert_eq!(bed.matrix(), BEFORE, "the held copy enforces the same");
 

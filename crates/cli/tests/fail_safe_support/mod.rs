@@ -99,8 +99,16 @@ pub struct FailSafeBed {
     /// The controller's HTTP API.
     pub api: SocketAddr,
     pub agents: BTreeMap<String, Proc>,
+    /// Manifests, CA and identities; removed when the bed is dropped.
+    dir: PathBuf,
     /// Removes the testbed last (fields drop in order: processes first).
     _guard: Guard,
+}
+
+impl Drop for FailSafeBed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// A free loopback port (the stream must keep its address across controller restarts).
@@ -127,6 +135,7 @@ impl FailSafeBed {
             controller: None,
             api: free_port(),
             agents: BTreeMap::new(),
+            dir,
             _guard: guard,
         }
     }
@@ -173,6 +182,11 @@ impl FailSafeBed {
             });
         }
         self.controller = Some(process);
+    }
+
+    /// The bed's own directory (manifests, CA), for files of the tests.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// Where the controller writes Node `node`'s identity.
@@ -441,10 +455,13 @@ pub fn counts_now(bed: &FailSafeBed, nodes: &[&str]) -> BTreeMap<String, TableCo
         .collect()
 }
 
+/// One round of the matrix: when it started, what it found.
+pub type ProbeRound = (Instant, Vec<Outcome>);
+
 /// Probes the matrix in a loop until stopped; each round is recorded with its start.
 pub struct MatrixProber {
     stop: Arc<AtomicBool>,
-    rounds: Arc<Mutex<Vec<(Instant, Vec<Outcome>)>>>,
+    rounds: Arc<Mutex<Vec<ProbeRound>>>,
     thread: JoinHandle<()>,
 }
 
@@ -470,7 +487,7 @@ impl MatrixProber {
     }
 
     /// Stops once a round that started after `since` is done; every round, in order.
-    pub fn finish_after(self, since: Instant) -> Vec<(Instant, Vec<Outcome>)> {
+    pub fn finish_after(self, since: Instant) -> Vec<ProbeRound> {
         eventually("a probe round after the resync", LIMIT, || {
             let done = self
                 .rounds
