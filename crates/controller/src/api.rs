@@ -231,11 +231,12 @@ pub fn handle(state: &SharedState, method: &str, url: &str, body: &str) -> Reply
             let s = lock(state);
             let nodes: serde_json::Map<String, Value> = s
                 .controller()
-                .nodes()
+                .agent_nodes()
+                .into_iter()
                 .map(|n| {
-                    let failure = s.node_failures().get(n);
+                    let failure = s.node_failures().get(&n);
                     (
-                        n.to_string(),
+                        n,
                         json!({ "programmed": failure.is_none(), "error": failure }),
                     )
                 })

@@ -326,6 +326,9 @@ impl ClusterState {
                 self.after_sync(&BTreeSet::new());
             }
             self.note_node_failures();
+        } else if self.controller.index().is_some() {
+            // Agents on the stream report whenever they realize or fail.
+            self.note_node_failures();
         }
         changed
     }
@@ -486,17 +489,43 @@ impl ClusterState {
         }
     }
 
+    /// Logs the Nodes whose agent started or stopped failing. A stream agent's failure stays
+    /// until it reports the current rule set realized (a newer set still in flight does not
+    /// make it programmed).
     fn note_node_failures(&mut self) {
-        let now = self.controller.failed_nodes().clone();
+        let mut now = self.controller.node_failures();
         for (node, message) in &now {
             if self.node_failures.get(node) != Some(message) {
                 self.log
                     .push(format!("node {node}: programming failed: {message}"));
             }
         }
-        for node in self.node_failures.keys() {
-            if !now.contains_key(node) {
-                self.log.push(format!("node {node}: programmed again"));
+        let cleared: Vec<String> = self
+            .node_failures
+            .keys()
+            .filter(|n| !now.contains_key(*n))
+            .cloned()
+            .collect();
+        if !cleared.is_empty() {
+            let behind: BTreeSet<String> = match self.controller.index() {
+                Some(index) => {
+                    let realized: BTreeSet<String> = index.realized_nodes().into_iter().collect();
+                    index
+                        .nodes()
+                        .into_iter()
+                        .filter(|n| !realized.contains(n))
+                        .collect()
+                }
+                None => BTreeSet::new(),
+            };
+            for node in cleared {
+                if behind.contains(&node) {
+                    if let Some(message) = self.node_failures.get(&node) {
+                        now.insert(node, message.clone());
+                    }
+                } else {
+                    self.log.push(format!("node {node}: programmed again"));
+                }
             }
         }
         self.node_failures = now;

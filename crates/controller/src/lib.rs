@@ -176,6 +176,25 @@ impl Controller {
         &self.failures
     }
 
+    /// Nodes whose agent could not program the current rule set, with the message: the last
+    /// sync of in-process agents, and the reports of agents on the stream.
+    pub fn node_failures(&self) -> BTreeMap<String, String> {
+        let mut all = self.failures.clone();
+        if let Some(index) = &self.index {
+            all.extend(index.failed_nodes());
+        }
+        all
+    }
+
+    /// The Nodes with an agent: attached in-process, or fed through the stream.
+    pub fn agent_nodes(&self) -> BTreeSet<String> {
+        let mut all: BTreeSet<String> = self.agents.keys().cloned().collect();
+        if let Some(index) = &self.index {
+            all.extend(index.nodes());
+        }
+        all
+    }
+
     /// Registers the agent of a Node and pushes its current rule set.
     pub fn attach(&mut self, node: &str, agent: Box<dyn NodeAgent>) -> SyncReport {
         self.agents.insert(node.to_string(), agent);

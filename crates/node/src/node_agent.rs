@@ -8,6 +8,7 @@
 //!    delta{base, g, delta}  ──> base = desired.g ? desired = (g, apply) : reconnect for a full set
 //!    countersRequest{id}    ──> report counters
 //!  desired ──dataplane::TableWriter::sync (one atomic transaction)──> ok: realized = g │ err: failed{g, msg}
+//!  failed ──retry after 0.5 s, doubling up to max_backoff (while no newer set arrives)──> sync
 //!  DNS answers to the Node's Pods ──snooped every 100 ms──> changed? ──> report (dns snapshot)
 //!  report ──POST──> controller (after each realization, each counters request, each connect,
 //!                               each change of the Node's DNS names)
@@ -65,6 +66,10 @@ pub struct AgentHandles {
 
 /// How often the agent looks for new DNS answers and expired names.
 const DNS_TICK: Duration = Duration::from_millis(100);
+
+/// First wait before a rule set the kernel refused is tried again (then doubling up to
+/// `AgentOptions::max_backoff`).
+const FIRST_RETRY: Duration = Duration::from_millis(500);
 
 /// What the agent holds.
 struct Held {
@@ -231,6 +236,9 @@ async fn stream_once(
     let dns_refresh = held.dns.refresh_requested();
     let mut dns_tick = tokio::time::interval(DNS_TICK);
     dns_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut retry_wait = FIRST_RETRY;
+    // A deadline, not a sleep made anew each turn: the DNS tick turns the loop every 100 ms.
+    let mut retry_at = tokio::time::Instant::now() + retry_wait;
     loop {
         // `chunk` only takes a frame when it is complete, so a tick in between loses nothing.
         let chunk = tokio::select! {
@@ -245,6 +253,15 @@ async fn stream_once(
                 if held.dns.refresh() {
                     send_report(options, client, held, None, dataplane).await;
                 }
+                continue;
+            }
+            // A set the kernel refused is tried again (the cause may go: a table another
+            // program held, memory) until it is realized or a newer one arrives.
+            _ = tokio::time::sleep_until(retry_at), if held.failed.is_some() => {
+                realize(options, dataplane, netns, np_log, held).await;
+                send_report(options, client, held, None, dataplane).await;
+                retry_wait = (retry_wait * 2).min(options.max_backoff.max(FIRST_RETRY));
+                retry_at = tokio::time::Instant::now() + retry_wait;
                 continue;
             }
             _ = stop.changed() => return Ended::Stopped,
@@ -293,7 +310,9 @@ async fn stream_once(
             if pending.contains(&b'\n') {
                 continue;
             }
+            retry_wait = FIRST_RETRY;
             realize(options, dataplane, netns, np_log, held).await;
+            retry_at = tokio::time::Instant::now() + retry_wait;
             send_report(options, client, held, None, dataplane).await;
         }
     }
