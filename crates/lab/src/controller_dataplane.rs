@@ -107,7 +107,7 @@ impl TestbedDataplane {
             .map_err(|e| e.to_string())?
             .to_string();
         let np_log = self.log_path(node);
-        self.agents.start(node, &netns, &np_log)
+        self.agents.start(node, &netns, Some(&np_log))
     }
 
     /// Where Node `node` writes np.log.

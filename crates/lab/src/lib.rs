@@ -12,7 +12,7 @@
 //! ```
 //!
 //! `persisted` keeps a detached testbed's objects; `testbed up` and `apply --testbed` without
-//! a running controller program its Nodes once through it.
+//! a running controller program its Nodes once over the same stream (`program_once`).
 
 pub mod controller_dataplane;
 pub mod controller_record;
@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod node_agents;
 pub mod persisted;
 pub mod pod_names;
+pub mod program_once;
 pub mod scenario_dataplane;
 pub mod stats;
 pub mod traceflow;

@@ -117,7 +117,7 @@ impl LiveCluster {
         let netns = self.testbed.node_netns(node)?.to_string();
         let path = self.log_path(node);
         self.agents
-            .start(node, &netns, &path)
+            .start(node, &netns, Some(&path))
             .map_err(|message| LiveError::Audit {
                 node: node.to_string(),
                 message,

@@ -94,9 +94,18 @@ impl NodeAgents {
         self.launch.pki.join("nodes").join(node)
     }
 
-    /// Issues the Node's identity and, unless agents are external, starts its agent. Returns
-    /// a line saying what was done.
-    pub fn start(&mut self, node: &str, netns: &str, np_log: &Path) -> Result<String, String> {
+    /// Issues the Node's identity and, unless agents are external, starts its agent (writing
+    /// np.log to `np_log` when given). Returns a line saying what was done.
+    pub fn start(
+        &mut self,
+        node: &str,
+        netns: &str,
+        np_log: Option<&Path>,
+    ) -> Result<String, String> {
+        let np_log_line = np_log.map_or_else(
+            || "no np.log".to_string(),
+            |p| format!("np.log in {}", p.display()),
+        );
         let dir = self.identity_dir(node);
         self.ca
             .write_node_identity(node, &dir)
@@ -115,17 +124,18 @@ impl NodeAgents {
                     .arg("--identity")
                     .arg(&dir)
                     .args(["--netns", netns])
-                    .arg("--np-log")
-                    .arg(np_log)
+                    .args(
+                        np_log
+                            .map(|p| ["--np-log".as_ref(), p.as_os_str()])
+                            .into_iter()
+                            .flatten(),
+                    )
                     .stdin(Stdio::null())
                     .spawn()
                     .map_err(|e| format!("starting the agent of {node}: {}: {e}", exe.display()))?;
                 let pid = child.id();
                 self.children.insert(node.to_string(), child);
-                Ok(format!(
-                    "Node {node}: agent process {pid}, np.log in {}",
-                    np_log.display()
-                ))
+                Ok(format!("Node {node}: agent process {pid}, {np_log_line}"))
             }
             Placement::Tasks => {
                 let options = AgentOptions {
@@ -133,7 +143,7 @@ impl NodeAgents {
                     controller: self.launch.controller_url.clone(),
                     identity_dir: dir,
                     netns: Some(netns.to_string()),
-                    np_log: Some(np_log.to_path_buf()),
+                    np_log: np_log.map(Path::to_path_buf),
                     backoff: Duration::from_millis(20),
                     max_backoff: Duration::from_secs(1),
                     fqdn_cache: Default::default(),
@@ -177,10 +187,7 @@ impl NodeAgents {
                         handles,
                     },
                 );
-                Ok(format!(
-                    "Node {node}: agent task, np.log in {}",
-                    np_log.display()
-                ))
+                Ok(format!("Node {node}: agent task, {np_log_line}"))
             }
         }
     }

@@ -25,11 +25,11 @@
 
 use crate::LiveError;
 use std::path::{Path, PathBuf};
-use tierwall_dataplane::{InterfaceMap, NetnsTarget, SyncReport, TableWriter};
+use tierwall_dataplane::InterfaceMap;
 use tierwall_engine::Engine;
-use tierwall_engine::ruleset::all_node_rule_sets;
 use tierwall_engine::store::is_system_tier;
 use tierwall_model::{Kind, Object, ObjectKey};
+use tierwall_node_api::NodeReport;
 use tierwall_testbed::{Testbed, TestbedChanges};
 
 /// File name of the stored objects in the testbed's data directory.
@@ -342,38 +342,25 @@ pub fn check_cluster(testbed: &Testbed, engine: &Engine) -> Result<(), LiveError
 }
 
 /// Programs every Node of the testbed with its rule set from `engine` (the testbed must be built
-/// as the engine says, [`check_cluster`]). Each Node gets a fresh `TableWriter`, whose first sync
-/// adopts the existing table (full, counter-preserving transaction). With `services`, the
-/// testbed's Service tables are re-rendered first.
+/// as the engine says, [`check_cluster`]) through the Node stream, once
+/// ([`crate::program_once`]); the agents' reports. With `services`, the testbed's Service tables
+/// are re-rendered first.
 pub fn enforce(
     testbed: &Testbed,
     engine: &Engine,
     services: bool,
-) -> Result<Vec<SyncReport>, LiveError> {
+) -> Result<Vec<NodeReport>, LiveError> {
     check_cluster(testbed, engine)?;
     if services {
         testbed.update_services(engine.cluster())?;
     }
-    let mut reports = Vec::new();
-    for (node, rules) in all_node_rule_sets(engine.cluster(), engine.table()) {
-        let netns = testbed.node_netns(&node)?.to_string();
-        let mut agent = TableWriter::new(
-            &node,
-            NetnsTarget::Named(netns),
-            interfaces(testbed, engine, &node),
-        );
-        let report = agent.sync(&rules).map_err(|source| LiveError::Dataplane {
-            node: node.clone(),
-            source: Box::new(source),
-        })?;
-        reports.push(report);
-    }
-    Ok(reports)
+    crate::program_once::program_once(testbed, engine)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tierwall_engine::ruleset::all_node_rule_sets;
 
     #[test]
     fn stored_objects_give_the_same_engine() {

@@ -20,7 +20,7 @@ pub mod vocabulary;
 pub use decide::{NodeDecision, NodePacket};
 pub use delta::{DeltaError, RuleSetDelta};
 pub use generation::Generation;
-pub use report::{DnsMapping, NodeReport, RealizationFailure, RuleCounter};
+pub use report::{DnsMapping, NodeReport, RealizationFailure, RealizationSummary, RuleCounter};
 pub use rule_set::{DirectionRules, LocalPod, NodeRuleSet, PeerAddresses, PortRule, RuleEntry};
 pub use stream::StreamMessage;
 pub use vocabulary::{Action, BASELINE_TIER_PRIORITY, Direction, L4Protocol, PolicyRef, Transport};

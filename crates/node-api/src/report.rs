@@ -54,7 +54,28 @@ pub struct NodeReport {
     /// The request this report answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counters_for: Option<u64>,
-    /// Names whose addresses changed in the Node's FQDN cache since the last report.
+    /// Every name the Node's FQDN cache holds now, with its addresses (a snapshot: a name
+    /// that expired is left out).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<DnsMapping>,
+    /// How the realization of `realized` went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_realization: Option<RealizationSummary>,
+}
+
+/// How an agent's realization of a rule set went: what `apply --testbed` prints per Node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RealizationSummary {
+    /// `Unchanged`, `Incremental`, `Full` (the table adopted) or `Replace` (made anew).
+    pub mode: String,
+    /// Commands in the transaction.
+    pub commands: usize,
+    pub elapsed_ms: u64,
+    /// Rendering warnings (IPv6 members skipped, Pods without interface).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The error of a cheaper transaction that failed before this one repaired the table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered_from: Option<String>,
 }

@@ -30,7 +30,8 @@ use std::time::Duration;
 use tierwall_dataplane::{NetnsTarget, TableWriter};
 use tierwall_node_api::stream::{ErrorBody, STREAM_CONTENT_TYPE, report_path, rule_set_path};
 use tierwall_node_api::{
-    Generation, NodeReport, NodeRuleSet, RealizationFailure, RuleCounter, StreamMessage,
+    Generation, NodeReport, NodeRuleSet, RealizationFailure, RealizationSummary, RuleCounter,
+    StreamMessage,
 };
 use tokio::sync::{Notify, watch};
 
@@ -78,6 +79,8 @@ struct Held {
     /// The generation the table enforces.
     realized: Option<Generation>,
     failed: Option<RealizationFailure>,
+    /// How the realization of `realized` went.
+    last: Option<RealizationSummary>,
     /// The Node's DNS snooping and its names.
     dns: NodeDnsSnooping,
 }
@@ -150,6 +153,7 @@ pub async fn run_observed(
         desired: None,
         realized: None,
         failed: None,
+        last: None,
         dns,
     };
     let mut backoff = options.backoff;
@@ -348,6 +352,13 @@ async fn realize(
         Ok(report) => {
             held.realized = Some(generation);
             held.failed = None;
+            held.last = Some(RealizationSummary {
+                mode: format!("{:?}", report.mode),
+                commands: report.commands,
+                elapsed_ms: u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
+                warnings: report.warnings.clone(),
+                recovered_from: report.recovered_from.clone(),
+            });
             if let Some(log) = np_log {
                 log.update_from_rule_set(&rules_for_log);
             }
@@ -428,6 +439,7 @@ async fn send_report(
         counters,
         counters_for,
         dns: held.dns.mappings().to_vec(),
+        last_realization: held.last.clone(),
     };
     let url = format!(
         "{}{}",

@@ -9,8 +9,8 @@
 //!      an address taken twice or IPv6 — nothing stored, nothing changed)
 //!      ──> store objects.json ──> testbed follows (Pods/Nodes built, removed, rebuilt; one
 //!      `testbed <prefix>: Pod x/a added on n0 (...)` line each on stderr)
-//!      ──> every Node: NodeRuleSet ──TableWriter::sync──> nftables
-//!          (fresh agent: full transaction adopting the table; counters kept)
+//!      ──> every Node: NodeRuleSet ══Node stream══> an agent task per Node ──> nftables
+//!          (fresh agent: full transaction adopting the table; counters kept; lab::program_once)
 //! ```
 //!
 //! Pods and Nodes may be added, moved, re-addressed, given other ports and deleted: the testbed
@@ -72,17 +72,21 @@ fn commit(
     let reports = persisted::enforce(testbed, engine, services)
         .with_context(|| format!("programming the Nodes of {prefix}"))?;
     for r in reports {
+        let Some(sync) = &r.last_realization else {
+            writeln!(err, "{}: realized", r.node)?;
+            continue;
+        };
         writeln!(
             err,
-            "{}: {:?} sync, {} commands{}",
+            "{}: {} sync, {} commands{}",
             r.node,
-            r.mode,
-            r.commands,
-            r.recovered_from
+            sync.mode,
+            sync.commands,
+            sync.recovered_from
                 .as_deref()
                 .map_or_else(String::new, |e| format!(" (recovered from: {e})"))
         )?;
-        for w in r.warnings {
+        for w in &sync.warnings {
             writeln!(err, "warning: {}: {w}", r.node)?;
         }
     }
