@@ -328,11 +328,6 @@ pub fn locate_field(text: &str, start: usize, field: &str) -> Option<(usize, usi
     found
 }
 
-/// The line alone of [`locate_field`] (the controller reports `file:line`).
-pub fn locate_field_line(text: &str, start: usize, field: &str) -> Option<usize> {
-    locate_field(text, start, field).map(|(line, _)| line)
-}
-
 /// The engine after admitting the inputs, with what admission said.
 #[derive(Debug)]
 pub struct Admission {

@@ -91,7 +91,7 @@ fn controller_process_applies_files_and_stops_on_sigterm() {
     let error = s["error"].as_str().unwrap_or_default();
     assert!(
         error.starts_with(&format!(
-            "{file}:7: ClusterNetworkPolicy p: spec.ingress[0].action: "
+            "{file}:7:3: ClusterNetworkPolicy p: spec.ingress[0].action: "
         )),
         "{s}"
     );
@@ -113,7 +113,7 @@ fn controller_process_applies_files_and_stops_on_sigterm() {
     );
     assert!(
         log.contains(&format!(
-            "rejected {file}:7: ClusterNetworkPolicy p: spec.ingress[0].action: "
+            "rejected {file}:7:3: ClusterNetworkPolicy p: spec.ingress[0].action: "
         )),
         "{log}"
     );

@@ -234,6 +234,7 @@ impl ClusterState {
                     applied_origin: Some(Origin {
                         file: base_label.clone(),
                         line: 0,
+                        column: 0,
                     }),
                     failure: None,
                 },
@@ -392,6 +393,7 @@ impl ClusterState {
                 Origin {
                     file: self.base_label.clone(),
                     line: 0,
+                    column: 0,
                 },
             )
         })
@@ -448,7 +450,7 @@ impl ClusterState {
                         kinds.insert(key.kind);
                     }
                     Err(f) => {
-                        failures.push((key.clone(), f));
+                        failures.push((key.clone(), *f));
                         again.push((delete, key));
                     }
                 }
@@ -531,24 +533,28 @@ impl ClusterState {
         self.node_failures = now;
     }
 
-    fn try_apply(&mut self, key: &ObjectKey) -> Result<(), Failure> {
+    fn try_apply(&mut self, key: &ObjectKey) -> Result<(), Box<Failure>> {
         let Some((object, origin)) = self.target(key).map(|(o, g)| (o.clone(), g)) else {
             return Ok(());
         };
         let source = &self.source;
-        let refuse = |field: Option<String>, message: String| Failure {
-            delete: false,
-            origin: Some(Origin {
-                file: origin.file.clone(),
-                line: field
-                    .as_deref()
-                    .and_then(|f| source.locate(&origin, f))
-                    .unwrap_or(origin.line),
-            }),
-            object: key.describe(),
-            field,
-            message,
-            attempted: Some(Box::new(object.clone())),
+        let refuse = |field: Option<String>, message: String| {
+            let (line, column) = field
+                .as_deref()
+                .and_then(|f| source.locate(&origin, f))
+                .unwrap_or((origin.line, 1));
+            Box::new(Failure {
+                delete: false,
+                origin: Some(Origin {
+                    file: origin.file.clone(),
+                    line,
+                    column: if line > 0 { column } else { 0 },
+                }),
+                object: key.describe(),
+                field,
+                message,
+                attempted: Some(Box::new(object.clone())),
+            })
         };
         self.dataplane
             .check(self.controller.engine(), Change::Apply(&object))
@@ -575,7 +581,7 @@ impl ClusterState {
         Ok(())
     }
 
-    fn try_delete(&mut self, key: &ObjectKey) -> Result<(), Failure> {
+    fn try_delete(&mut self, key: &ObjectKey) -> Result<(), Box<Failure>> {
         let was = self.records.get(key).and_then(|r| r.applied_origin.clone());
         let refuse = |field: Option<String>, message: String| Failure {
             delete: true,

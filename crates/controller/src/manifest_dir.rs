@@ -135,7 +135,8 @@ impl ManifestDirSource {
         }
     }
 
-    /// Points admission errors at the field's line (the CLI passes its YAML field locator).
+    /// Points admission errors at the field's line and column (the CLI passes its YAML field
+    /// locator).
     pub fn with_field_locator(mut self, locator: FieldLocator) -> Self {
         self.locator = Some(locator);
         self
@@ -226,6 +227,7 @@ impl ManifestDirSource {
                 let origin = Origin {
                     file: o.source.clone(),
                     line: o.line,
+                    column: 0,
                 };
                 if let Some((_, first, _)) = desired.get(&key) {
                     duplicates.push(problem(
@@ -357,7 +359,7 @@ impl StateSource for ManifestDirSource {
         self.desired.get(key).map(|(_, o, _)| o.clone())
     }
 
-    fn locate(&self, origin: &Origin, field: &str) -> Option<usize> {
+    fn locate(&self, origin: &Origin, field: &str) -> Option<(usize, usize)> {
         let locator = self.locator?;
         let text = std::fs::read_to_string(&origin.file).ok()?;
         locator(&text, origin.line, field)

@@ -15,16 +15,21 @@ use std::fmt;
 use tierwall_model::{LoadError, Object, ObjectKey};
 
 /// Where a desired object was defined: a file and the 1-based line its document starts on (or a
-/// label such as `testbed:abc` and line 0 for objects that do not come from a file).
+/// label such as `testbed:abc` and line 0 for objects that do not come from a file); an error
+/// about one of its fields points at that field's line and 1-based column.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Origin {
     pub file: String,
     pub line: usize,
+    /// 0: the whole document (no column printed).
+    pub column: usize,
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line > 0 {
+        if self.line > 0 && self.column > 0 {
+            write!(f, "{}:{}:{}", self.file, self.line, self.column)
+        } else if self.line > 0 {
             write!(f, "{}:{}", self.file, self.line)
         } else {
             f.write_str(&self.file)
@@ -90,13 +95,14 @@ pub trait StateSource: Send {
     /// Removes `key` from the desired state (the next `poll` reports it).
     fn remove(&mut self, key: &ObjectKey) -> Result<Written, SourceError>;
 
-    /// The line of `field` (a path such as `spec.ingress[0].action`) in the object defined at
-    /// `origin`, when the source can tell; error messages then point at the field.
-    fn locate(&self, origin: &Origin, field: &str) -> Option<usize> {
+    /// The line and column of `field` (a path such as `spec.ingress[0].action`) in the object
+    /// defined at `origin`, when the source can tell; error messages then point at the field.
+    fn locate(&self, origin: &Origin, field: &str) -> Option<(usize, usize)> {
         let _ = (origin, field);
         None
     }
 }
 
-/// Finds a field's line in a manifest: `(text, line the object starts on, field path)`.
-pub type FieldLocator = fn(&str, usize, &str) -> Option<usize>;
+/// Finds a field's line and column in a manifest: `(text, line the object starts on, field
+/// path)`.
+pub type FieldLocator = fn(&str, usize, &str) -> Option<(usize, usize)>;

@@ -174,7 +174,7 @@ fn directory_changes_reach_status_and_objects_through_the_api() {
     let error = s["error"].as_str().unwrap_or_default();
     assert!(
         error.starts_with(&format!(
-            "{policy_file}:1: ClusterNetworkPolicy p: spec.tier: "
+            "{policy_file}:1:1: ClusterNetworkPolicy p: spec.tier: "
         )),
         "{s}"
     );
@@ -287,7 +287,7 @@ fn directory_changes_reach_status_and_objects_through_the_api() {
     for expected in [
         format!("applied ClusterNetworkPolicy p from {policy_file}:1 (created, generation 1)"),
         format!("rejected {policy_file}:5:"),
-        format!("rejected {policy_file}:1: ClusterNetworkPolicy p: spec.tier: "),
+        format!("rejected {policy_file}:1:1: ClusterNetworkPolicy p: spec.tier: "),
         "(the previous version stays in force)".to_string(),
         format!("applied ClusterNetworkPolicy p from {policy_file}:1 (configured, generation 2)"),
         format!(

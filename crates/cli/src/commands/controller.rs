@@ -146,7 +146,7 @@ pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
         None => Box::new(NoDataplane),
     };
     let source = ManifestDirSource::new(&args.manifests, SETTLE)
-        .with_field_locator(crate::input::locate_field_line);
+        .with_field_locator(crate::input::locate_field);
     let state =
         ClusterState::start(dataplane, Box::new(source)).context("starting the controller")?;
     let (source, dataplane) = (state.describe_source(), state.describe_dataplane());
