@@ -81,6 +81,9 @@ struct Held {
     failed: Option<RealizationFailure>,
     /// How the realization of `realized` went.
     last: Option<RealizationSummary>,
+    /// Whether the current stream got as far as connecting (the reconnect wait then restarts
+    /// from `AgentOptions::backoff`).
+    connected: bool,
     /// The Node's DNS snooping and its names.
     dns: NodeDnsSnooping,
 }
@@ -154,6 +157,7 @@ pub async fn run_observed(
         realized: None,
         failed: None,
         last: None,
+        connected: false,
         dns,
     };
     let mut backoff = options.backoff;
@@ -171,6 +175,10 @@ pub async fn run_observed(
             &mut stop,
         )
         .await;
+        // A stream that was up starts the waits over: the controller came back once.
+        if std::mem::take(&mut held.connected) {
+            backoff = options.backoff;
+        }
         let why = match ended {
             Ended::Stopped => return Ok(()),
             Ended::Resync(why) => {
@@ -234,6 +242,7 @@ async fn stream_once(
         ));
     }
     progress(options, "connected to the controller");
+    held.connected = true;
     held.dns.refresh();
     send_report(options, client, held, None, dataplane).await;
     let mut pending: Vec<u8> = Vec::new();
