@@ -16,7 +16,8 @@
 //! ```text
 //!  source (StateSource) ── manifest_dir (a watched directory; a Kubernetes watch later)
 //!      └─events─> cluster_state (desired vs in force, admission, status) ──> Controller
-//!                   dataplane (Dataplane: agents, checks, statistics; NoDataplane = engine only)
+//!                   dataplane (Dataplane: agents, checks, statistics; NoDataplane = engine only;
+//!                     external_agents = the Node stream to agents started elsewhere)
 //!  daemon (poll loop, stop on SIGINT/SIGTERM) + api (loopback HTTP/JSON for the NSX adapter)
 //! ```
 
@@ -24,6 +25,7 @@ pub mod api;
 pub mod cluster_state;
 pub mod daemon;
 pub mod dataplane;
+pub mod external_agents;
 pub mod manifest_dir;
 pub mod node_stream;
 pub mod pki;
@@ -35,7 +37,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tierwall_engine::admission::AdmissionError;
 use tierwall_engine::compile::CompiledPolicy;
-use tierwall_engine::ruleset::{NodeRuleSet, node_rule_set};
+use tierwall_engine::ruleset::{NodeRuleSet, RuleSets};
 use tierwall_engine::status::{PolicyStatus, policy_status};
 use tierwall_engine::{Applied, Engine};
 use tierwall_model::{Object, ObjectKey};
@@ -224,8 +226,9 @@ impl Controller {
                     cluster.nodes.keys().cloned().collect()
                 }
             };
+            let sets = RuleSets::new(cluster, self.engine.table());
             for node in nodes {
-                let rules = node_rule_set(cluster, self.engine.table(), &node);
+                let rules = sets.node(&node);
                 if index.publish(rules) {
                     report.pushed.push(node);
                 }
@@ -241,8 +244,9 @@ impl Controller {
             })
             .cloned()
             .collect();
+        let sets = RuleSets::new(self.engine.cluster(), self.engine.table());
         for node in nodes {
-            let rules = node_rule_set(self.engine.cluster(), self.engine.table(), &node);
+            let rules = sets.node(&node);
             if self.synced.get(&node) == Some(&rules) && !self.failures.contains_key(&node) {
                 continue;
             }

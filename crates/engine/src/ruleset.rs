@@ -21,7 +21,9 @@ use crate::evaluate::PolicyRef;
 use crate::matching::{Local, PeerMatch, Remote, Resolver, fqdn_matches};
 use crate::table::{BASELINE_TIER_PRIORITY, RuleSlot, RuleTable};
 use ipnet::IpNet;
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 use std::net::IpAddr;
 pub use tierwall_node_api::decide::{NodeDecision, NodePacket};
 pub use tierwall_node_api::rule_set::{
@@ -31,129 +33,197 @@ pub use tierwall_node_api::rule_set::{
 /// The annotation that turns on audit logging of Kubernetes NetworkPolicies in a namespace.
 pub const K8S_LOGGING_ANNOTATION: &str = "networkpolicy.antrea.io/enable-logging";
 
-/// Computes the rule set of `node`.
+/// Computes the rule set of `node` (for many Nodes of one state, use [`RuleSets`]).
 pub fn node_rule_set(cluster: &Cluster, table: &RuleTable, node: &str) -> NodeRuleSet {
-    let k8s_logging_namespaces = &logging_namespaces(cluster);
-    let builder = Builder {
-        cluster,
-        resolver: Resolver::new(cluster),
-        node,
-    };
-    let local_pods: Vec<&PodInfo> = cluster
-        .pods
-        .values()
-        .filter(|p| p.node == node && !p.host_network && p.ip.is_some())
-        .collect();
-    let node_ips = cluster
-        .nodes
-        .get(node)
-        .map(|n| n.ips.clone())
-        .unwrap_or_default();
-    let mut set = NodeRuleSet {
-        node: node.to_string(),
-        node_ips,
-        pods: local_pods
-            .iter()
-            .filter_map(|p| {
-                Some(LocalPod {
-                    namespace: p.namespace.clone(),
-                    name: p.name.clone(),
-                    ip: p.ip?,
-                    k8s_logging: k8s_logging_namespaces.contains(&p.namespace),
-                })
-            })
-            .collect(),
-        ingress: DirectionRules::default(),
-        egress: DirectionRules::default(),
-    };
-    for direction in [Direction::Ingress, Direction::Egress] {
-        let rules = match direction {
-            Direction::Ingress => &mut set.ingress,
-            Direction::Egress => &mut set.egress,
-        };
-        for slot in table.ordered(direction) {
-            let Some((policy, rule)) = table.rule(slot) else {
-                continue;
-            };
-            if crate::status::unsupported_applied_group(cluster, policy).is_some() {
-                continue;
-            }
-            let baseline = slot.tier_priority >= BASELINE_TIER_PRIORITY;
-            if baseline && rule.action == Action::Pass {
-                continue;
-            }
-            for pods in split_by_namespace(rule, &local_pods) {
-                if let Some(entry) = builder.entry(policy, rule, Some(slot), &pods) {
-                    if baseline {
-                        rules.baseline.push(entry)
-                    } else {
-                        rules.antrea.push(entry)
-                    }
-                }
-            }
-        }
-        for policy in table.k8s_policies() {
-            let isolates = match direction {
-                Direction::Ingress => policy.isolates_ingress,
-                Direction::Egress => policy.isolates_egress,
-            };
-            if !isolates {
-                continue;
-            }
-            let isolated: Vec<&PodInfo> = local_pods
-                .iter()
-                .copied()
-                .filter(|p| {
-                    policy
-                        .applied
-                        .iter()
-                        .any(|t| builder.resolver.applied_selects(t, Local::Pod(p)))
-                })
-                .collect();
-            rules
-                .k8s_isolated
-                .extend(isolated.iter().filter_map(|p| p.ip));
-            for rule in policy.rules(direction) {
-                if let Some(mut entry) = builder.entry(policy, rule, None, &local_pods) {
-                    entry.enable_logging = isolated
-                        .iter()
-                        .any(|p| k8s_logging_namespaces.contains(&p.namespace));
-                    rules.k8s_allow.push(entry);
-                }
-            }
-        }
-    }
-    set
+    RuleSets::new(cluster, table).node(node)
 }
 
 /// Rule sets of every Node, by Node name.
 pub fn all_node_rule_sets(cluster: &Cluster, table: &RuleTable) -> BTreeMap<String, NodeRuleSet> {
+    let sets = RuleSets::new(cluster, table);
     cluster
         .nodes
         .keys()
-        .map(|n| (n.clone(), node_rule_set(cluster, table, n)))
+        .map(|n| (n.clone(), sets.node(n)))
         .collect()
 }
 
-/// Namespaces whose Kubernetes NetworkPolicies are logged.
-fn logging_namespaces(cluster: &Cluster) -> BTreeSet<String> {
-    cluster.logging_namespaces.clone()
+/// The addresses one peer term selects (for one applied namespace, when it depends on it).
+#[derive(Debug, Default)]
+struct TermAddresses {
+    pods: BTreeSet<IpAddr>,
+    cidrs: Vec<IpNet>,
+}
+
+/// Cache key of a term's addresses: the term (by address: the table is borrowed and does not
+/// change), whether there is a local end at all, and the applied namespace when the term
+/// depends on it.
+type TermKey = (usize, bool, Option<String>);
+
+/// The rule sets of many Nodes of one cluster state. What does not depend on the Node is
+/// computed once and reused for every Node: the Pods of each Node, each peer term's addresses
+/// (per applied namespace for `namespaces: Self` / `sameLabels` terms), whether an ANNP's
+/// appliedTo group can be realized. Without it, every Node would resolve every rule's peers
+/// over every Pod of the cluster again (Antrea's controller likewise computes an AddressGroup
+/// once and sends it to each Node of its span).
+pub struct RuleSets<'a> {
+    cluster: &'a Cluster,
+    table: &'a RuleTable,
+    /// Pods with an address, not on the host network, by Node.
+    pods_by_node: BTreeMap<&'a str, Vec<&'a PodInfo>>,
+    terms: RefCell<HashMap<TermKey, Rc<TermAddresses>>>,
+    /// Per policy (by address): whether its appliedTo group is unsupported.
+    unsupported: RefCell<HashMap<usize, bool>>,
+}
+
+impl std::fmt::Debug for RuleSets<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleSets")
+            .field("nodes", &self.pods_by_node.len())
+            .field("cached_terms", &self.terms.borrow().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> RuleSets<'a> {
+    pub fn new(cluster: &'a Cluster, table: &'a RuleTable) -> Self {
+        let mut pods_by_node: BTreeMap<&'a str, Vec<&'a PodInfo>> = BTreeMap::new();
+        for p in cluster
+            .pods
+            .values()
+            .filter(|p| !p.host_network && p.ip.is_some())
+        {
+            pods_by_node.entry(p.node.as_str()).or_default().push(p);
+        }
+        RuleSets {
+            cluster,
+            table,
+            pods_by_node,
+            terms: RefCell::new(HashMap::new()),
+            unsupported: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn unsupported(&self, policy: &CompiledPolicy) -> bool {
+        let key = std::ptr::from_ref(policy) as usize;
+        if let Some(u) = self.unsupported.borrow().get(&key) {
+            return *u;
+        }
+        let u = crate::status::unsupported_applied_group(self.cluster, policy).is_some();
+        self.unsupported.borrow_mut().insert(key, u);
+        u
+    }
+
+    /// The rule set of `node`.
+    pub fn node(&self, node: &str) -> NodeRuleSet {
+        let (cluster, table) = (self.cluster, self.table);
+        let k8s_logging_namespaces = &cluster.logging_namespaces;
+        let builder = Builder {
+            cluster,
+            resolver: Resolver::new(cluster),
+            node,
+            sets: self,
+        };
+        let local_pods: Vec<&PodInfo> = self.pods_by_node.get(node).cloned().unwrap_or_default();
+        let node_ips = cluster
+            .nodes
+            .get(node)
+            .map(|n| n.ips.clone())
+            .unwrap_or_default();
+        let mut set = NodeRuleSet {
+            node: node.to_string(),
+            node_ips,
+            pods: local_pods
+                .iter()
+                .filter_map(|p| {
+                    Some(LocalPod {
+                        namespace: p.namespace.clone(),
+                        name: p.name.clone(),
+                        ip: p.ip?,
+                        k8s_logging: k8s_logging_namespaces.contains(&p.namespace),
+                    })
+                })
+                .collect(),
+            ingress: DirectionRules::default(),
+            egress: DirectionRules::default(),
+        };
+        for direction in [Direction::Ingress, Direction::Egress] {
+            let rules = match direction {
+                Direction::Ingress => &mut set.ingress,
+                Direction::Egress => &mut set.egress,
+            };
+            for slot in table.ordered(direction) {
+                let Some((policy, rule)) = table.rule(slot) else {
+                    continue;
+                };
+                if self.unsupported(policy) {
+                    continue;
+                }
+                let baseline = slot.tier_priority >= BASELINE_TIER_PRIORITY;
+                if baseline && rule.action == Action::Pass {
+                    continue;
+                }
+                for pods in split_by_namespace(rule, &local_pods) {
+                    if let Some(entry) = builder.entry(policy, rule, Some(slot), &pods) {
+                        if baseline {
+                            rules.baseline.push(entry)
+                        } else {
+                            rules.antrea.push(entry)
+                        }
+                    }
+                }
+            }
+            for policy in table.k8s_policies() {
+                let isolates = match direction {
+                    Direction::Ingress => policy.isolates_ingress,
+                    Direction::Egress => policy.isolates_egress,
+                };
+                if !isolates {
+                    continue;
+                }
+                let isolated: Vec<&PodInfo> = local_pods
+                    .iter()
+                    .copied()
+                    .filter(|p| {
+                        policy
+                            .applied
+                            .iter()
+                            .any(|t| builder.resolver.applied_selects(t, Local::Pod(p)))
+                    })
+                    .collect();
+                rules
+                    .k8s_isolated
+                    .extend(isolated.iter().filter_map(|p| p.ip));
+                for rule in policy.rules(direction) {
+                    if let Some(mut entry) = builder.entry(policy, rule, None, &local_pods) {
+                        entry.enable_logging = isolated
+                            .iter()
+                            .any(|p| k8s_logging_namespaces.contains(&p.namespace));
+                        rules.k8s_allow.push(entry);
+                    }
+                }
+            }
+        }
+        set
+    }
+}
+
+/// Whether a peer term's addresses depend on the local end's namespace.
+fn depends_on_namespace(term: &PeerTerm) -> bool {
+    use crate::compile::NamespaceScope;
+    matches!(
+        term,
+        PeerTerm::Pods {
+            namespaces: NamespaceScope::SameAsApplied | NamespaceScope::SameLabels(_),
+            ..
+        }
+    )
 }
 
 /// Local Pods grouped so that a rule's entry is exact: rules whose peers depend on the local
 /// Pod's namespace (`namespaces: Self` / `sameLabels`) get one group per namespace.
 fn split_by_namespace<'a>(rule: &CompiledRule, pods: &[&'a PodInfo]) -> Vec<Vec<&'a PodInfo>> {
-    use crate::compile::NamespaceScope;
-    let depends = rule.peers.terms.iter().any(|t| {
-        matches!(
-            t,
-            PeerTerm::Pods {
-                namespaces: NamespaceScope::SameAsApplied | NamespaceScope::SameLabels(_),
-                ..
-            }
-        )
-    });
-    if !depends {
+    if !rule.peers.terms.iter().any(depends_on_namespace) {
         return vec![pods.to_vec()];
     }
     let mut by_ns: BTreeMap<&str, Vec<&'a PodInfo>> = BTreeMap::new();
@@ -167,6 +237,7 @@ struct Builder<'a> {
     cluster: &'a Cluster,
     resolver: Resolver<'a>,
     node: &'a str,
+    sets: &'a RuleSets<'a>,
 }
 
 impl Builder<'_> {
@@ -247,7 +318,9 @@ impl Builder<'_> {
     }
 
     /// Peer addresses, for the given applied Pods (all in one namespace when the rule has
-    /// `namespaces: Self`/`sameLabels` peers, see `split_by_namespace`).
+    /// `namespaces: Self`/`sameLabels` peers, see `split_by_namespace`). Each term's addresses
+    /// come from the [`RuleSets`] cache: they depend on the local end only through its
+    /// namespace, and only for `namespaces: Self`/`sameLabels` terms.
     fn peers(&self, rule: &CompiledRule, applied_pods: &[&PodInfo]) -> PeerAddresses {
         let mut out = PeerAddresses {
             any: rule.peers.any,
@@ -266,49 +339,104 @@ impl Builder<'_> {
         } else {
             applied_pods.iter().map(|p| Local::Pod(p)).collect()
         };
+        let mut merge = |part: &TermAddresses| {
+            if out.pods.is_empty() {
+                out.pods = part.pods.clone();
+            } else {
+                out.pods.extend(part.pods.iter().copied());
+            }
+            out.cidrs.extend(part.cidrs.iter().copied());
+        };
         for term in &rule.peers.terms {
-            match term {
-                PeerTerm::IpBlock { cidr, except } => out.cidrs.extend(subtract(*cidr, except)),
-                PeerTerm::Nodes(sel) => {
-                    for n in self
-                        .cluster
-                        .nodes
-                        .values()
-                        .filter(|n| sel.matches(&n.labels))
-                    {
-                        out.cidrs.extend(n.ips.iter().map(|ip| IpNet::from(*ip)));
+            if depends_on_namespace(term) {
+                let mut seen: Vec<Option<&str>> = Vec::new();
+                for local in &locals {
+                    let ns = match local {
+                        Local::Pod(p) => Some(p.namespace.as_str()),
+                        Local::Node(_) => None,
+                    };
+                    if !seen.contains(&ns) {
+                        seen.push(ns);
+                        merge(&self.term_addresses(term, Some(*local), ns));
                     }
                 }
-                PeerTerm::Fqdn(pattern) => {
-                    for (name, ips) in self.cluster.dns_names() {
-                        if fqdn_matches(pattern, &name) {
-                            out.cidrs.extend(ips.iter().map(|ip| IpNet::from(*ip)));
-                        }
-                    }
+                if locals.is_empty() {
+                    merge(&self.term_addresses(term, None, None));
                 }
-                PeerTerm::Group(g) => self.group_addresses(g, &locals, &mut out),
-                PeerTerm::Pods { .. } | PeerTerm::ServiceAccount { .. } => {
-                    for pod in self.cluster.pods.values().filter(|p| !p.host_network) {
-                        let Some(ip) = pod.ip else { continue };
-                        let remote = Remote {
-                            ip,
-                            pod: Some(pod),
-                            node: None,
-                        };
-                        if locals
-                            .iter()
-                            .any(|l| self.resolver.peer_term_selects(term, *l, &remote).is_some())
-                        {
-                            out.pods.insert(ip);
-                        }
-                    }
-                }
-                PeerTerm::Nothing => {}
+            } else {
+                merge(&self.term_addresses(term, locals.first().copied(), None));
             }
         }
         out.cidrs.sort();
         out.cidrs.dedup();
         out
+    }
+
+    /// The addresses `term` selects seen from `local` (`None`: no local end), cached per term
+    /// and `namespace` (the namespace of `local` for terms that depend on it, else `None`).
+    fn term_addresses(
+        &self,
+        term: &PeerTerm,
+        local: Option<Local>,
+        namespace: Option<&str>,
+    ) -> Rc<TermAddresses> {
+        let key: TermKey = (
+            std::ptr::from_ref(term) as usize,
+            local.is_some(),
+            namespace.map(str::to_string),
+        );
+        if let Some(hit) = self.sets.terms.borrow().get(&key) {
+            return Rc::clone(hit);
+        }
+        let locals: Vec<Local> = local.into_iter().collect();
+        let mut out = PeerAddresses::default();
+        match term {
+            PeerTerm::IpBlock { cidr, except } => out.cidrs.extend(subtract(*cidr, except)),
+            PeerTerm::Nodes(sel) => {
+                for n in self
+                    .cluster
+                    .nodes
+                    .values()
+                    .filter(|n| sel.matches(&n.labels))
+                {
+                    out.cidrs.extend(n.ips.iter().map(|ip| IpNet::from(*ip)));
+                }
+            }
+            PeerTerm::Fqdn(pattern) => {
+                for (name, ips) in self.cluster.dns_names() {
+                    if fqdn_matches(pattern, &name) {
+                        out.cidrs.extend(ips.iter().map(|ip| IpNet::from(*ip)));
+                    }
+                }
+            }
+            PeerTerm::Group(g) => self.group_addresses(g, &locals, &mut out),
+            PeerTerm::Pods { .. } | PeerTerm::ServiceAccount { .. } => {
+                for pod in self.cluster.pods.values().filter(|p| !p.host_network) {
+                    let Some(ip) = pod.ip else { continue };
+                    let remote = Remote {
+                        ip,
+                        pod: Some(pod),
+                        node: None,
+                    };
+                    if locals
+                        .iter()
+                        .any(|l| self.resolver.peer_term_selects(term, *l, &remote).is_some())
+                    {
+                        out.pods.insert(ip);
+                    }
+                }
+            }
+            PeerTerm::Nothing => {}
+        }
+        let addresses = Rc::new(TermAddresses {
+            pods: out.pods,
+            cidrs: out.cidrs,
+        });
+        self.sets
+            .terms
+            .borrow_mut()
+            .insert(key, Rc::clone(&addresses));
+        addresses
     }
 
     fn group_addresses(&self, g: &GroupRef, locals: &[Local], out: &mut PeerAddresses) {

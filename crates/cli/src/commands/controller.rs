@@ -1,7 +1,8 @@
 //! `tierwall controller --manifests DIR [--testbed PREFIX] [--listen 127.0.0.1:PORT]`: the
 //! long-running controller of one cluster. The watched directory is the desired state; every
-//! change goes through admission, reaches the Nodes' agents (the testbed's in-process nftables
-//! agents with `--testbed`, none in engine-only mode) and shows in the HTTP API.
+//! change goes through admission, reaches the Nodes' agents (the testbed's agents with
+//! `--testbed`; with `--pki DIR` and no testbed, agents started elsewhere over the Node stream,
+//! as on a real cluster; none in engine-only mode) and shows in the HTTP API.
 //!
 //! ```text
 //!  DIR (*.yaml, *.yml, *.json, polled every 200 ms) ──ManifestDirSource──> ClusterState
@@ -25,6 +26,7 @@ use std::time::Duration;
 use tierwall_controller::cluster_state::ClusterState;
 use tierwall_controller::daemon::{Daemon, DaemonOptions, block_stop_signals};
 use tierwall_controller::dataplane::{Dataplane, NoDataplane};
+use tierwall_controller::external_agents::ExternalAgents;
 use tierwall_controller::manifest_dir::ManifestDirSource;
 use tierwall_controller::node_stream::NodeStreamServer;
 use tierwall_controller::pki::CertificateAuthority;
@@ -67,9 +69,15 @@ pub struct ControllerArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub node_stream: SocketAddr,
     /// The controller's CA directory (ca.crt, ca.key, server and Node identities); default:
-    /// `pki` in the testbed's data directory.
+    /// `pki` in the testbed's data directory. Without --testbed it turns the Node stream on for
+    /// agents started elsewhere (`tierwall agent --identity DIR/nodes/NODE`): every Node of
+    /// the manifests gets an identity there.
     #[arg(long, value_name = "DIR")]
     pub pki: Option<PathBuf>,
+    /// Extra names (DNS names or IP addresses) of the stream's server certificate, for agents
+    /// that reach the controller by another name than localhost.
+    #[arg(long = "san", value_name = "NAME")]
+    pub server_names: Vec<String>,
 }
 
 /// Where the Nodes' agents run.
@@ -107,7 +115,7 @@ pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
                     .pki
                     .clone()
                     .unwrap_or_else(|| tierwall_testbed::state::data_dir(prefix).join("pki"));
-                let (server, index) = start_node_stream(&pki, args.node_stream)?;
+                let (server, index) = start_node_stream(&pki, args.node_stream, &args.server_names)?;
                 let launch = AgentLaunch {
                     exe: std::env::current_exe().context("finding the tierwall binary")?,
                     controller_url: format!("https://{}", server.local_addr()),
@@ -128,7 +136,21 @@ pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
                 )
             }
         }
-        None => Box::new(NoDataplane),
+        None => match &args.pki {
+            Some(pki) => {
+                let (server, index) = start_node_stream(pki, args.node_stream, &args.server_names)?;
+                writeln!(
+                    err,
+                    "tierwall controller: Node stream on https://{} (CA and Node identities in {})",
+                    server.local_addr(),
+                    pki.display()
+                )?;
+                stream = Some(server);
+                let ca = CertificateAuthority::open_or_create(pki)?;
+                Box::new(ExternalAgents::new(index, ca))
+            }
+            None => Box::new(NoDataplane),
+        },
     };
     let source = ManifestDirSource::new(&args.manifests, SETTLE)
         .with_field_locator(crate::input::locate_field_line);
@@ -158,13 +180,21 @@ pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
     Ok(0)
 }
 
-/// The CA, the index and the stream server of the Node stream.
+/// The CA, the index and the stream server of the Node stream. Raises the soft limit of open
+/// files to the hard one: the stream holds one connection per Node.
 fn start_node_stream(
     pki: &std::path::Path,
     listen: SocketAddr,
+    server_names: &[String],
 ) -> anyhow::Result<(NodeStreamServer, Arc<RuleSetIndex>)> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
     let ca = CertificateAuthority::open_or_create(pki)?;
-    let tls = tierwall_controller::node_stream::server_tls(&ca, &[])?;
+    let tls = tierwall_controller::node_stream::server_tls(&ca, server_names)?;
     let index = Arc::new(RuleSetIndex::default());
     let server = NodeStreamServer::start(Arc::clone(&index), tls, listen)?;
     Ok((server, index))
