@@ -120,7 +120,9 @@ impl Controller {
     /// The Nodes whose rule set a change of `key` can change, in the current state (`None`:
     /// any Node). A Node's rule set depends only on its own Pods and addresses and on the
     /// policies whose span holds it, so: a policy → its span; a Pod → its Node and the spans
-    /// of every policy (its labels may make it a peer of any); anything else → every Node.
+    /// of the policies that can name it (a peer term selects it, named ports, appliedTo
+    /// groups: `nodes_depending_on_pod`), asked before and after the change; anything else →
+    /// every Node.
     fn affected_by(&self, key: &ObjectKey) -> Option<BTreeSet<String>> {
         use tierwall_model::Kind;
         let cluster = self.engine.cluster();
@@ -132,16 +134,12 @@ impl Controller {
                     .map(|p| tierwall_engine::status::policy_span(cluster, p))
                     .unwrap_or_default(),
             ),
-            Kind::Pod => {
-                let mut nodes = BTreeSet::new();
-                if let Some(pod) = cluster.pod(key.namespace.as_deref().unwrap_or(""), &key.name) {
-                    nodes.insert(pod.node.clone());
-                }
-                for policy in table.policies() {
-                    nodes.extend(tierwall_engine::status::policy_span(cluster, policy));
-                }
-                Some(nodes)
-            }
+            Kind::Pod => Some(
+                cluster
+                    .pod(key.namespace.as_deref().unwrap_or(""), &key.name)
+                    .map(|pod| tierwall_engine::status::nodes_depending_on_pod(cluster, table, pod))
+                    .unwrap_or_default(),
+            ),
             _ => None,
         }
     }

@@ -14,16 +14,17 @@
 
 use crate::cluster::{Cluster, PodInfo, parse_cidr};
 use crate::compile::{
-    Action, AppliedTerm, CompiledPolicy, CompiledRule, Direction, GroupRef, PeerTerm, PortEntry,
-    PortMatch,
+    Action, AppliedTerm, CompiledPolicy, CompiledRule, Direction, GroupRef, NamespaceScope,
+    PeerTerm, PortEntry, PortMatch,
 };
 use crate::evaluate::PolicyRef;
 use crate::matching::{Local, PeerMatch, Remote, Resolver, fqdn_matches};
 use crate::table::{BASELINE_TIER_PRIORITY, RuleSlot, RuleTable};
 use ipnet::IpNet;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::net::IpAddr;
 pub use tierwall_node_api::decide::{NodeDecision, NodePacket};
 pub use tierwall_node_api::rule_set::{
@@ -51,8 +52,31 @@ pub fn all_node_rule_sets(cluster: &Cluster, table: &RuleTable) -> BTreeMap<Stri
 /// The addresses one peer term selects (for one applied namespace, when it depends on it).
 #[derive(Debug, Default)]
 struct TermAddresses {
+    pods: Arc<BTreeSet<IpAddr>>,
+    cidrs: Vec<IpNet>,
+}
+
+/// Addresses being collected for one term.
+#[derive(Debug, Default)]
+struct Collected {
     pods: BTreeSet<IpAddr>,
     cidrs: Vec<IpNet>,
+}
+
+/// The Pods one appliedTo list selects.
+#[derive(Debug, Default)]
+struct AppliedPods<'a> {
+    /// By address, to test a local Pod.
+    ids: HashSet<usize>,
+    pods: Vec<&'a PodInfo>,
+}
+
+/// Positions in `RuleTable::ordered(direction)` of the rules that can have an entry on a Node:
+/// those applied to one of its Pods, and those applied to Nodes or NodePorts (every Node).
+#[derive(Debug, Default)]
+struct SlotIndex<'a> {
+    by_node: HashMap<&'a str, Vec<usize>>,
+    everywhere: Vec<usize>,
 }
 
 /// Cache key of a term's addresses: the term (by address: the table is borrowed and does not
@@ -71,7 +95,14 @@ pub struct RuleSets<'a> {
     table: &'a RuleTable,
     /// Pods with an address, not on the host network, by Node.
     pods_by_node: BTreeMap<&'a str, Vec<&'a PodInfo>>,
+    /// Pods with an address, not on the host network, by namespace (the candidates of a peer
+    /// term scoped to namespaces).
+    pods_by_namespace: BTreeMap<&'a str, Vec<&'a PodInfo>>,
     terms: RefCell<HashMap<TermKey, Rc<TermAddresses>>>,
+    /// Per appliedTo list (by address): the Pods it selects (by address).
+    applied: RefCell<HashMap<usize, Rc<AppliedPods<'a>>>>,
+    /// Per direction, the rules that can have an entry on each Node (built on first use).
+    slots: RefCell<Option<Rc<[SlotIndex<'a>; 2]>>>,
     /// Per policy (by address): whether its appliedTo group is unsupported.
     unsupported: RefCell<HashMap<usize, bool>>,
 }
@@ -88,18 +119,26 @@ impl std::fmt::Debug for RuleSets<'_> {
 impl<'a> RuleSets<'a> {
     pub fn new(cluster: &'a Cluster, table: &'a RuleTable) -> Self {
         let mut pods_by_node: BTreeMap<&'a str, Vec<&'a PodInfo>> = BTreeMap::new();
+        let mut pods_by_namespace: BTreeMap<&'a str, Vec<&'a PodInfo>> = BTreeMap::new();
         for p in cluster
             .pods
             .values()
             .filter(|p| !p.host_network && p.ip.is_some())
         {
             pods_by_node.entry(p.node.as_str()).or_default().push(p);
+            pods_by_namespace
+                .entry(p.namespace.as_str())
+                .or_default()
+                .push(p);
         }
         RuleSets {
             cluster,
             table,
             pods_by_node,
+            pods_by_namespace,
             terms: RefCell::new(HashMap::new()),
+            applied: RefCell::new(HashMap::new()),
+            slots: RefCell::new(None),
             unsupported: RefCell::new(HashMap::new()),
         }
     }
@@ -112,6 +151,101 @@ impl<'a> RuleSets<'a> {
         let u = crate::status::unsupported_applied_group(self.cluster, policy).is_some();
         self.unsupported.borrow_mut().insert(key, u);
         u
+    }
+
+    /// The Pods a `Pods` peer term can select seen from `applied_ns`: those of the namespaces
+    /// its scope allows (every Pod when the scope needs the namespaces' labels compared).
+    fn candidates(
+        &self,
+        scope: &crate::compile::NamespaceScope,
+        applied_ns: Option<&str>,
+    ) -> Vec<&'a PodInfo> {
+        use crate::compile::NamespaceScope;
+        let of = |ns: &str| self.pods_by_namespace.get(ns).into_iter().flatten().copied();
+        match scope {
+            NamespaceScope::Named(ns) => of(ns).collect(),
+            NamespaceScope::SameAsApplied => applied_ns.map(of).into_iter().flatten().collect(),
+            NamespaceScope::Selector(sel) => self
+                .cluster
+                .namespaces
+                .iter()
+                .filter(|(_, labels)| sel.matches(labels))
+                .flat_map(|(ns, _)| of(ns))
+                .collect(),
+            NamespaceScope::All | NamespaceScope::SameLabels(_) => {
+                self.pods_by_namespace.values().flatten().copied().collect()
+            }
+        }
+    }
+
+    /// The Pods an appliedTo list selects, computed once per list.
+    fn applied_pods(&self, terms: &[AppliedTerm]) -> Rc<AppliedPods<'a>> {
+        let key = terms.as_ptr() as usize;
+        if let Some(hit) = self.applied.borrow().get(&key) {
+            return Rc::clone(hit);
+        }
+        let resolver = Resolver::new(self.cluster);
+        let mut out = AppliedPods::default();
+        for term in terms {
+            let candidates = match term {
+                AppliedTerm::Pods { namespaces, .. } => self.candidates(namespaces, None),
+                AppliedTerm::ServiceAccount { namespace, .. } => {
+                    self.candidates(&NamespaceScope::Named(namespace.clone()), None)
+                }
+                AppliedTerm::Group(_) => self.candidates(&NamespaceScope::All, None),
+                AppliedTerm::Service { .. } | AppliedTerm::Nodes(_) | AppliedTerm::Nothing => {
+                    Vec::new()
+                }
+            };
+            for pod in candidates {
+                if resolver.applied_selects(term, Local::Pod(pod))
+                    && out.ids.insert(std::ptr::from_ref(pod) as usize)
+                {
+                    out.pods.push(pod);
+                }
+            }
+        }
+        let out = Rc::new(out);
+        self.applied.borrow_mut().insert(key, Rc::clone(&out));
+        out
+    }
+
+    /// The rule index of both directions (see [`SlotIndex`]).
+    fn slots(&self) -> Rc<[SlotIndex<'a>; 2]> {
+        if let Some(slots) = self.slots.borrow().as_ref() {
+            return Rc::clone(slots);
+        }
+        let index = |direction: Direction| {
+            let mut out = SlotIndex::default();
+            for (i, slot) in self.table.ordered(direction).iter().enumerate() {
+                let Some((policy, rule)) = self.table.rule(slot) else {
+                    continue;
+                };
+                if self.unsupported(policy)
+                    || (slot.tier_priority >= BASELINE_TIER_PRIORITY && rule.action == Action::Pass)
+                {
+                    continue;
+                }
+                if rule
+                    .applied
+                    .iter()
+                    .any(|t| matches!(t, AppliedTerm::Service { .. } | AppliedTerm::Nodes(_)))
+                {
+                    out.everywhere.push(i);
+                    continue;
+                }
+                for pod in &self.applied_pods(&rule.applied).pods {
+                    let list = out.by_node.entry(pod.node.as_str()).or_default();
+                    if list.last() != Some(&i) {
+                        list.push(i);
+                    }
+                }
+            }
+            out
+        };
+        let slots = Rc::new([index(Direction::Ingress), index(Direction::Egress)]);
+        *self.slots.borrow_mut() = Some(Rc::clone(&slots));
+        slots
     }
 
     /// The rule set of `node`.
@@ -152,17 +286,27 @@ impl<'a> RuleSets<'a> {
                 Direction::Ingress => &mut set.ingress,
                 Direction::Egress => &mut set.egress,
             };
-            for slot in table.ordered(direction) {
+            let slots = self.slots();
+            let index = &slots[match direction {
+                Direction::Ingress => 0,
+                Direction::Egress => 1,
+            }];
+            let mut positions: Vec<usize> = index
+                .by_node
+                .get(node)
+                .into_iter()
+                .flatten()
+                .chain(&index.everywhere)
+                .copied()
+                .collect();
+            positions.sort_unstable();
+            positions.dedup();
+            let ordered = table.ordered(direction);
+            for slot in positions.into_iter().filter_map(|i| ordered.get(i)) {
                 let Some((policy, rule)) = table.rule(slot) else {
                     continue;
                 };
-                if self.unsupported(policy) {
-                    continue;
-                }
                 let baseline = slot.tier_priority >= BASELINE_TIER_PRIORITY;
-                if baseline && rule.action == Action::Pass {
-                    continue;
-                }
                 for pods in split_by_namespace(rule, &local_pods) {
                     if let Some(entry) = builder.entry(policy, rule, Some(slot), &pods) {
                         if baseline {
@@ -181,15 +325,11 @@ impl<'a> RuleSets<'a> {
                 if !isolates {
                     continue;
                 }
+                let applied = self.applied_pods(&policy.applied);
                 let isolated: Vec<&PodInfo> = local_pods
                     .iter()
                     .copied()
-                    .filter(|p| {
-                        policy
-                            .applied
-                            .iter()
-                            .any(|t| builder.resolver.applied_selects(t, Local::Pod(p)))
-                    })
+                    .filter(|p| applied.ids.contains(&(std::ptr::from_ref(*p) as usize)))
                     .collect();
                 rules
                     .k8s_isolated
@@ -210,7 +350,6 @@ impl<'a> RuleSets<'a> {
 
 /// Whether a peer term's addresses depend on the local end's namespace.
 fn depends_on_namespace(term: &PeerTerm) -> bool {
-    use crate::compile::NamespaceScope;
     matches!(
         term,
         PeerTerm::Pods {
@@ -233,14 +372,14 @@ fn split_by_namespace<'a>(rule: &CompiledRule, pods: &[&'a PodInfo]) -> Vec<Vec<
     by_ns.into_values().collect()
 }
 
-struct Builder<'a> {
-    cluster: &'a Cluster,
-    resolver: Resolver<'a>,
-    node: &'a str,
-    sets: &'a RuleSets<'a>,
+struct Builder<'b, 's> {
+    cluster: &'b Cluster,
+    resolver: Resolver<'b>,
+    node: &'b str,
+    sets: &'b RuleSets<'s>,
 }
 
-impl Builder<'_> {
+impl Builder<'_, '_> {
     fn entry(
         &self,
         policy: &CompiledPolicy,
@@ -250,12 +389,9 @@ impl Builder<'_> {
     ) -> Option<RuleEntry> {
         let mut applied: BTreeSet<IpAddr> = BTreeSet::new();
         let mut applied_pods: Vec<&PodInfo> = Vec::new();
+        let selected = self.sets.applied_pods(&rule.applied);
         for pod in local_pods {
-            if rule
-                .applied
-                .iter()
-                .any(|t| self.resolver.applied_selects(t, Local::Pod(pod)))
-            {
+            if selected.ids.contains(&(std::ptr::from_ref(*pod) as usize)) {
                 applied.extend(pod.ip);
                 applied_pods.push(pod);
             }
@@ -341,9 +477,9 @@ impl Builder<'_> {
         };
         let mut merge = |part: &TermAddresses| {
             if out.pods.is_empty() {
-                out.pods = part.pods.clone();
-            } else {
-                out.pods.extend(part.pods.iter().copied());
+                out.pods = Arc::clone(&part.pods);
+            } else if !part.pods.is_empty() {
+                Arc::make_mut(&mut out.pods).extend(part.pods.iter().copied());
             }
             out.cidrs.extend(part.cidrs.iter().copied());
         };
@@ -389,7 +525,7 @@ impl Builder<'_> {
             return Rc::clone(hit);
         }
         let locals: Vec<Local> = local.into_iter().collect();
-        let mut out = PeerAddresses::default();
+        let mut out = Collected::default();
         match term {
             PeerTerm::IpBlock { cidr, except } => out.cidrs.extend(subtract(*cidr, except)),
             PeerTerm::Nodes(sel) => {
@@ -411,7 +547,14 @@ impl Builder<'_> {
             }
             PeerTerm::Group(g) => self.group_addresses(g, &locals, &mut out),
             PeerTerm::Pods { .. } | PeerTerm::ServiceAccount { .. } => {
-                for pod in self.cluster.pods.values().filter(|p| !p.host_network) {
+                let candidates = match term {
+                    PeerTerm::Pods { namespaces, .. } => self.sets.candidates(namespaces, namespace),
+                    PeerTerm::ServiceAccount { namespace, .. } => {
+                        self.sets.candidates(&NamespaceScope::Named(namespace.clone()), None)
+                    }
+                    _ => Vec::new(),
+                };
+                for pod in candidates {
                     let Some(ip) = pod.ip else { continue };
                     let remote = Remote {
                         ip,
@@ -429,7 +572,7 @@ impl Builder<'_> {
             PeerTerm::Nothing => {}
         }
         let addresses = Rc::new(TermAddresses {
-            pods: out.pods,
+            pods: Arc::new(out.pods),
             cidrs: out.cidrs,
         });
         self.sets
@@ -439,7 +582,7 @@ impl Builder<'_> {
         addresses
     }
 
-    fn group_addresses(&self, g: &GroupRef, locals: &[Local], out: &mut PeerAddresses) {
+    fn group_addresses(&self, g: &GroupRef, locals: &[Local], out: &mut Collected) {
         let term = PeerTerm::Group(g.clone());
         for pod in self.cluster.pods.values().filter(|p| !p.host_network) {
             let Some(ip) = pod.ip else { continue };

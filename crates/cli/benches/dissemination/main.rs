@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Run: `cargo bench -p tierwall-cli --bench dissemination` (`TIERWALL_BENCH_NODES`,
-//! `TIERWALL_BENCH_ROUNDS` change the size and the number of (a) changes). It raises its own
+//! `TIERWALL_BENCH_ROUNDS` change the size and the number of (a) changes;
+//! `TIERWALL_BENCH_WRITE_TO=DIR` only writes the manifests). It raises its own
 //! and the controller's open-file limit to the hard limit (one socket per agent on each side).
 
 mod sim_agent;
@@ -186,6 +187,11 @@ fn main() -> anyhow::Result<()> {
     };
     let workload = Workload { nodes: env("TIERWALL_BENCH_NODES", 5000) };
     let rounds = env("TIERWALL_BENCH_ROUNDS", 5);
+    if let Ok(dir) = std::env::var("TIERWALL_BENCH_WRITE_TO") {
+        workload.write(std::path::Path::new(&dir))?;
+        println!("manifests of {} Nodes written to {dir}", workload.nodes);
+        return Ok(());
+    }
     let limit = raise_nofile(workload.nodes as u64 + 512)?;
     println!("dissemination: {} Nodes, {} Pods; open-file limit {limit}; load {}", workload.nodes, workload.pods(), uptime());
 
