@@ -99,8 +99,10 @@ pub struct RuleSets<'a> {
     /// term scoped to namespaces).
     pods_by_namespace: BTreeMap<&'a str, Vec<&'a PodInfo>>,
     terms: RefCell<HashMap<TermKey, Rc<TermAddresses>>>,
-    /// Per appliedTo list (by address): the Pods it selects (by address).
-    applied: RefCell<HashMap<usize, Rc<AppliedPods<'a>>>>,
+    /// Per appliedTo list (by content: many rules share one): the Pods it selects; and the
+    /// same by the list's address, a cheaper key for the lists already seen.
+    applied: RefCell<HashMap<Vec<AppliedTerm>, Rc<AppliedPods<'a>>>>,
+    applied_at: RefCell<HashMap<usize, Rc<AppliedPods<'a>>>>,
     /// Per direction, the rules that can have an entry on each Node (built on first use).
     slots: RefCell<Option<Rc<[SlotIndex<'a>; 2]>>>,
     /// Per policy (by address): whether its appliedTo group is unsupported.
@@ -138,6 +140,7 @@ impl<'a> RuleSets<'a> {
             pods_by_namespace,
             terms: RefCell::new(HashMap::new()),
             applied: RefCell::new(HashMap::new()),
+            applied_at: RefCell::new(HashMap::new()),
             slots: RefCell::new(None),
             unsupported: RefCell::new(HashMap::new()),
         }
@@ -180,8 +183,12 @@ impl<'a> RuleSets<'a> {
 
     /// The Pods an appliedTo list selects, computed once per list.
     fn applied_pods(&self, terms: &[AppliedTerm]) -> Rc<AppliedPods<'a>> {
-        let key = terms.as_ptr() as usize;
-        if let Some(hit) = self.applied.borrow().get(&key) {
+        let at = terms.as_ptr() as usize;
+        if let Some(hit) = self.applied_at.borrow().get(&at) {
+            return Rc::clone(hit);
+        }
+        if let Some(hit) = self.applied.borrow().get(terms) {
+            self.applied_at.borrow_mut().insert(at, Rc::clone(hit));
             return Rc::clone(hit);
         }
         let resolver = Resolver::new(self.cluster);
@@ -206,7 +213,10 @@ impl<'a> RuleSets<'a> {
             }
         }
         let out = Rc::new(out);
-        self.applied.borrow_mut().insert(key, Rc::clone(&out));
+        self.applied
+            .borrow_mut()
+            .insert(terms.to_vec(), Rc::clone(&out));
+        self.applied_at.borrow_mut().insert(at, Rc::clone(&out));
         out
     }
 
@@ -516,6 +526,13 @@ impl Builder<'_, '_> {
         local: Option<Local>,
         namespace: Option<&str>,
     ) -> Rc<TermAddresses> {
+        if let PeerTerm::IpBlock { cidr, except } = term {
+            // Cheaper to compute than to cache (a rule set of 10,000 ipBlock rules).
+            return Rc::new(TermAddresses {
+                pods: Arc::default(),
+                cidrs: subtract(*cidr, except),
+            });
+        }
         let key: TermKey = (
             std::ptr::from_ref(term) as usize,
             local.is_some(),
