@@ -139,7 +139,10 @@ fn probe(prefix: &str, dst: &str) -> anyhow::Result<String> {
         .stdin(Stdio::null())
         .output()?;
     if !out.status.success() {
-        bail!("probe y/a → {dst}: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "probe y/a → {dst}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -152,18 +155,28 @@ fn main() -> anyhow::Result<()> {
         eprintln!("enforcement_processes needs root and nft: skipped");
         return Ok(());
     }
-    let samples: usize = std::env::var("TIERWALL_BENCH_SAMPLES").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let samples: usize = std::env::var("TIERWALL_BENCH_SAMPLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     let spread_all = std::env::var("TIERWALL_BENCH_SPREAD").is_ok_and(|v| v == "all");
     let prefix = format!("tep{}", std::process::id() % 1_000_000);
     let _guard = TestbedGuard(prefix.clone());
-    let up = Command::new(TIERWALL).args(["testbed", "up", "--prefix", &prefix]).stdin(Stdio::null()).output()?;
+    let up = Command::new(TIERWALL)
+        .args(["testbed", "up", "--prefix", &prefix])
+        .stdin(Stdio::null())
+        .output()?;
     if !up.status.success() {
         bail!("testbed up: {}", String::from_utf8_lossy(&up.stderr));
     }
     let dir = tempfile::tempdir()?;
     let manifests = dir.path().join("manifests");
     std::fs::create_dir_all(&manifests)?;
-    let selector = if spread_all { json!([{"namespaceSelector": {}}]) } else { json!([{"podSelector": {"matchLabels": {"app": "a"}}}]) };
+    let selector = if spread_all {
+        json!([{"namespaceSelector": {}}])
+    } else {
+        json!([{"podSelector": {"matchLabels": {"app": "a"}}}])
+    };
     let mut text = String::new();
     for i in 0..1000 {
         text.push_str("---\n");
@@ -171,15 +184,34 @@ fn main() -> anyhow::Result<()> {
         text.push('\n');
     }
     std::fs::write(manifests.join("bench.yaml"), text)?;
-    std::fs::write(manifests.join("acnp_bench-toggle.json"), toggle_policy(false).to_string())?;
+    std::fs::write(
+        manifests.join("acnp_bench-toggle.json"),
+        toggle_policy(false).to_string(),
+    )?;
 
     let mut child = Command::new(TIERWALL)
-        .args(["controller", "--testbed", &prefix, "--agents", "processes", "--listen", "127.0.0.1:0", "--poll-ms", "50"])
-        .arg("--manifests").arg(&manifests)
-        .arg("--pki").arg(dir.path().join("pki"))
-        .arg("--log-dir").arg(dir.path().join("logs"))
-        .stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped())
-        .spawn().context("starting the controller")?;
+        .args([
+            "controller",
+            "--testbed",
+            &prefix,
+            "--agents",
+            "processes",
+            "--listen",
+            "127.0.0.1:0",
+            "--poll-ms",
+            "50",
+        ])
+        .arg("--manifests")
+        .arg(&manifests)
+        .arg("--pki")
+        .arg(dir.path().join("pki"))
+        .arg("--log-dir")
+        .arg(dir.path().join("logs"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting the controller")?;
     let log = Arc::new(Mutex::new(Vec::new()));
     let realized = Arc::new(Mutex::new(BTreeMap::new()));
     let stderr = child.stderr.take().context("stderr")?;
@@ -188,7 +220,10 @@ fn main() -> anyhow::Result<()> {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some((node, number)) = realized_line(&line) {
-                    realized.lock().unwrap_or_else(|e| e.into_inner()).insert(node, (number, Instant::now()));
+                    realized
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(node, (number, Instant::now()));
                 }
                 let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
                 if log.len() > 5000 {
@@ -200,19 +235,47 @@ fn main() -> anyhow::Result<()> {
     }
     let mut api = String::new();
     BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut api)?;
-    let controller = Controller { child, api: api.trim().to_string(), log, realized };
-    let tail = || controller.log.lock().unwrap_or_else(|e| e.into_inner()).iter().rev().take(30).rev().cloned().collect::<Vec<_>>().join("\n");
+    let controller = Controller {
+        child,
+        api: api.trim().to_string(),
+        log,
+        realized,
+    };
+    let tail = || {
+        controller
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .rev()
+            .take(30)
+            .rev()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     if controller.api.is_empty() {
         bail!("the controller printed no API address:\n{}", tail());
     }
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let http = reqwest::Client::new();
     let status = || -> anyhow::Result<(usize, usize, String)> {
         runtime.block_on(async {
-            let v: Value = http.get(format!("{}/status/acnp/bench-toggle", controller.api)).send().await?.json().await?;
+            let v: Value = http
+                .get(format!("{}/status/acnp/bench-toggle", controller.api))
+                .send()
+                .await?
+                .json()
+                .await?;
             let n = |k: &str| v[k].as_u64().unwrap_or(0) as usize;
-            Ok((n("currentNodesRealized"), n("desiredNodesRealized"), v["phase"].as_str().unwrap_or("").to_string()))
+            Ok((
+                n("currentNodesRealized"),
+                n("desiredNodesRealized"),
+                v["phase"].as_str().unwrap_or("").to_string(),
+            ))
         })
     };
     let wait_realized = |limit: Duration| -> anyhow::Result<Instant> {
@@ -223,20 +286,40 @@ fn main() -> anyhow::Result<()> {
                 return Ok(Instant::now());
             }
             if Instant::now() > deadline {
-                bail!("not realized within {limit:?} ({current}/{desired})\n{}", tail());
+                bail!(
+                    "not realized within {limit:?} ({current}/{desired})\n{}",
+                    tail()
+                );
             }
             std::thread::sleep(Duration::from_micros(500));
         }
     };
     let t = Instant::now();
     wait_realized(Duration::from_secs(120))?;
-    println!("testbed {prefix}: 3 Nodes, agents as processes, 10,000-rule set on {}; every Node realized in {} after start; load {}",
-        if spread_all { "every Pod" } else { "the app=a Pods (node-0)" }, ms(t.elapsed()), load());
+    println!(
+        "testbed {prefix}: 3 Nodes, agents as processes, 10,000-rule set on {}; every Node realized in {} after start; load {}",
+        if spread_all {
+            "every Pod"
+        } else {
+            "the app=a Pods (node-0)"
+        },
+        ms(t.elapsed()),
+        load()
+    );
 
-    let held = || controller.realized.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let held = || {
+        controller
+            .realized
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    };
     let nodes = held().len();
     if nodes != 3 {
-        bail!("{nodes} agents printed a realized generation, 3 expected\n{}", tail());
+        bail!(
+            "{nodes} agents printed a realized generation, 3 expected\n{}",
+            tail()
+        );
     }
     let (mut enforced, mut totals, mut puts) = (Vec::new(), Vec::new(), Vec::new());
     let dsts = ["x/a", "x/b", "x/c"];
@@ -246,7 +329,12 @@ fn main() -> anyhow::Result<()> {
         let before = held();
         let t0 = Instant::now();
         runtime.block_on(async {
-            let r = http.put(format!("{}/objects/acnp/bench-toggle", controller.api)).header("content-type", "application/json").body(body).send().await?;
+            let r = http
+                .put(format!("{}/objects/acnp/bench-toggle", controller.api))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await?;
             if !r.status().is_success() {
                 bail!("PUT: {} {}", r.status(), r.text().await?);
             }
@@ -258,12 +346,19 @@ fn main() -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(30);
         let last = loop {
             let now = held();
-            let newer: Vec<Instant> = now.iter().filter(|(n, (g, _))| before.get(*n).is_none_or(|(b, _)| g > b)).map(|(_, (_, at))| *at).collect();
+            let newer: Vec<Instant> = now
+                .iter()
+                .filter(|(n, (g, _))| before.get(*n).is_none_or(|(b, _)| g > b))
+                .map(|(_, (_, at))| *at)
+                .collect();
             if newer.len() == before.len() {
                 break newer.into_iter().max().unwrap_or(t0);
             }
             if Instant::now() > deadline {
-                bail!("sample {k}: not every agent printed a new generation\n{}", tail());
+                bail!(
+                    "sample {k}: not every agent printed a new generation\n{}",
+                    tail()
+                );
             }
             std::thread::sleep(Duration::from_millis(1));
         };
@@ -278,16 +373,38 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let syncs: Vec<String> = controller.log.lock().unwrap_or_else(|e| e.into_inner()).iter().filter(|l| l.contains(": realized ")).rev().take(6).cloned().collect();
+    let syncs: Vec<String> = controller
+        .log
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|l| l.contains(": realized "))
+        .rev()
+        .take(6)
+        .cloned()
+        .collect();
     totals.sort();
     puts.sort();
     enforced.sort();
-    println!("policy applied → every Node's agent committed it (enforced): {} samples; p50 {} p99 {} max {}; load {}",
-        enforced.len(), ms(percentile(&enforced, 0.5)), ms(percentile(&enforced, 0.99)), ms(enforced.last().copied().unwrap_or_default()), load());
-    println!("policy applied → /status shows every Node realized: p50 {} p99 {} max {}; PUT answered p50 {} p99 {}",
-        ms(percentile(&totals, 0.5)), ms(percentile(&totals, 0.99)), ms(totals.last().copied().unwrap_or_default()),
-        ms(percentile(&puts, 0.5)), ms(percentile(&puts, 0.99)));
-    println!("verdicts checked by real probes y/a → x/a, x/b, x/c TCP 8080 every 10th sample: all as the policy says");
+    println!(
+        "policy applied → every Node's agent committed it (enforced): {} samples; p50 {} p99 {} max {}; load {}",
+        enforced.len(),
+        ms(percentile(&enforced, 0.5)),
+        ms(percentile(&enforced, 0.99)),
+        ms(enforced.last().copied().unwrap_or_default()),
+        load()
+    );
+    println!(
+        "policy applied → /status shows every Node realized: p50 {} p99 {} max {}; PUT answered p50 {} p99 {}",
+        ms(percentile(&totals, 0.5)),
+        ms(percentile(&totals, 0.99)),
+        ms(totals.last().copied().unwrap_or_default()),
+        ms(percentile(&puts, 0.5)),
+        ms(percentile(&puts, 0.99))
+    );
+    println!(
+        "verdicts checked by real probes y/a → x/a, x/b, x/c TCP 8080 every 10th sample: all as the policy says"
+    );
     println!("last agent syncs:\n  {}", syncs.join("\n  "));
     drop(controller);
     Ok(())

@@ -57,6 +57,19 @@ pub struct SyncReport {
     pub failed: BTreeMap<String, String>,
 }
 
+/// How to compute `count` Nodes' rule sets: rules indexed by Node pay off from a few Nodes on.
+fn rule_sets<'a>(
+    cluster: &'a tierwall_engine::cluster::Cluster,
+    table: &'a tierwall_engine::table::RuleTable,
+    count: usize,
+) -> RuleSets<'a> {
+    if count > 3 {
+        RuleSets::new(cluster, table)
+    } else {
+        RuleSets::direct(cluster, table)
+    }
+}
+
 /// The controller.
 pub struct Controller {
     engine: Engine,
@@ -224,7 +237,7 @@ impl Controller {
                     cluster.nodes.keys().cloned().collect()
                 }
             };
-            let sets = RuleSets::new(cluster, self.engine.table());
+            let sets = rule_sets(cluster, self.engine.table(), nodes.len());
             for node in nodes {
                 let rules = sets.node(&node);
                 if index.publish(rules) {
@@ -242,7 +255,7 @@ impl Controller {
             })
             .cloned()
             .collect();
-        let sets = RuleSets::new(self.engine.cluster(), self.engine.table());
+        let sets = rule_sets(self.engine.cluster(), self.engine.table(), nodes.len());
         for node in nodes {
             let rules = sets.node(&node);
             if self.synced.get(&node) == Some(&rules) && !self.failures.contains_key(&node) {

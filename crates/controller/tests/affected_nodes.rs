@@ -111,7 +111,10 @@ fn check(c: &Controller, index: &RuleSetIndex, step: &str) {
     let fresh = all_node_rule_sets(c.engine().cluster(), c.engine().table());
     for (node, set) in fresh {
         let (_, published) = index.current(&node).unwrap();
-        assert_eq!(*published, set, "{step}: Node {node}'s published rule set is stale");
+        assert_eq!(
+            *published, set,
+            "{step}: Node {node}'s published rule set is stale"
+        );
     }
 }
 
@@ -139,15 +142,39 @@ fn pod_changes_recompute_every_affected_node() {
     check(&c, &index, "start");
 
     let steps: Vec<(&str, Object)> = vec![
-        ("api in z leaves team a", pod("z", "a3", "app: api", "n1", "10.0.0.8")),
-        ("a1 stops being an api", pod("x", "a1", "app: other", "n1", "10.0.0.2")),
-        ("a1 is an api again", pod("x", "a1", "app: api", "n1", "10.0.0.2")),
-        ("client moves to y", pod("y", "c2", "role: client", "n3", "10.0.0.9")),
-        ("c1 is no client", pod("x", "c1", "role: none", "n2", "10.0.0.5")),
+        (
+            "api in z leaves team a",
+            pod("z", "a3", "app: api", "n1", "10.0.0.8"),
+        ),
+        (
+            "a1 stops being an api",
+            pod("x", "a1", "app: other", "n1", "10.0.0.2"),
+        ),
+        (
+            "a1 is an api again",
+            pod("x", "a1", "app: api", "n1", "10.0.0.2"),
+        ),
+        (
+            "client moves to y",
+            pod("y", "c2", "role: client", "n3", "10.0.0.9"),
+        ),
+        (
+            "c1 is no client",
+            pod("x", "c1", "role: none", "n2", "10.0.0.5"),
+        ),
         ("db moves Node", pod("z", "d1", "app: db", "n1", "10.0.0.4")),
-        ("db changes address", pod("z", "d1", "app: db", "n1", "10.0.0.14")),
-        ("a Pod with a named port appears", pod("y", "s1", "app: srv", "n2", "10.0.0.10")),
-        ("web becomes db", pod("x", "w1", "app: db", "n0", "10.0.0.1")),
+        (
+            "db changes address",
+            pod("z", "d1", "app: db", "n1", "10.0.0.14"),
+        ),
+        (
+            "a Pod with a named port appears",
+            pod("y", "s1", "app: srv", "n2", "10.0.0.10"),
+        ),
+        (
+            "web becomes db",
+            pod("x", "w1", "app: db", "n0", "10.0.0.1"),
+        ),
     ];
     for (step, object) in steps {
         c.apply(object).unwrap();

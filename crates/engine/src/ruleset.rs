@@ -12,6 +12,7 @@
 //! It is computed with the same `Resolver` the evaluator uses, so the engine and the dataplane
 //! cannot disagree about membership. Output is deterministic (sorted sets).
 
+pub use crate::cidr::subtract;
 use crate::cluster::{Cluster, PodInfo, parse_cidr};
 use crate::compile::{
     Action, AppliedTerm, CompiledPolicy, CompiledRule, Direction, GroupRef, NamespaceScope,
@@ -23,9 +24,9 @@ use crate::table::{BASELINE_TIER_PRIORITY, RuleSlot, RuleTable};
 use ipnet::IpNet;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::net::IpAddr;
 pub use tierwall_node_api::decide::{NodeDecision, NodePacket};
 pub use tierwall_node_api::rule_set::{
     DirectionRules, LocalPod, NodeRuleSet, PeerAddresses, PortRule, RuleEntry,
@@ -36,7 +37,7 @@ pub const K8S_LOGGING_ANNOTATION: &str = "networkpolicy.antrea.io/enable-logging
 
 /// Computes the rule set of `node` (for many Nodes of one state, use [`RuleSets`]).
 pub fn node_rule_set(cluster: &Cluster, table: &RuleTable, node: &str) -> NodeRuleSet {
-    RuleSets::new(cluster, table).node(node)
+    RuleSets::direct(cluster, table).node(node)
 }
 
 /// Rule sets of every Node, by Node name.
@@ -93,6 +94,8 @@ type TermKey = (usize, bool, Option<String>);
 pub struct RuleSets<'a> {
     cluster: &'a Cluster,
     table: &'a RuleTable,
+    /// Whether rules are indexed by Node (`new`) or scanned by each Node (`direct`).
+    indexed: bool,
     /// Pods with an address, not on the host network, by Node.
     pods_by_node: BTreeMap<&'a str, Vec<&'a PodInfo>>,
     /// Pods with an address, not on the host network, by namespace (the candidates of a peer
@@ -119,7 +122,16 @@ impl std::fmt::Debug for RuleSets<'_> {
 }
 
 impl<'a> RuleSets<'a> {
+    /// For many Nodes: rules indexed by Node (see [`SlotIndex`]).
     pub fn new(cluster: &'a Cluster, table: &'a RuleTable) -> Self {
+        RuleSets {
+            indexed: true,
+            ..Self::direct(cluster, table)
+        }
+    }
+
+    /// For one or a few Nodes: each Node scans every rule (indexing them costs about one scan).
+    pub fn direct(cluster: &'a Cluster, table: &'a RuleTable) -> Self {
         let mut pods_by_node: BTreeMap<&'a str, Vec<&'a PodInfo>> = BTreeMap::new();
         let mut pods_by_namespace: BTreeMap<&'a str, Vec<&'a PodInfo>> = BTreeMap::new();
         for p in cluster
@@ -136,6 +148,7 @@ impl<'a> RuleSets<'a> {
         RuleSets {
             cluster,
             table,
+            indexed: false,
             pods_by_node,
             pods_by_namespace,
             terms: RefCell::new(HashMap::new()),
@@ -164,7 +177,13 @@ impl<'a> RuleSets<'a> {
         applied_ns: Option<&str>,
     ) -> Vec<&'a PodInfo> {
         use crate::compile::NamespaceScope;
-        let of = |ns: &str| self.pods_by_namespace.get(ns).into_iter().flatten().copied();
+        let of = |ns: &str| {
+            self.pods_by_namespace
+                .get(ns)
+                .into_iter()
+                .flatten()
+                .copied()
+        };
         match scope {
             NamespaceScope::Named(ns) => of(ns).collect(),
             NamespaceScope::SameAsApplied => applied_ns.map(of).into_iter().flatten().collect(),
@@ -296,27 +315,37 @@ impl<'a> RuleSets<'a> {
                 Direction::Ingress => &mut set.ingress,
                 Direction::Egress => &mut set.egress,
             };
-            let slots = self.slots();
-            let index = &slots[match direction {
-                Direction::Ingress => 0,
-                Direction::Egress => 1,
-            }];
-            let mut positions: Vec<usize> = index
-                .by_node
-                .get(node)
-                .into_iter()
-                .flatten()
-                .chain(&index.everywhere)
-                .copied()
-                .collect();
-            positions.sort_unstable();
-            positions.dedup();
             let ordered = table.ordered(direction);
+            let positions: Vec<usize> = if self.indexed {
+                let slots = self.slots();
+                let index = &slots[match direction {
+                    Direction::Ingress => 0,
+                    Direction::Egress => 1,
+                }];
+                let mut positions: Vec<usize> = index
+                    .by_node
+                    .get(node)
+                    .into_iter()
+                    .flatten()
+                    .chain(&index.everywhere)
+                    .copied()
+                    .collect();
+                positions.sort_unstable();
+                positions.dedup();
+                positions
+            } else {
+                (0..ordered.len()).collect()
+            };
             for slot in positions.into_iter().filter_map(|i| ordered.get(i)) {
                 let Some((policy, rule)) = table.rule(slot) else {
                     continue;
                 };
                 let baseline = slot.tier_priority >= BASELINE_TIER_PRIORITY;
+                if !self.indexed
+                    && (self.unsupported(policy) || (baseline && rule.action == Action::Pass))
+                {
+                    continue;
+                }
                 for pods in split_by_namespace(rule, &local_pods) {
                     if let Some(entry) = builder.entry(policy, rule, Some(slot), &pods) {
                         if baseline {
@@ -399,9 +428,19 @@ impl Builder<'_, '_> {
     ) -> Option<RuleEntry> {
         let mut applied: BTreeSet<IpAddr> = BTreeSet::new();
         let mut applied_pods: Vec<&PodInfo> = Vec::new();
-        let selected = self.sets.applied_pods(&rule.applied);
+        let selected = self
+            .sets
+            .indexed
+            .then(|| self.sets.applied_pods(&rule.applied));
         for pod in local_pods {
-            if selected.ids.contains(&(std::ptr::from_ref(*pod) as usize)) {
+            let hit = match &selected {
+                Some(selected) => selected.ids.contains(&(std::ptr::from_ref(*pod) as usize)),
+                None => rule
+                    .applied
+                    .iter()
+                    .any(|t| self.resolver.applied_selects(t, Local::Pod(pod))),
+            };
+            if hit {
                 applied.extend(pod.ip);
                 applied_pods.push(pod);
             }
@@ -565,10 +604,12 @@ impl Builder<'_, '_> {
             PeerTerm::Group(g) => self.group_addresses(g, &locals, &mut out),
             PeerTerm::Pods { .. } | PeerTerm::ServiceAccount { .. } => {
                 let candidates = match term {
-                    PeerTerm::Pods { namespaces, .. } => self.sets.candidates(namespaces, namespace),
-                    PeerTerm::ServiceAccount { namespace, .. } => {
-                        self.sets.candidates(&NamespaceScope::Named(namespace.clone()), None)
+                    PeerTerm::Pods { namespaces, .. } => {
+                        self.sets.candidates(namespaces, namespace)
                     }
+                    PeerTerm::ServiceAccount { namespace, .. } => self
+                        .sets
+                        .candidates(&NamespaceScope::Named(namespace.clone()), None),
                     _ => Vec::new(),
                 };
                 for pod in candidates {
@@ -721,66 +762,5 @@ impl Builder<'_, '_> {
             });
         }
         out
-    }
-}
-
-/// `cidr` minus `except`, as a list of CIDRs.
-pub fn subtract(cidr: IpNet, except: &[IpNet]) -> Vec<IpNet> {
-    let mut parts = vec![cidr];
-    for e in except {
-        let mut next = Vec::new();
-        for p in parts {
-            if !p.contains(e) && !e.contains(&p) {
-                next.push(p);
-            } else if e.contains(&p) {
-                // removed entirely
-            } else {
-                // split p until the except is carved out
-                next.extend(carve(p, *e));
-            }
-        }
-        parts = next;
-    }
-    parts
-}
-
-fn carve(p: IpNet, e: IpNet) -> Vec<IpNet> {
-    if p.prefix_len() >= e.prefix_len() {
-        return if e.contains(&p) { vec![] } else { vec![p] };
-    }
-    let Ok(halves) = p.subnets(p.prefix_len() + 1) else {
-        return vec![p];
-    };
-    let mut out = Vec::new();
-    for h in halves {
-        if h.contains(&e) || h == e {
-            out.extend(carve(h, e));
-        } else if !e.contains(&h) {
-            out.push(h);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subtract_carves_excepts() {
-        let n = |s: &str| s.parse::<IpNet>().unwrap();
-        let got = subtract(n("10.0.0.0/24"), &[n("10.0.0.128/25")]);
-        assert_eq!(got, vec![n("10.0.0.0/25")]);
-        let got = subtract(n("10.0.0.0/24"), &[n("10.0.0.5/32")]);
-        assert_eq!(got.len(), 8);
-        assert!(
-            got.iter()
-                .all(|c| !c.contains(&"10.0.0.5".parse::<IpAddr>().unwrap()))
-        );
-        assert!(
-            got.iter()
-                .any(|c| c.contains(&"10.0.0.4".parse::<IpAddr>().unwrap()))
-        );
-        assert_eq!(subtract(n("10.0.0.0/24"), &[n("10.0.0.0/16")]), vec![]);
     }
 }

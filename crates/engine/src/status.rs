@@ -116,17 +116,21 @@ pub fn nodes_depending_on_pod(
             .iter()
             .any(|t| matches!(t, AppliedTerm::Group(_)))
             || policy.rules.iter().any(|rule| {
-                rule.ports
-                    .entries
-                    .iter()
-                    .any(|e| matches!(e, PortEntry::L4 { port: PortMatch::Named(_), .. }))
-                    || remote.as_ref().is_some_and(|remote| {
-                        rule.peers.terms.iter().any(|term| {
-                            resolver
-                                .peer_term_selects(term, Local::Pod(pod), remote)
-                                .is_some()
-                        })
+                rule.ports.entries.iter().any(|e| {
+                    matches!(
+                        e,
+                        PortEntry::L4 {
+                            port: PortMatch::Named(_),
+                            ..
+                        }
+                    )
+                }) || remote.as_ref().is_some_and(|remote| {
+                    rule.peers.terms.iter().any(|term| {
+                        resolver
+                            .peer_term_selects(term, Local::Pod(pod), remote)
+                            .is_some()
                     })
+                })
             });
         if depends {
             nodes.extend(policy_span(cluster, policy));

@@ -57,7 +57,13 @@ impl ControllerProcess {
 
     fn tail(&self) -> String {
         let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        log.iter().rev().take(20).rev().cloned().collect::<Vec<_>>().join("\n")
+        log.iter()
+            .rev()
+            .take(20)
+            .rev()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -76,14 +82,24 @@ impl Drop for ControllerProcess {
     }
 }
 
-fn start_controller(manifests: &std::path::Path, pki: &std::path::Path) -> anyhow::Result<ControllerProcess> {
+fn start_controller(
+    manifests: &std::path::Path,
+    pki: &std::path::Path,
+) -> anyhow::Result<ControllerProcess> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tierwall"))
         .arg("controller")
         .arg("--manifests")
         .arg(manifests)
         .arg("--pki")
         .arg(pki)
-        .args(["--listen", "127.0.0.1:0", "--node-stream", "127.0.0.1:0", "--poll-ms", "50"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--node-stream",
+            "127.0.0.1:0",
+            "--poll-ms",
+            "50",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -98,7 +114,11 @@ fn start_controller(manifests: &std::path::Path, pki: &std::path::Path) -> anyho
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("Node stream on ").nth(1) {
-                    let url = rest.split_whitespace().next().unwrap_or_default().to_string();
+                    let url = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
                     let _ = tx.send(url);
                 }
                 let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
@@ -167,7 +187,11 @@ fn uptime() -> String {
 }
 
 /// Waits until `done` holds for every agent (or `timeout`); returns how many do not.
-fn wait_all(agents: &[Arc<SimAgent>], timeout: Duration, done: impl Fn(&sim_agent::Seen) -> bool) -> usize {
+fn wait_all(
+    agents: &[Arc<SimAgent>],
+    timeout: Duration,
+    done: impl Fn(&sim_agent::Seen) -> bool,
+) -> usize {
     let deadline = Instant::now() + timeout;
     loop {
         let behind = agents.iter().filter(|a| !done(&a.seen())).count();
@@ -183,9 +207,14 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let env = |name: &str, default: usize| {
-        std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     };
-    let workload = Workload { nodes: env("TIERWALL_BENCH_NODES", 5000) };
+    let workload = Workload {
+        nodes: env("TIERWALL_BENCH_NODES", 5000),
+    };
     let rounds = env("TIERWALL_BENCH_ROUNDS", 5);
     if let Ok(dir) = std::env::var("TIERWALL_BENCH_WRITE_TO") {
         workload.write(std::path::Path::new(&dir))?;
@@ -193,7 +222,12 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let limit = raise_nofile(workload.nodes as u64 + 512)?;
-    println!("dissemination: {} Nodes, {} Pods; open-file limit {limit}; load {}", workload.nodes, workload.pods(), uptime());
+    println!(
+        "dissemination: {} Nodes, {} Pods; open-file limit {limit}; load {}",
+        workload.nodes,
+        workload.pods(),
+        uptime()
+    );
 
     let dir = tempfile::tempdir()?;
     let (manifests, pki) = (dir.path().join("manifests"), dir.path().join("pki"));
@@ -205,10 +239,17 @@ fn main() -> anyhow::Result<()> {
     let (rss, hwm) = controller.memory();
     println!(
         "controller pid {} up in {} (load, rule sets of every Node, identities); VmRSS {} MB, VmHWM {} MB; stream {}",
-        controller.pid(), ms(startup), rss / 1024, hwm / 1024, controller.stream
+        controller.pid(),
+        ms(startup),
+        rss / 1024,
+        hwm / 1024,
+        controller.stream
     );
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let connecting = Arc::new(tokio::sync::Semaphore::new(200));
     let t_clients = Instant::now();
@@ -227,23 +268,40 @@ fn main() -> anyhow::Result<()> {
         ));
         agents.push(agent);
     }
-    let behind = wait_all(&agents, Duration::from_secs(600), |s| s.acked_number().is_some());
+    let behind = wait_all(&agents, Duration::from_secs(600), |s| {
+        s.acked_number().is_some()
+    });
     let connected = t_clients.elapsed();
     if behind > 0 {
-        let errors: BTreeSet<String> = agents.iter().filter_map(|a| a.seen().last_error.clone()).take(5).collect();
-        bail!("{behind} agents never realized their first rule set: {errors:?}\n{}", controller.tail());
+        let errors: BTreeSet<String> = agents
+            .iter()
+            .filter_map(|a| a.seen().last_error.clone())
+            .take(5)
+            .collect();
+        bail!(
+            "{behind} agents never realized their first rule set: {errors:?}\n{}",
+            controller.tail()
+        );
     }
     std::thread::sleep(Duration::from_secs(2));
     let (rss, hwm) = controller.memory();
     println!(
         "(c) {} agents connected, each realized and reported its full rule set, in {}; controller VmRSS {} MB, VmHWM {} MB",
-        agents.len(), ms(connected), rss / 1024, hwm / 1024
+        agents.len(),
+        ms(connected),
+        rss / 1024,
+        hwm / 1024
     );
 
     let http = reqwest::Client::new();
     let put = |path: String, body: serde_json::Value| {
         runtime.block_on(async {
-            let r = http.put(format!("{}{path}", controller.api)).header("content-type", "application/json").body(body.to_string()).send().await?;
+            let r = http
+                .put(format!("{}{path}", controller.api))
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await?;
             let status = r.status();
             let text = r.text().await?;
             if !status.is_success() {
@@ -256,13 +314,25 @@ fn main() -> anyhow::Result<()> {
     // (a) a change that affects every Node.
     let (mut all_realized, mut all_acked, mut puts) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
-        let before: Vec<(u64, u64)> = agents.iter().map(|a| { let s = a.seen(); (s.realized_number().unwrap_or(0), s.messages) }).collect();
+        let before: Vec<(u64, u64)> = agents
+            .iter()
+            .map(|a| {
+                let s = a.seen();
+                (s.realized_number().unwrap_or(0), s.messages)
+            })
+            .collect();
         let t0 = Instant::now();
-        put(format!("/objects/acnp/block-{round:03}"), Workload::everywhere_policy(round))?;
+        put(
+            format!("/objects/acnp/block-{round:03}"),
+            Workload::everywhere_policy(round),
+        )?;
         let put_done = t0.elapsed();
         let behind = wait_all_indexed(&agents, &before, Duration::from_secs(120));
         if behind > 0 {
-            bail!("round {round}: {behind} agents did not realize the change\n{}", controller.tail());
+            bail!(
+                "round {round}: {behind} agents did not realize the change\n{}",
+                controller.tail()
+            );
         }
         let (mut realized, mut acked, mut extra) = (Vec::new(), Vec::new(), 0);
         for (a, (base, messages)) in agents.iter().zip(&before) {
@@ -275,41 +345,88 @@ fn main() -> anyhow::Result<()> {
             }
             extra += (s.messages - messages).saturating_sub(1);
         }
-        println!("(a) round {round}: PUT answered in {}; {}; {}; extra messages {extra}; load {}",
-            ms(put_done), summary("realized", &mut realized.clone()), summary("report acknowledged", &mut acked.clone()), uptime());
+        println!(
+            "(a) round {round}: PUT answered in {}; {}; {}; extra messages {extra}; load {}",
+            ms(put_done),
+            summary("realized", &mut realized.clone()),
+            summary("report acknowledged", &mut acked.clone()),
+            uptime()
+        );
         all_realized.extend(realized);
         all_acked.extend(acked);
         puts.push(put_done);
         std::thread::sleep(Duration::from_millis(1500));
     }
     println!("(a) all rounds: {}", summary("realized", &mut all_realized));
-    println!("(a) all rounds: {}", summary("report acknowledged", &mut all_acked));
+    println!(
+        "(a) all rounds: {}",
+        summary("report acknowledged", &mut all_acked)
+    );
     println!("(a) all rounds: {}", summary("PUT answered", &mut puts));
     let (rss, hwm) = controller.memory();
-    println!("(c) after (a): controller VmRSS {} MB, VmHWM {} MB", rss / 1024, hwm / 1024);
+    println!(
+        "(c) after (a): controller VmRSS {} MB, VmHWM {} MB",
+        rss / 1024,
+        hwm / 1024
+    );
 
     // (b) one Pod's label.
     let j = workload.relabelled_pod();
     let pod = workload.pod(j, "v2");
-    let (ns, name) = (pod["metadata"]["namespace"].as_str().unwrap_or_default().to_string(), pod["metadata"]["name"].as_str().unwrap_or_default().to_string());
+    let (ns, name) = (
+        pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    );
     let before: Vec<u64> = agents.iter().map(|a| a.seen().messages).collect();
     let t0 = Instant::now();
     put(format!("/objects/po/{ns}/{name}"), pod)?;
     let put_done = t0.elapsed();
     std::thread::sleep(Duration::from_secs(3));
-    let got: BTreeSet<String> = agents.iter().zip(&before).filter(|(a, m)| a.seen().messages > **m).map(|(a, _)| a.node.clone()).collect();
-    let messages: u64 = agents.iter().zip(&before).map(|(a, m)| a.seen().messages - m).sum();
-    println!("(b) Pod {ns}/{name} version v1 → v2: PUT answered in {}; {messages} messages to {} Nodes: {}", ms(put_done), got.len(), got.iter().cloned().collect::<Vec<_>>().join(" "));
+    let got: BTreeSet<String> = agents
+        .iter()
+        .zip(&before)
+        .filter(|(a, m)| a.seen().messages > **m)
+        .map(|(a, _)| a.node.clone())
+        .collect();
+    let messages: u64 = agents
+        .iter()
+        .zip(&before)
+        .map(|(a, m)| a.seen().messages - m)
+        .sum();
+    println!(
+        "(b) Pod {ns}/{name} version v1 → v2: PUT answered in {}; {messages} messages to {} Nodes: {}",
+        ms(put_done),
+        got.len(),
+        got.iter().cloned().collect::<Vec<_>>().join(" ")
+    );
     let (rss, hwm) = controller.memory();
-    println!("(c) at the end: controller VmRSS {} MB, VmHWM {} MB; load {}", rss / 1024, hwm / 1024, uptime());
+    println!(
+        "(c) at the end: controller VmRSS {} MB, VmHWM {} MB; load {}",
+        rss / 1024,
+        hwm / 1024,
+        uptime()
+    );
 
     let _ = stop_tx.send(true);
     drop(controller);
     runtime.shutdown_timeout(Duration::from_secs(2));
 
     let expected = expected_changes(&workload, j)?;
-    println!("(b) the engine's own diff of every Node's rule set: {} Nodes change; agents' messages {} them", expected.len(),
-        if expected == got { "match" } else { "DO NOT match" });
+    println!(
+        "(b) the engine's own diff of every Node's rule set: {} Nodes change; agents' messages {} them",
+        expected.len(),
+        if expected == got {
+            "match"
+        } else {
+            "DO NOT match"
+        }
+    );
     if expected != got {
         bail!("expected {expected:?}");
     }
@@ -320,7 +437,11 @@ fn main() -> anyhow::Result<()> {
 fn wait_all_indexed(agents: &[Arc<SimAgent>], before: &[(u64, u64)], timeout: Duration) -> usize {
     let deadline = Instant::now() + timeout;
     loop {
-        let behind = agents.iter().zip(before).filter(|(a, (base, _))| a.seen().acked_number().is_none_or(|n| n <= *base)).count();
+        let behind = agents
+            .iter()
+            .zip(before)
+            .filter(|(a, (base, _))| a.seen().acked_number().is_none_or(|n| n <= *base))
+            .count();
         if behind == 0 || Instant::now() >= deadline {
             return behind;
         }
@@ -337,17 +458,32 @@ fn expected_changes(workload: &Workload, j: usize) -> anyhow::Result<BTreeSet<St
         text.push_str(&o.to_string());
         text.push('\n');
     }
-    let mut objects: Vec<_> = tierwall_model::load_str("workload", &text).map_err(|e| anyhow::anyhow!("{e:?}"))?.into_iter().map(|o| o.object).collect();
+    let mut objects: Vec<_> = tierwall_model::load_str("workload", &text)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?
+        .into_iter()
+        .map(|o| o.object)
+        .collect();
     objects.sort_by_key(|o| (o.kind().apply_rank(), o.key()));
     let mut engine = tierwall_engine::Engine::new();
     for o in objects {
         engine.apply(o).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let nodes: Vec<String> = engine.cluster().nodes.keys().cloned().collect();
-    let before: Vec<_> = { let sets = RuleSets::new(engine.cluster(), engine.table()); nodes.iter().map(|n| sets.node(n)).collect() };
+    let before: Vec<_> = {
+        let sets = RuleSets::new(engine.cluster(), engine.table());
+        nodes.iter().map(|n| sets.node(n)).collect()
+    };
     let text = format!("---\n{}\n", workload.pod(j, "v2"));
-    let pod = tierwall_model::load_str("pod", &text).map_err(|e| anyhow::anyhow!("{e:?}"))?.remove(0).object;
+    let pod = tierwall_model::load_str("pod", &text)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?
+        .remove(0)
+        .object;
     engine.apply(pod).map_err(|e| anyhow::anyhow!("{e}"))?;
     let sets = RuleSets::new(engine.cluster(), engine.table());
-    Ok(nodes.iter().zip(before).filter(|(n, b)| sets.node(n) != *b).map(|(n, _)| n.clone()).collect())
+    Ok(nodes
+        .iter()
+        .zip(before)
+        .filter(|(n, b)| sets.node(n) != *b)
+        .map(|(n, _)| n.clone())
+        .collect())
 }

@@ -115,7 +115,8 @@ pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
                     .pki
                     .clone()
                     .unwrap_or_else(|| tierwall_testbed::state::data_dir(prefix).join("pki"));
-                let (server, index) = start_node_stream(&pki, args.node_stream, &args.server_names)?;
+                let (server, index) =
+                    start_node_stream(&pki, args.node_stream, &args.server_names)?;
                 let launch = AgentLaunch {
                     exe: std::env::current_exe().context("finding the tierwall binary")?,
                     controller_url: format!("https://{}", server.local_addr()),
