@@ -83,7 +83,7 @@ fn bench_policy(i: usize, selector: &Value) -> Value {
         .map(|r| {
             let n = i * 10 + r;
             json!({
-                "action": if r % 3 == 0 { "Drop" } else { "Allow" },
+                "action": if r.is_multiple_of(3) { "Drop" } else { "Allow" },
                 "from": [{"ipBlock": {"cidr": format!("192.168.{}.{}/32", n / 250, n % 250 + 1)}}],
                 "ports": [{"protocol": "TCP", "port": 1000 + (n % 5000)}],
             })
@@ -97,7 +97,7 @@ fn bench_policy(i: usize, selector: &Value) -> Value {
     json!({
         "apiVersion": "crd.antrea.io/v1beta1", "kind": "ClusterNetworkPolicy",
         "metadata": {"name": format!("bench-{i}")},
-        "spec": {"priority": 1 + (i % 100), "tier": if i % 2 == 0 {"securityops"} else {"application"},
+        "spec": {"priority": 1 + (i % 100), "tier": if i.is_multiple_of(2) {"securityops"} else {"application"},
                  "appliedTo": applied, "ingress": rules}
     })
 }

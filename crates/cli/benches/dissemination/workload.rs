@@ -47,7 +47,7 @@ impl Workload {
     /// Pod `j` as a manifest, with `version` as its version label.
     pub fn pod(&self, j: usize, version: &str) -> Value {
         let mut labels = json!({"app": APPS[j % 4], "version": version});
-        if j % 200 == 0 {
+        if j.is_multiple_of(200) {
             labels["role"] = json!("monitoring");
         }
         json!({
@@ -61,7 +61,7 @@ impl Workload {
     /// The Pod whose label the one-Pod change rewrites: a web Pod of `ns-017`.
     pub fn relabelled_pod(&self) -> usize {
         (0..self.pods())
-            .find(|j| j % 4 == 0 && namespace_of(*j) == "ns-017")
+            .find(|j| j.is_multiple_of(4) && namespace_of(*j) == "ns-017")
             .unwrap_or(0)
     }
 
