@@ -411,10 +411,20 @@ impl ClusterState {
         let mut deletes = Vec::new();
         let mut applies = Vec::new();
         for key in keys {
-            let target = self.target(&key).map(|(o, g)| (o.clone(), g));
+            // Compared in place: cloning every desired object on every change costs more than
+            // the change itself in a cluster of thousands of objects.
+            let (wanted, in_force) = {
+                let target = self.target(&key);
+                let applied = self.records.get(&key).and_then(|r| r.applied.as_ref());
+                let in_force = match (&target, applied) {
+                    (Some((object, _)), Some(applied)) => *object == applied,
+                    _ => false,
+                };
+                (target.map(|(_, origin)| origin), in_force)
+            };
             let record = self.records.entry(key.clone()).or_default();
-            match (target, &record.applied) {
-                (Some((object, origin)), Some(applied)) if &object == applied => {
+            match (wanted, &record.applied) {
+                (Some(origin), Some(_)) if in_force => {
                     record.applied_origin = Some(origin);
                     record.failure = None;
                 }

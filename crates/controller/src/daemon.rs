@@ -159,7 +159,8 @@ impl Daemon {
         self.stop.clone()
     }
 
-    /// Runs until stopped, writing one line per change to `log`; returns the stop reason.
+    /// Runs until stopped, writing one line per change to `log` (each in one write: agent
+    /// processes share the controller's stderr); returns the stop reason.
     pub fn run(self, log: &mut dyn Write) -> String {
         let reason = loop {
             let lines = {
@@ -171,7 +172,7 @@ impl Daemon {
                 s.take_log()
             };
             for l in lines {
-                let _ = writeln!(log, "{l}");
+                let _ = log.write_all(format!("{l}\n").as_bytes());
             }
             let _ = log.flush();
             if let Some(reason) = self.stop.wait(self.poll_interval) {
@@ -189,7 +190,7 @@ impl Daemon {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take_log();
         for l in lines {
-            let _ = writeln!(log, "{l}");
+            let _ = log.write_all(format!("{l}\n").as_bytes());
         }
         let _ = log.flush();
         reason

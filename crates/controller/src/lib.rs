@@ -16,7 +16,8 @@
 //! ```text
 //!  source (StateSource) ── manifest_dir (a watched directory; a Kubernetes watch later)
 //!      └─events─> cluster_state (desired vs in force, admission, status) ──> Controller
-//!                   dataplane (Dataplane: agents, checks, statistics; NoDataplane = engine only)
+//!                   dataplane (Dataplane: agents, checks, statistics; NoDataplane = engine only;
+//!                     external_agents = the Node stream to agents started elsewhere)
 //!  daemon (poll loop, stop on SIGINT/SIGTERM) + api (loopback HTTP/JSON for the NSX adapter)
 //! ```
 
@@ -25,6 +26,7 @@ pub mod api_https;
 pub mod cluster_state;
 pub mod daemon;
 pub mod dataplane;
+pub mod external_agents;
 pub mod manifest_dir;
 pub mod mtls_serve;
 pub mod node_stream;
@@ -38,7 +40,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tierwall_engine::admission::AdmissionError;
 use tierwall_engine::compile::CompiledPolicy;
-use tierwall_engine::ruleset::{NodeRuleSet, node_rule_set};
+use tierwall_engine::ruleset::{NodeRuleSet, RuleSets};
 use tierwall_engine::status::{PolicyStatus, policy_status};
 use tierwall_engine::{Applied, Engine};
 use tierwall_model::{Object, ObjectKey};
@@ -56,6 +58,19 @@ pub struct SyncReport {
     pub pushed: Vec<String>,
     /// Nodes whose agent failed, with the message.
     pub failed: BTreeMap<String, String>,
+}
+
+/// How to compute `count` Nodes' rule sets: rules indexed by Node pay off from a few Nodes on.
+fn rule_sets<'a>(
+    cluster: &'a tierwall_engine::cluster::Cluster,
+    table: &'a tierwall_engine::table::RuleTable,
+    count: usize,
+) -> RuleSets<'a> {
+    if count > 3 {
+        RuleSets::new(cluster, table)
+    } else {
+        RuleSets::direct(cluster, table)
+    }
 }
 
 /// The controller.
@@ -121,7 +136,9 @@ impl Controller {
     /// The Nodes whose rule set a change of `key` can change, in the current state (`None`:
     /// any Node). A Node's rule set depends only on its own Pods and addresses and on the
     /// policies whose span holds it, so: a policy → its span; a Pod → its Node and the spans
-    /// of every policy (its labels may make it a peer of any); anything else → every Node.
+    /// of the policies that can name it (a peer term selects it, named ports, appliedTo
+    /// groups: `nodes_depending_on_pod`), asked before and after the change; anything else →
+    /// every Node.
     fn affected_by(&self, key: &ObjectKey) -> Option<BTreeSet<String>> {
         use tierwall_model::Kind;
         let cluster = self.engine.cluster();
@@ -133,16 +150,12 @@ impl Controller {
                     .map(|p| tierwall_engine::status::policy_span(cluster, p))
                     .unwrap_or_default(),
             ),
-            Kind::Pod => {
-                let mut nodes = BTreeSet::new();
-                if let Some(pod) = cluster.pod(key.namespace.as_deref().unwrap_or(""), &key.name) {
-                    nodes.insert(pod.node.clone());
-                }
-                for policy in table.policies() {
-                    nodes.extend(tierwall_engine::status::policy_span(cluster, policy));
-                }
-                Some(nodes)
-            }
+            Kind::Pod => Some(
+                cluster
+                    .pod(key.namespace.as_deref().unwrap_or(""), &key.name)
+                    .map(|pod| tierwall_engine::status::nodes_depending_on_pod(cluster, table, pod))
+                    .unwrap_or_default(),
+            ),
             _ => None,
         }
     }
@@ -246,8 +259,9 @@ impl Controller {
                     cluster.nodes.keys().cloned().collect()
                 }
             };
+            let sets = rule_sets(cluster, self.engine.table(), nodes.len());
             for node in nodes {
-                let rules = node_rule_set(cluster, self.engine.table(), &node);
+                let rules = sets.node(&node);
                 if index.publish(rules) {
                     report.pushed.push(node);
                 }
@@ -263,8 +277,9 @@ impl Controller {
             })
             .cloned()
             .collect();
+        let sets = rule_sets(self.engine.cluster(), self.engine.table(), nodes.len());
         for node in nodes {
-            let rules = node_rule_set(self.engine.cluster(), self.engine.table(), &node);
+            let rules = sets.node(&node);
             if self.synced.get(&node) == Some(&rules) && !self.failures.contains_key(&node) {
                 continue;
             }

@@ -218,17 +218,18 @@ impl ManifestDirSource {
     }
 
     /// Recomputes the desired objects from the files; returns the Apply/Delete events.
-    fn recompute(&mut self) -> Vec<SourceEvent> {
+    /// Rebuilds the desired objects from the files; `changed` are the files whose content
+    /// changed since the last call: an object still owned by an unchanged file is moved over
+    /// as it was (no copy, no comparison: with thousands of objects, one changed file costs
+    /// what it holds).
+    fn recompute(&mut self, changed: &BTreeSet<PathBuf>) -> Vec<SourceEvent> {
+        let mut previous = std::mem::take(&mut self.desired);
         let mut desired: BTreeMap<ObjectKey, (Object, Origin, PathBuf)> = BTreeMap::new();
         let mut duplicates = Vec::new();
+        let mut events = Vec::new();
         for (path, state) in &self.files {
             for o in &state.objects {
                 let key = o.object.key();
-                let origin = Origin {
-                    file: o.source.clone(),
-                    line: o.line,
-                    column: 0,
-                };
                 if let Some((_, first, _)) = desired.get(&key) {
                     duplicates.push(problem(
                         path,
@@ -238,33 +239,41 @@ impl ManifestDirSource {
                     ));
                     continue;
                 }
-                desired.insert(key, (o.object.clone(), origin, path.clone()));
+                let kept = match previous.remove(&key) {
+                    Some(entry) if entry.2 == *path && !changed.contains(path) => entry,
+                    before => {
+                        let origin = Origin {
+                            file: o.source.clone(),
+                            line: o.line,
+                            column: 0,
+                        };
+                        let same = before
+                            .as_ref()
+                            .is_some_and(|(b, g, _)| *b == o.object && *g == origin);
+                        if !same {
+                            events.push(SourceEvent::Apply {
+                                object: Box::new(o.object.clone()),
+                                origin: origin.clone(),
+                            });
+                        }
+                        (o.object.clone(), origin, path.clone())
+                    }
+                };
+                desired.insert(key, kept);
             }
         }
-        let mut events = Vec::new();
-        for (key, (_, origin, _)) in &self.desired {
-            if !desired.contains_key(key) {
-                events.push(SourceEvent::Delete {
-                    key: key.clone(),
-                    origin: origin.clone(),
-                });
-            }
-        }
-        for (key, (object, origin, _)) in &desired {
-            let same = self
-                .desired
-                .get(key)
-                .is_some_and(|(o, g, _)| o == object && g == origin);
-            if !same {
-                events.push(SourceEvent::Apply {
-                    object: Box::new(object.clone()),
-                    origin: origin.clone(),
-                });
-            }
-        }
+        let deletes = previous
+            .into_iter()
+            .map(|(key, (_, origin, _))| SourceEvent::Delete { key, origin });
+        let mut out: Vec<SourceEvent> = deletes.collect();
+        events.sort_by_key(|e| match e {
+            SourceEvent::Apply { object, .. } => Some(object.key()),
+            _ => None,
+        });
+        out.append(&mut events);
         self.desired = desired;
         self.duplicates = duplicates;
-        events
+        out
     }
 
     /// The file that owns `key` when it defines nothing else (and loads cleanly).
@@ -319,6 +328,7 @@ impl StateSource for ManifestDirSource {
         let now = SystemTime::now();
         let mut events = Vec::new();
         let mut changed = false;
+        let mut changed_files = BTreeSet::new();
         let listed: BTreeSet<&PathBuf> = paths.iter().collect();
         let gone: Vec<PathBuf> = self
             .files
@@ -333,12 +343,15 @@ impl StateSource for ManifestDirSource {
         }
         for p in &paths {
             let (c, event) = self.refresh(p, now);
-            changed |= c;
+            if c {
+                changed = true;
+                changed_files.insert(p.clone());
+            }
             events.extend(event);
         }
         self.polled = true;
         if changed {
-            let mut diff = self.recompute();
+            let mut diff = self.recompute(&changed_files);
             diff.append(&mut events);
             return Ok(diff);
         }

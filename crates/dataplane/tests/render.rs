@@ -261,7 +261,7 @@ fn every_rule_has_a_named_counter_with_its_rule_id() {
 fn ipv6_members_and_pods_without_interface_are_reported() {
     let mut rules = rules_of(POLICIES, "node-0")[0].clone();
     let v6: IpAddr = "fd00::5".parse().unwrap();
-    rules.ingress.antrea[0].peers.pods.insert(v6);
+    std::sync::Arc::make_mut(&mut rules.ingress.antrea[0].peers.pods).insert(v6);
     rules.ingress.antrea[0]
         .peers
         .cidrs
@@ -291,7 +291,7 @@ fn a_member_change_is_an_element_change_only() {
     let before = rules_of(POLICIES, "node-0")[0].clone();
     let mut after = before.clone();
     let extra: IpAddr = "10.10.9.9".parse().unwrap();
-    after.ingress.antrea[0].peers.pods.insert(extra);
+    std::sync::Arc::make_mut(&mut after.ingress.antrea[0].peers.pods).insert(extra);
     let old = render(&before, &ifaces(&before));
     let new = render(&after, &ifaces(&after));
     let tx = old.diff(&new).unwrap();

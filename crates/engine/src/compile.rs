@@ -18,7 +18,7 @@ use tierwall_model::{IntOrString, Kind, LabelSelector, ObjectKey};
 pub use tierwall_node_api::{Action, Direction};
 
 /// Which namespaces a Pod selector term covers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum NamespaceScope {
     All,
     Named(String),
@@ -37,7 +37,7 @@ pub enum GroupRef {
 }
 
 /// One `appliedTo` entry in normal form.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AppliedTerm {
     Pods {
         namespaces: NamespaceScope,

@@ -10,6 +10,7 @@
 //! ```
 
 pub mod admission;
+pub mod cidr;
 pub mod classifier;
 pub mod cluster;
 pub mod compile;

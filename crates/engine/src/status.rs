@@ -6,8 +6,9 @@
 //! report real realization later through `PolicyStatus::with_reports`.
 
 use crate::cluster::{Cluster, PodInfo};
-use crate::compile::{AppliedTerm, CompiledPolicy, GroupRef};
-use crate::matching::{Local, Resolver};
+use crate::compile::{AppliedTerm, CompiledPolicy, GroupRef, PortEntry, PortMatch};
+use crate::matching::{Local, Remote, Resolver};
+use crate::table::RuleTable;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use tierwall_model::Kind;
@@ -89,6 +90,53 @@ pub fn policy_span(cluster: &Cluster, policy: &CompiledPolicy) -> BTreeSet<Strin
         }
     }
     span
+}
+
+/// The Nodes whose rule set can depend on Pod `pod` as it is now: its own Node, and the span of
+/// every policy that can name it in a rule set: a peer term selects it (seen from its own
+/// namespace, which also answers `namespaces: Self`/`sameLabels`), a rule resolves named ports
+/// (egress endpoints come from the peer Pods, any Pod for an empty peer list), or an appliedTo
+/// group (an ANNP's group selecting a Pod of another namespace makes the policy unrealizable).
+/// Called before and after a change of the Pod, the union holds every Node whose set changed.
+pub fn nodes_depending_on_pod(
+    cluster: &Cluster,
+    table: &RuleTable,
+    pod: &PodInfo,
+) -> BTreeSet<String> {
+    let mut nodes = BTreeSet::from([pod.node.clone()]);
+    let resolver = Resolver::new(cluster);
+    let remote = pod.ip.map(|ip| Remote {
+        ip,
+        pod: Some(pod),
+        node: None,
+    });
+    for policy in table.policies() {
+        let depends = policy
+            .applied
+            .iter()
+            .any(|t| matches!(t, AppliedTerm::Group(_)))
+            || policy.rules.iter().any(|rule| {
+                rule.ports.entries.iter().any(|e| {
+                    matches!(
+                        e,
+                        PortEntry::L4 {
+                            port: PortMatch::Named(_),
+                            ..
+                        }
+                    )
+                }) || remote.as_ref().is_some_and(|remote| {
+                    rule.peers.terms.iter().any(|term| {
+                        resolver
+                            .peer_term_selects(term, Local::Pod(pod), remote)
+                            .is_some()
+                    })
+                })
+            });
+        if depends {
+            nodes.extend(policy_span(cluster, policy));
+        }
+    }
+    nodes
 }
 
 /// Status of a policy. `realized` = Nodes that reported the current generation (engine mode: all).

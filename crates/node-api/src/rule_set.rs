@@ -15,6 +15,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// A destination port constraint with named ports resolved.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -47,8 +48,10 @@ pub enum PortRule {
 pub struct PeerAddresses {
     /// Empty `from`/`to`: every address.
     pub any: bool,
-    /// Pod IPs matched through Pod membership (named ports resolve against these).
-    pub pods: BTreeSet<IpAddr>,
+    /// Pod IPs matched through Pod membership (named ports resolve against these). Shared:
+    /// the controller gives every Node whose rules select the same Pods one copy (as Antrea
+    /// shares one AddressGroup), so a peer set costs its size once, not once per Node.
+    pub pods: Arc<BTreeSet<IpAddr>>,
     /// Address matches (ipBlocks minus excepts, group ipBlocks, Node IPs, FQDN answers).
     pub cidrs: Vec<IpNet>,
 }

@@ -28,7 +28,7 @@ fn entry(policy: u8, index: u8, peer: u8) -> RuleEntry {
         node_ports: BTreeSet::new(),
         peers: PeerAddresses {
             any: false,
-            pods: BTreeSet::from([IpAddr::V4(Ipv4Addr::new(10, 0, 1, peer))]),
+            pods: BTreeSet::from([IpAddr::V4(Ipv4Addr::new(10, 0, 1, peer))]).into(),
             cidrs: Vec::new(),
         },
         services: BTreeSet::new(),

@@ -97,9 +97,12 @@ enum Ended {
     Stopped,
 }
 
-/// A line printed by the agent (stderr).
+/// A line printed by the agent (stderr), in one write: agents of several Nodes often share one
+/// stderr (the controller's), and `eprintln!` writes a line in pieces that interleave.
 fn say(node: &str, text: &str) {
-    eprintln!("agent {node}: {text}");
+    use std::io::Write as _;
+    let line = format!("agent {node}: {text}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// A progress line: [`say`] unless the agent is quiet.

@@ -100,7 +100,7 @@ fn rule_set(peer: &str) -> NodeRuleSet {
         node_ports: BTreeSet::new(),
         peers: PeerAddresses {
             any: false,
-            pods: BTreeSet::new(),
+            pods: BTreeSet::new().into(),
             cidrs: vec![peer.parse().unwrap_or_else(|e| panic!("{peer}: {e}"))],
         },
         services: BTreeSet::new(),

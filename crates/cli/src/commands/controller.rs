@@ -1,7 +1,8 @@
 //! `tierwall controller --manifests DIR [--testbed PREFIX] [--listen 127.0.0.1:PORT]`: the
 //! long-running controller of one cluster. The watched directory is the desired state; every
-//! change goes through admission, reaches the Nodes' agents (the testbed's in-process nftables
-//! agents with `--testbed`, none in engine-only mode) and shows in the HTTP API.
+//! change goes through admission, reaches the Nodes' agents (the testbed's agents with
+//! `--testbed`; with `--pki DIR` and no testbed, agents started elsewhere over the Node stream,
+//! as on a real cluster; none in engine-only mode) and shows in the HTTP API.
 //!
 //! ```text
 //!  DIR (*.yaml, *.yml, *.json, polled every 200 ms) ──ManifestDirSource──> ClusterState
@@ -25,6 +26,7 @@ use std::time::Duration;
 use tierwall_controller::cluster_state::ClusterState;
 use tierwall_controller::daemon::{Daemon, DaemonOptions, block_stop_signals};
 use tierwall_controller::dataplane::{Dataplane, NoDataplane};
+use tierwall_controller::external_agents::ExternalAgents;
 use tierwall_controller::manifest_dir::ManifestDirSource;
 use tierwall_controller::pki::CertificateAuthority;
 use tierwall_lab::controller_dataplane::TestbedDataplane;
@@ -68,9 +70,15 @@ pub struct ControllerArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub node_stream: SocketAddr,
     /// The controller's CA directory (ca.crt, ca.key, server, Node and API client identities);
-    /// default: `pki` in the testbed's data directory.
+    /// default: `pki` in the testbed's data directory. Without --testbed it turns the Node
+    /// stream on for agents started elsewhere (`tierwall agent --identity DIR/nodes/NODE`):
+    /// every Node of the manifests gets an identity there.
     #[arg(long, value_name = "DIR")]
     pub pki: Option<PathBuf>,
+    /// Extra names (DNS names or IP addresses) of the stream's server certificate, for agents
+    /// that reach the controller by another name than localhost.
+    #[arg(long = "san", value_name = "NAME")]
+    pub server_names: Vec<String>,
 }
 
 /// Where the Nodes' agents run.
@@ -100,11 +108,12 @@ pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
     }
     // The one server certificate of the Node stream and the API: loopback names and the API's
     // address when it is a specific one.
-    let server_names: Vec<String> = if api_tls && !args.listen.ip().is_unspecified() {
+    let mut server_names: Vec<String> = if api_tls && !args.listen.ip().is_unspecified() {
         vec![args.listen.ip().to_string()]
     } else {
         Vec::new()
     };
+    server_names.extend(args.server_names.iter().cloned());
     if !args.manifests.is_dir() {
         bail!("--manifests {}: not a directory", args.manifests.display());
     }
@@ -116,6 +125,7 @@ pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
             tierwall_testbed::options::validate_prefix(prefix)?;
             let pki = tierwall_testbed::state::data_dir(prefix).join("pki");
             let pki = pki_dir.clone().unwrap_or(pki);
+            raise_open_file_limit();
             let (server, index) = start_stream(&pki, args.node_stream, &server_names)
                 .map_err(anyhow::Error::msg)
                 .context("starting the Node stream")?;
@@ -143,7 +153,24 @@ pub fn run(args: &ControllerArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
                     .with_context(|| format!("attaching to testbed {prefix}"))?,
             )
         }
-        None => Box::new(NoDataplane),
+        None => match &args.pki {
+            Some(pki) => {
+                raise_open_file_limit();
+                let (server, index) = start_stream(pki, args.node_stream, &server_names)
+                    .map_err(anyhow::Error::msg)
+                    .context("starting the Node stream")?;
+                writeln!(
+                    err,
+                    "tierwall controller: Node stream on https://{} (CA and Node identities in {})",
+                    server.local_addr(),
+                    pki.display()
+                )?;
+                stream = Some(server);
+                let ca = CertificateAuthority::open_or_create(pki)?;
+                Box::new(ExternalAgents::new(index, ca))
+            }
+            None => Box::new(NoDataplane),
+        },
     };
     let source = ManifestDirSource::new(&args.manifests, SETTLE)
         .with_field_locator(crate::input::locate_field);
@@ -227,4 +254,15 @@ fn api_tls_config(
         &ca,
         server_names,
     )?)
+}
+
+/// Raises the soft limit of open files to the hard one: the stream holds one connection per
+/// Node.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
 }
