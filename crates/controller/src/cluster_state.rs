@@ -26,13 +26,9 @@ use crate::source::{Origin, SourceError, SourceEvent, StateSource};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::time::{Duration, Instant};
 use tierwall_engine::Engine;
 use tierwall_engine::status::{Condition, policy_status};
 use tierwall_model::{Kind, LoadError, Object, ObjectKey};
-
-/// How often Nodes whose agent failed are retried when nothing else changes.
-const NODE_RETRY: Duration = Duration::from_secs(1);
 
 /// Why a desired change is not in force.
 #[derive(Debug, Clone, PartialEq)]
@@ -201,7 +197,6 @@ pub struct ClusterState {
     records: BTreeMap<ObjectKey, Record>,
     source_error: Option<String>,
     node_failures: BTreeMap<String, String>,
-    last_node_retry: Instant,
     /// FQDN names learned from the agents' reports (agents in their own processes).
     reported_dns: ReportedDns,
     log: Vec<String>,
@@ -251,7 +246,6 @@ impl ClusterState {
             records,
             source_error: None,
             node_failures: BTreeMap::new(),
-            last_node_retry: Instant::now(),
             reported_dns: ReportedDns::default(),
             log: Vec::new(),
         };
@@ -318,15 +312,6 @@ impl ClusterState {
         self.absorb_reported_dns();
         if changed {
             self.reconcile();
-        } else if !self.controller.failed_nodes().is_empty()
-            && self.last_node_retry.elapsed() >= NODE_RETRY
-        {
-            self.last_node_retry = Instant::now();
-            let report = self.controller.sync();
-            if !report.pushed.is_empty() {
-                self.after_sync(&BTreeSet::new());
-            }
-            self.note_node_failures();
         } else if self.controller.index().is_some() {
             // Agents on the stream report whenever they realize or fail.
             self.note_node_failures();

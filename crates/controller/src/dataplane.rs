@@ -5,15 +5,16 @@
 //!
 //! ```text
 //!  ClusterState ──check(change)──> Dataplane      (a testbed: Pods and Nodes it cannot run)
-//!      ──attach(controller)──> controller.attach(node, Box<dyn NodeAgent>) per Node
-//!      ──follow_topology(controller)──> Pods/Nodes built or removed, agents (de)tached
+//!      ──attach(controller)──> controller.publish_to(index); the Nodes' agents start
+//!      ──follow_topology(controller)──> Pods/Nodes built or removed, agents started or stopped
 //!                                       (after Pod/Node changes, before the rule sets go out)
-//!      ──changed(engine, kinds)──> re-render Services, update np.log writers, persist
+//!      ──changed(engine, kinds)──> re-render Services, persist
 //!      ──policy_stats(engine)──> [{kind, namespace, name, trafficStats, ruleTrafficStats}]
 //! ```
 //!
-//! The in-process testbed implementation is `tierwall_lab::controller_dataplane`; agents in
-//! separate processes plug in as `NodeAgent`s behind the same `attach`.
+//! Implementations: `tierwall_lab::controller_dataplane` (a testbed whose agents are processes
+//! or tasks on the Node stream) and [`crate::external_agents`] (the stream to agents started
+//! elsewhere).
 
 use crate::Controller;
 use std::collections::BTreeSet;

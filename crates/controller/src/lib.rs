@@ -1,15 +1,16 @@
 //! The controller of one cluster: it owns the desired state (an `Engine` behind admission),
-//! computes every Node's `NodeRuleSet` after each change, pushes a Node's rule set to that Node's
-//! agent only when it changed, and keeps the policy status from what the agents report.
+//! recomputes the `NodeRuleSet` of every Node a change may affect, publishes a Node's rule set
+//! into the [`RuleSetIndex`] only when it changed (a new generation, carried to that Node's agent
+//! by the Node stream), and keeps the policy status from what the agents report.
 //!
 //! ```text
-//!  apply/delete ──> Engine (admission, index, rule table)
-//!                     └──> node_rule_set(n) for every Node ──changed?──> NodeAgent::sync(n)
-//!  agents report Ok(generation) / Err(message) ──> realized Nodes ──> PolicyStatus
+//!  apply/delete ──> Engine (admission, index, rule table) ──affected Nodes──> dirty
+//!  sync: node_rule_set(n) for each dirty Node ──changed?──> RuleSetIndex::publish ══stream══> agent
+//!  agents report realized generation / failure ──> RuleSetIndex ──> realized Nodes ──> PolicyStatus
 //! ```
 //!
-//! `NodeAgent` is the seam: agents are in-process today (the dataplane's nftables agent, or a
-//! recorder in tests); a watch stream to separate agent processes plugs in behind the same trait.
+//! Without an index (engine-only mode) nothing is published and every Node of a policy's span
+//! counts as realized.
 //!
 //! The long-running `tierwall controller` is built from the modules below:
 //!
@@ -40,23 +41,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tierwall_engine::admission::AdmissionError;
 use tierwall_engine::compile::CompiledPolicy;
-use tierwall_engine::ruleset::{NodeRuleSet, RuleSets};
+use tierwall_engine::ruleset::RuleSets;
 use tierwall_engine::status::{PolicyStatus, policy_status};
 use tierwall_engine::{Applied, Engine};
 use tierwall_model::{Object, ObjectKey};
 
-/// What a Node agent does with its rule set.
-pub trait NodeAgent: Send {
-    /// Programs the rule set; an error message is reported in policy status.
-    fn sync(&mut self, rules: &NodeRuleSet) -> Result<(), String>;
-}
-
-/// The outcome of pushing rule sets after a change.
+/// The outcome of publishing rule sets after a change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
-    /// Nodes whose rule set changed and was pushed.
+    /// Nodes whose rule set changed and was published.
     pub pushed: Vec<String>,
-    /// Nodes whose agent failed, with the message.
+    /// Nodes whose agent failed, with the message (filled by callers that wait for the agents).
     pub failed: BTreeMap<String, String>,
 }
 
@@ -76,12 +71,7 @@ fn rule_sets<'a>(
 /// The controller.
 pub struct Controller {
     engine: Engine,
-    agents: BTreeMap<String, Box<dyn NodeAgent>>,
-    /// The last rule set each agent accepted.
-    synced: BTreeMap<String, NodeRuleSet>,
-    /// Nodes whose last sync failed, with the message.
-    failures: BTreeMap<String, String>,
-    /// Where rule sets are published for agents in their own processes (the stream).
+    /// Where rule sets are published for the Nodes' agents (the stream).
     index: Option<Arc<RuleSetIndex>>,
     /// Nodes whose rule set may have changed since the last sync (`None`: every Node).
     dirty: Option<BTreeSet<String>>,
@@ -91,9 +81,6 @@ impl Controller {
     pub fn new(engine: Engine) -> Self {
         Controller {
             engine,
-            agents: BTreeMap::new(),
-            synced: BTreeMap::new(),
-            failures: BTreeMap::new(),
             index: None,
             dirty: None,
         }
@@ -179,48 +166,21 @@ impl Controller {
         &mut self.engine
     }
 
-    /// The Nodes with an attached agent.
-    pub fn nodes(&self) -> impl Iterator<Item = &str> {
-        self.agents.keys().map(String::as_str)
-    }
-
-    /// Nodes whose last sync failed, with the message.
-    pub fn failed_nodes(&self) -> &BTreeMap<String, String> {
-        &self.failures
-    }
-
-    /// Nodes whose agent could not program the current rule set, with the message: the last
-    /// sync of in-process agents, and the reports of agents on the stream.
+    /// Nodes whose agent could not realize the current rule set, with the message (from the
+    /// agents' reports).
     pub fn node_failures(&self) -> BTreeMap<String, String> {
-        let mut all = self.failures.clone();
-        if let Some(index) = &self.index {
-            all.extend(index.failed_nodes());
-        }
-        all
+        self.index
+            .as_ref()
+            .map(|index| index.failed_nodes())
+            .unwrap_or_default()
     }
 
-    /// The Nodes with an agent: attached in-process, or fed through the stream.
+    /// The Nodes rule sets are published for.
     pub fn agent_nodes(&self) -> BTreeSet<String> {
-        let mut all: BTreeSet<String> = self.agents.keys().cloned().collect();
-        if let Some(index) = &self.index {
-            all.extend(index.nodes());
-        }
-        all
-    }
-
-    /// Registers the agent of a Node and pushes its current rule set.
-    pub fn attach(&mut self, node: &str, agent: Box<dyn NodeAgent>) -> SyncReport {
-        self.agents.insert(node.to_string(), agent);
-        self.synced.remove(node);
-        self.sync()
-    }
-
-    /// Unregisters the agent of a Node (the Node left the cluster): it gets no more rule sets
-    /// and no longer counts for policy status. The agent is handed back.
-    pub fn detach(&mut self, node: &str) -> Option<Box<dyn NodeAgent>> {
-        self.synced.remove(node);
-        self.failures.remove(node);
-        self.agents.remove(node)
+        self.index
+            .as_ref()
+            .map(|index| index.nodes().into_iter().collect())
+            .unwrap_or_default()
     }
 
     /// Applies one object (admission first) and pushes the rule sets that changed.
@@ -235,8 +195,8 @@ impl Controller {
         Ok((old, self.sync()))
     }
 
-    /// Recomputes the rule sets of the Nodes a change since the last sync may have affected,
-    /// publishes those that changed into the index, and pushes them to in-process agents.
+    /// Recomputes the rule sets of the Nodes a change since the last sync may have affected and
+    /// publishes those that changed into the index.
     pub fn sync(&mut self) -> SyncReport {
         let mut report = SyncReport::default();
         let dirty = self.dirty.replace(BTreeSet::new());
@@ -267,64 +227,18 @@ impl Controller {
                 }
             }
         }
-        let nodes: Vec<String> = self
-            .agents
-            .keys()
-            .filter(|n| {
-                self.failures.contains_key(*n)
-                    || !self.synced.contains_key(*n)
-                    || dirty.as_ref().is_none_or(|d| d.contains(*n))
-            })
-            .cloned()
-            .collect();
-        let sets = rule_sets(self.engine.cluster(), self.engine.table(), nodes.len());
-        for node in nodes {
-            let rules = sets.node(&node);
-            if self.synced.get(&node) == Some(&rules) && !self.failures.contains_key(&node) {
-                continue;
-            }
-            let Some(agent) = self.agents.get_mut(&node) else {
-                continue;
-            };
-            match agent.sync(&rules) {
-                Ok(()) => {
-                    self.failures.remove(&node);
-                    self.synced.insert(node.clone(), rules);
-                    report.pushed.push(node);
-                }
-                Err(message) => {
-                    self.failures.insert(node.clone(), message.clone());
-                    self.synced.remove(&node);
-                    report.failed.insert(node, message);
-                }
-            }
-        }
         report
-    }
-
-    /// The rule set an agent last accepted.
-    pub fn synced_rule_set(&self, node: &str) -> Option<&NodeRuleSet> {
-        self.synced.get(node)
     }
 
     /// Status of a policy: desired = Nodes in its span; current = those whose agent holds the
     /// current rule set; failures are reported as Antrea does.
     pub fn policy_status(&self, key: &ObjectKey) -> Option<PolicyStatus> {
         let policy: &CompiledPolicy = self.engine.table().policy(key)?;
-        let (realized, failures): (BTreeSet<String>, BTreeMap<String, String>) = match &self.index {
-            Some(index) => (
-                index.realized_nodes().into_iter().collect(),
-                index.failed_nodes(),
-            ),
-            None => (
-                self.agents
-                    .keys()
-                    .filter(|n| !self.failures.contains_key(*n) && self.synced.contains_key(*n))
-                    .cloned()
-                    .collect(),
-                self.failures.clone(),
-            ),
+        let Some(index) = &self.index else {
+            return Some(policy_status(self.engine.cluster(), policy, None));
         };
+        let realized: BTreeSet<String> = index.realized_nodes().into_iter().collect();
+        let failures = index.failed_nodes();
         let mut status = policy_status(self.engine.cluster(), policy, Some(&realized));
         let span = tierwall_engine::status::policy_span(self.engine.cluster(), policy);
         let failed: Vec<(&String, &String)> =
@@ -363,28 +277,8 @@ impl Controller {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
     use tierwall_model::Kind;
-
-    /// Records every rule set it receives; fails when told to.
-    struct Recorder {
-        log: Arc<Mutex<Vec<String>>>,
-        fail: Arc<Mutex<Option<String>>>,
-    }
-
-    impl NodeAgent for Recorder {
-        fn sync(&mut self, rules: &NodeRuleSet) -> Result<(), String> {
-            if let Some(m) = self.fail.lock().map_err(|e| e.to_string())?.clone() {
-                return Err(m);
-            }
-            self.log.lock().map_err(|e| e.to_string())?.push(format!(
-                "{}:{}",
-                rules.node,
-                rules.rules().count()
-            ));
-            Ok(())
-        }
-    }
+    use tierwall_node_api::{NodeReport, RealizationFailure};
 
     fn load(text: &str) -> Vec<Object> {
         tierwall_model::load_str("t.yaml", text)
@@ -394,63 +288,70 @@ mod tests {
             .collect()
     }
 
+    /// The agent of `node` reports its current generation realized (or refused with `failed`).
+    fn report(index: &RuleSetIndex, node: &str, failed: Option<&str>) {
+        let (generation, _) = index.current(node).unwrap();
+        let mut report = NodeReport {
+            node: node.into(),
+            ..Default::default()
+        };
+        match failed {
+            None => report.realized = Some(generation),
+            Some(message) => {
+                report.failed = Some(RealizationFailure {
+                    generation,
+                    message: message.into(),
+                })
+            }
+        }
+        assert!(index.record_report(report));
+    }
+
     const CLUSTER: &str = "apiVersion: v1\nkind: Node\nmetadata: {name: n0}\nstatus: {addresses: [{type: InternalIP, address: 172.18.0.2}]}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: InternalIP, address: 172.18.0.3}]}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, labels: {app: a}}\nspec: {nodeName: n0}\nstatus: {podIP: 10.0.0.1}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: x, labels: {app: b}}\nspec: {nodeName: n1}\nstatus: {podIP: 10.0.0.2}\n";
     const POLICY: &str = "apiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: p}\nspec:\n  priority: 1\n  appliedTo: [{podSelector: {matchLabels: {app: a}}}]\n  ingress: [{action: Drop}]\n";
 
     #[test]
-    fn pushes_only_changed_rule_sets_and_reports_status() {
+    fn publishes_only_changed_rule_sets_and_reports_status_from_the_agents() {
         let mut engine = Engine::new();
         for o in load(CLUSTER) {
             engine.apply(o).unwrap();
         }
         let mut c = Controller::new(engine);
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let fail = Arc::new(Mutex::new(None));
-        for n in ["n0", "n1"] {
-            c.attach(
-                n,
-                Box::new(Recorder {
-                    log: log.clone(),
-                    fail: fail.clone(),
-                }),
-            );
-        }
-        assert_eq!(*log.lock().unwrap(), vec!["n0:0", "n1:0"]);
-        let (_, report) = c.apply(load(POLICY).remove(0)).unwrap();
+        let index = Arc::new(RuleSetIndex::with_epoch(1));
+        let first = c.publish_to(Arc::clone(&index));
+        assert_eq!(first.pushed, vec!["n0", "n1"]);
+        let (_, published) = c.apply(load(POLICY).remove(0)).unwrap();
         assert_eq!(
-            report.pushed,
+            published.pushed,
             vec!["n0"],
             "only n0 hosts a Pod the policy applies to"
         );
         let key = ObjectKey::cluster(Kind::ClusterNetworkPolicy, "p");
-        let s = c.policy_status(&key).unwrap();
-        assert_eq!(
-            (
-                s.phase.as_str(),
-                s.desired_nodes_realized,
-                s.current_nodes_realized
-            ),
-            ("Realized", 1, 1)
-        );
+        let phase = |c: &Controller| {
+            let s = c.policy_status(&key).unwrap();
+            (s.phase, s.desired_nodes_realized, s.current_nodes_realized)
+        };
+        assert_eq!(phase(&c), ("Realizing".to_string(), 1, 0));
+        report(&index, "n0", None);
+        assert_eq!(phase(&c), ("Realized".to_string(), 1, 1));
 
-        *fail.lock().unwrap() = Some("nft: boom".into());
         let mut changed = load(POLICY).remove(0);
         if let Object::AntreaPolicy(_, p) = &mut changed {
             p.spec.ingress[0].action = "Reject".into();
         }
-        let (_, report) = c.apply(changed).unwrap();
-        assert_eq!(
-            report.failed.get("n0").map(String::as_str),
-            Some("nft: boom")
-        );
+        c.apply(changed).unwrap();
+        report(&index, "n0", Some("nft: boom"));
         let s = c.policy_status(&key).unwrap();
         assert_eq!(s.phase, "Failed");
         assert_eq!(s.observed_generation, 2);
-        assert!(s.conditions.iter().any(|c| c.message.as_deref() == Some("Failed Nodes count 1: \"n0\":\"nft: boom\"")));
-
-        *fail.lock().unwrap() = None;
-        let report = c.sync();
-        assert_eq!(report.pushed, vec!["n0"], "a failed Node is retried");
-        assert_eq!(c.policy_status(&key).unwrap().phase, "Realized");
+        assert!(s.conditions.iter().any(|c| c.message.as_deref()
+            == Some("Failed Nodes count 1: \"n0\":\"nft: boom\"")));
+        assert_eq!(
+            c.node_failures().get("n0").map(String::as_str),
+            Some("nft: boom")
+        );
+        report(&index, "n0", None);
+        assert_eq!(phase(&c).0, "Realized");
+        assert!(c.node_failures().is_empty());
     }
 }
