@@ -23,7 +23,6 @@ pub mod live;
 pub mod metrics;
 pub mod node_agents;
 pub mod persisted;
-pub mod pod_names;
 pub mod program_once;
 pub mod scenario_dataplane;
 pub mod stats;
@@ -31,4 +30,3 @@ pub mod traceflow;
 
 pub use error::LiveError;
 pub use live::{LiveCluster, LiveOptions, RuleStats};
-pub use pod_names::pod_names;

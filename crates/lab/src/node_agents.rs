@@ -85,10 +85,6 @@ impl NodeAgents {
         })
     }
 
-    pub fn ca(&self) -> &CertificateAuthority {
-        &self.ca
-    }
-
     /// Where Node `node`'s identity is written.
     pub fn identity_dir(&self, node: &str) -> PathBuf {
         self.launch.pki.join("nodes").join(node)

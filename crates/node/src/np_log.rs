@@ -87,17 +87,6 @@ fn logged_rule(r: &LogRef) -> LoggedRule {
 }
 
 impl AuditWriter {
-    /// Starts reading `group` in `netns`, writing to `path`.
-    pub fn start(
-        netns: &str,
-        group: u16,
-        path: &Path,
-        agent: Arc<Mutex<TableWriter>>,
-        pods: BTreeMap<IpAddr, String>,
-    ) -> Result<AuditWriter, String> {
-        AuditWriter::start_in(Some(netns), group, path, agent, pods)
-    }
-
     /// Starts reading `group` in `netns` (`None`: this process's namespace), writing to `path`.
     pub fn start_in(
         netns: Option<&str>,
