@@ -14,7 +14,7 @@
 //! ```
 
 use crate::error::LiveError;
-use crate::node_agents::{AgentLaunch, NodeAgents, Placement, start_stream};
+use crate::node_agents::{NodeAgents, task_agents_on_loopback};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -80,14 +80,7 @@ impl LiveCluster {
             ),
         };
         let pki = std::env::temp_dir().join(format!("tierwall-{}-pki", testbed.prefix()));
-        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        let (stream, index) = start_stream(&pki, loopback, &[]).map_err(LiveError::Other)?;
-        let agents = NodeAgents::new(AgentLaunch {
-            controller_url: format!("https://{}", stream.local_addr()),
-            pki: pki.clone(),
-            placement: Placement::Tasks,
-        })
-        .map_err(LiveError::Other)?;
+        let (stream, index, agents) = task_agents_on_loopback(&pki).map_err(LiveError::Other)?;
         let mut controller = Controller::new(engine);
         controller.publish_to(Arc::clone(&index));
         let mut live = LiveCluster {

@@ -246,3 +246,18 @@ pub fn start_stream(
         NodeStreamServer::start(Arc::clone(&index), tls, listen).map_err(|e| e.to_string())?;
     Ok((server, index))
 }
+
+/// A Node stream on loopback with the CA in `pki`, and agents as tasks of this process fed by
+/// it: what the lab runs in-process (`LiveCluster`, `program_once`).
+pub fn task_agents_on_loopback(
+    pki: &Path,
+) -> Result<(NodeStreamServer, Arc<RuleSetIndex>, NodeAgents), String> {
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let (stream, index) = start_stream(pki, loopback, &[])?;
+    let agents = NodeAgents::new(AgentLaunch {
+        controller_url: format!("https://{}", stream.local_addr()),
+        pki: pki.to_path_buf(),
+        placement: Placement::Tasks,
+    })?;
+    Ok((stream, index, agents))
+}

@@ -11,7 +11,7 @@
 //! ```
 
 use crate::LiveError;
-use crate::node_agents::{AgentLaunch, NodeAgents, Placement, start_stream};
+use crate::node_agents::task_agents_on_loopback;
 use std::time::Duration;
 use tierwall_engine::Engine;
 use tierwall_engine::ruleset::all_node_rule_sets;
@@ -25,14 +25,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// Node. A Node that refuses its set, or does not answer in time, is an error naming it.
 pub fn program_once(testbed: &Testbed, engine: &Engine) -> Result<Vec<NodeReport>, LiveError> {
     let pki = tierwall_testbed::state::data_dir(testbed.prefix()).join("pki");
-    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let (stream, index) = start_stream(&pki, loopback, &[]).map_err(LiveError::Other)?;
-    let mut agents = NodeAgents::new(AgentLaunch {
-        controller_url: format!("https://{}", stream.local_addr()),
-        pki,
-        placement: Placement::Tasks,
-    })
-    .map_err(LiveError::Other)?;
+    let (stream, index, mut agents) = task_agents_on_loopback(&pki).map_err(LiveError::Other)?;
     for (_, rules) in all_node_rule_sets(engine.cluster(), engine.table()) {
         index.publish(rules);
     }
